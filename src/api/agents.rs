@@ -1,0 +1,185 @@
+//! Admin API: agents and their keys.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::auth::Admin;
+use super::extract::JsonBody;
+use crate::app::AppState;
+use crate::clock::{format_ts, parse_ts};
+use crate::error::{Error, Result};
+use crate::model::{Agent, Scope};
+use crate::policy::TrustLevel;
+use crate::service::agents::{self, KeyRequest, NewAgent};
+use crate::store::AgentPatch;
+
+/// Admin actor in audit records. There is one admin role; which token was
+/// used is not recorded because the configured token has no id.
+const ADMIN: &str = "admin";
+const MAX_NAME: usize = 200;
+const MAX_REASON: usize = 1000;
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/v1/agents", post(create).get(list))
+        .route("/v1/agents/{id}", get(show).patch(update))
+        .route("/v1/agents/{id}/freeze", post(freeze))
+        .route("/v1/agents/{id}/unfreeze", post(unfreeze))
+        .route("/v1/agents/{id}/keys", post(create_key).get(list_keys))
+        .route("/v1/agents/{id}/keys/{key_id}", delete(revoke_key))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateAgent {
+    name: String,
+    policy: String,
+    /// New agents start at `low` (the seed guide's advice).
+    #[serde(default = "low")]
+    trust_level: TrustLevel,
+}
+
+fn low() -> TrustLevel {
+    TrustLevel::Low
+}
+
+fn check_len(field: &str, text: &str, max: usize) -> Result<()> {
+    if text.trim().is_empty() || text.chars().count() > max {
+        return Err(Error::invalid("invalid_request", format!("{field} must be 1-{max} characters")));
+    }
+    Ok(())
+}
+
+async fn create(
+    State(state): State<Arc<AppState>>,
+    _: Admin,
+    JsonBody { body, .. }: JsonBody<CreateAgent>,
+) -> Result<(StatusCode, Json<Agent>)> {
+    check_len("name", &body.name, MAX_NAME)?;
+    let new = NewAgent { name: body.name, policy: body.policy, trust_level: body.trust_level };
+    let agent = agents::create_agent(&state, ADMIN, new).await?;
+    Ok((StatusCode::CREATED, Json(agent)))
+}
+
+async fn list(State(state): State<Arc<AppState>>, _: Admin) -> Result<Json<Value>> {
+    Ok(Json(json!({ "data": state.store.agents().await? })))
+}
+
+async fn show(State(state): State<Arc<AppState>>, _: Admin, Path(id): Path<String>) -> Result<Json<Agent>> {
+    Ok(Json(state.store.agent(&id).await?.ok_or(Error::NotFound("agent"))?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateAgent {
+    trust_level: Option<TrustLevel>,
+    policy: Option<String>,
+}
+
+async fn update(
+    State(state): State<Arc<AppState>>,
+    _: Admin,
+    Path(id): Path<String>,
+    JsonBody { body, .. }: JsonBody<UpdateAgent>,
+) -> Result<Json<Agent>> {
+    if body.trust_level.is_none() && body.policy.is_none() {
+        return Err(Error::invalid("invalid_request", "nothing to change: give trust_level and/or policy"));
+    }
+    let patch = AgentPatch { trust_level: body.trust_level, policy: body.policy };
+    Ok(Json(agents::update_agent(&state, ADMIN, &id, patch).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Freeze {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn freeze(
+    State(state): State<Arc<AppState>>,
+    _: Admin,
+    Path(id): Path<String>,
+    JsonBody { body, .. }: JsonBody<Freeze>,
+) -> Result<Json<Agent>> {
+    let reason = body.reason.unwrap_or_else(|| "frozen by admin".to_owned());
+    check_len("reason", &reason, MAX_REASON)?;
+    Ok(Json(agents::set_frozen(&state, ADMIN, &id, Some(reason)).await?))
+}
+
+async fn unfreeze(State(state): State<Arc<AppState>>, _: Admin, Path(id): Path<String>) -> Result<Json<Agent>> {
+    Ok(Json(agents::set_frozen(&state, ADMIN, &id, None).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateKey {
+    #[serde(default = "all_scopes")]
+    scopes: Vec<Scope>,
+    #[serde(default)]
+    expires_at: Option<String>,
+    #[serde(default)]
+    allowed_cidrs: Vec<String>,
+}
+
+fn all_scopes() -> Vec<Scope> {
+    Scope::ALL.to_vec()
+}
+
+async fn create_key(
+    State(state): State<Arc<AppState>>,
+    _: Admin,
+    Path(id): Path<String>,
+    JsonBody { body, .. }: JsonBody<CreateKey>,
+) -> Result<(StatusCode, Json<Value>)> {
+    if body.scopes.is_empty() {
+        return Err(Error::invalid("invalid_request", "scopes must not be empty"));
+    }
+    let expires_at = body
+        .expires_at
+        .map(|t| {
+            let at = parse_ts(&t).ok_or_else(|| Error::invalid("invalid_request", "expires_at must be RFC 3339"))?;
+            if at <= state.clock.now() {
+                return Err(Error::invalid("invalid_request", "expires_at is in the past"));
+            }
+            Ok(format_ts(at))
+        })
+        .transpose()?;
+    let mut cidrs = Vec::with_capacity(body.allowed_cidrs.len());
+    for c in &body.allowed_cidrs {
+        let net: ipnet::IpNet = c
+            .parse()
+            .or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| Error::invalid("invalid_request", format!("{c:?} is not a CIDR such as 203.0.113.0/24")))?;
+        cidrs.push(net.trunc().to_string());
+    }
+    let mut scopes = body.scopes;
+    scopes.sort();
+    scopes.dedup();
+    let req = KeyRequest { scopes, expires_at, allowed_cidrs: cidrs };
+    let issued = agents::create_key(&state, ADMIN, &id, req).await?;
+    let mut out = serde_json::to_value(&issued.record).expect("key record serializes");
+    // The only time the key is ever shown.
+    out["key"] = Value::String(issued.key);
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+async fn list_keys(State(state): State<Arc<AppState>>, _: Admin, Path(id): Path<String>) -> Result<Json<Value>> {
+    state.store.agent(&id).await?.ok_or(Error::NotFound("agent"))?;
+    Ok(Json(json!({ "data": state.store.keys(&id).await? })))
+}
+
+async fn revoke_key(
+    State(state): State<Arc<AppState>>,
+    _: Admin,
+    Path((id, key_id)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    agents::revoke_key(&state, ADMIN, &id, &key_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

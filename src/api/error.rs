@@ -1,0 +1,55 @@
+//! The one place errors become HTTP responses:
+//! `{ "error": { "code": "...", "message": "..." } }` with a stable code.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::error::Error;
+use crate::store::StoreError;
+
+impl Error {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Error::Invalid { code, .. } => (StatusCode::BAD_REQUEST, code),
+            Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Error::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Error::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            Error::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
+            Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Error::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            Error::PolicyUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "policy_unavailable"),
+            Error::Store(StoreError::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+            Error::Store(StoreError::Internal(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = match &self {
+            // Details of server-side failures go to the log, not the client.
+            Error::Store(e) => {
+                tracing::error!(error = %e, "store failure");
+                match e {
+                    StoreError::Unavailable(_) => "the store is unavailable; nothing was changed".to_owned(),
+                    StoreError::Internal(_) => "internal error; nothing was changed".to_owned(),
+                }
+            }
+            Error::PolicyUnavailable(m) => {
+                tracing::error!(reason = %m, "policy unavailable");
+                m.clone()
+            }
+            other => other.to_string(),
+        };
+        let mut response = (status, Json(json!({ "error": { "code": code, "message": message } }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

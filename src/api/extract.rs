@@ -1,0 +1,75 @@
+//! Request extractors that answer every client mistake with our JSON error
+//! format instead of axum's plain-text rejections.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::app::AppState;
+use crate::error::Error;
+
+/// A JSON request body: `Content-Type: application/json`, within the body
+/// limit, syntactically valid, and matching `T` (unknown fields rejected
+/// where `T` says so).
+pub struct JsonBody<T> {
+    pub body: T,
+    value: serde_json::Value,
+}
+
+impl<T> JsonBody<T> {
+    /// SHA-256 of the body's canonical form (keys sorted, no whitespace):
+    /// two requests with the same meaning hash the same, whatever their
+    /// formatting or key order.
+    pub fn canonical_hash(&self) -> String {
+        let text = serde_json::to_string(&self.value).expect("a parsed value serializes");
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Error> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(Error::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Error::PayloadTooLarge { limit: state.config.max_body_bytes }
+            } else {
+                Error::invalid("invalid_body", rejection.body_text())
+            }
+        })?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::invalid("invalid_json", format!("request body is not valid JSON: {e}")))?;
+        if !value.is_object() {
+            return Err(Error::invalid("invalid_request", "request body must be a JSON object"));
+        }
+        let body = T::deserialize(&value).map_err(|e| Error::invalid("invalid_request", e.to_string()))?;
+        Ok(JsonBody { body, value })
+    }
+}
+
+/// Query parameters, rejected as `invalid_query` when they do not parse.
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        Query::<T>::try_from_uri(&parts.uri)
+            .map(|Query(q)| QueryParams(q))
+            .map_err(|e| Error::invalid("invalid_query", e.body_text()))
+    }
+}

@@ -1,0 +1,123 @@
+//! Wiring: the shared state every handler and worker uses, and serving it.
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::auth;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::policy::{LoadErrors, PolicySet};
+use crate::providers::{Forwarder, Providers};
+use crate::store::Store;
+
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub policies: Policies,
+    pub clock: Arc<dyn Clock>,
+    pub forwarder: Forwarder,
+    /// SHA-256 of the configured admin token; the token itself is dropped.
+    admin_token_hash: Option<String>,
+}
+
+impl AppState {
+    /// Whether `token` is the configured admin token (constant time).
+    pub fn is_config_admin_token(&self, token: &str) -> bool {
+        self.admin_token_hash.as_deref().is_some_and(|h| auth::ct_eq(h, &auth::hash(token)))
+    }
+}
+
+/// The loaded policies. Reads clone an `Arc`, so a reload never blocks or
+/// changes a decision in flight; a failed reload keeps the last good set.
+pub struct Policies(RwLock<Arc<PolicySet>>);
+
+impl Policies {
+    pub fn new(set: PolicySet) -> Self {
+        Policies(RwLock::new(Arc::new(set)))
+    }
+
+    pub fn current(&self) -> Arc<PolicySet> {
+        self.0.read().expect("policy lock").clone()
+    }
+
+    pub fn reload(&self, dir: &Path) -> Result<usize, LoadErrors> {
+        let set = PolicySet::load_dir(dir)?;
+        let n = set.len();
+        *self.0.write().expect("policy lock") = Arc::new(set);
+        Ok(n)
+    }
+}
+
+/// A running gateway: its state and the background workers it owns.
+pub struct App {
+    pub state: Arc<AppState>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl App {
+    /// Loads policies, opens the store (applying migrations) and starts the
+    /// workers. Fails on anything that would make decisions unsafe.
+    pub async fn build(mut config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+        config.validate().map_err(anyhow::Error::msg)?;
+        let policies = PolicySet::load_dir(&config.policies)
+            .with_context(|| format!("loading policies from {}", config.policies.display()))?;
+        let store = Store::connect(&config.database_url)
+            .await
+            .with_context(|| format!("opening database {}", redact_url(&config.database_url)))?;
+        let (forwarder, forward_worker) = Forwarder::start(store.clone(), Providers::builtin(), clock.clone());
+        let admin_token_hash = config.admin_token.take().map(|t| auth::hash(&t));
+        let state = Arc::new(AppState {
+            config,
+            store,
+            policies: Policies::new(policies),
+            clock,
+            forwarder,
+            admin_token_hash,
+        });
+        Ok(App { state, workers: vec![forward_worker] })
+    }
+
+    /// Serves the API on `listener` until `shutdown` resolves, then stops
+    /// the workers and closes the store.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let router = crate::api::router(self.state.clone());
+        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        for w in &self.workers {
+            w.abort();
+        }
+        self.state.store.close().await;
+        Ok(())
+    }
+}
+
+/// A database URL safe to print: any password replaced.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords_in_database_urls() {
+        assert_eq!(super::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact_url("sqlite://purser.db"), "sqlite://purser.db");
+    }
+}

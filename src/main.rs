@@ -1,0 +1,161 @@
+//! The `purser` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use purser::app::App;
+use purser::clock::SystemClock;
+use purser::config::Config;
+use purser::policy::PolicySet;
+use purser::service::dev;
+
+#[derive(Parser)]
+#[command(name = "purser", version, about = "Payment policy gateway for AI agents")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP gateway.
+    Serve(Config),
+    /// Work with policy files.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Print a new random admin token (for PURSER_ADMIN_TOKEN).
+    Token,
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate every policy file in DIR (default: policies).
+    Check {
+        #[arg(default_value = "policies")]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(config) => serve(config),
+        Command::Policy { command: PolicyCommand::Check { dir } } => policy_check(&dir),
+        Command::Token => {
+            println!("{}", purser::auth::generate(purser::auth::ADMIN_TOKEN_PREFIX));
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn policy_check(dir: &std::path::Path) -> anyhow::Result<()> {
+    let set = PolicySet::load_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for name in set.names() {
+        let p = set.get(name).expect("listed policy exists");
+        println!("ok  {name}  {}  ({})", p.version, p.source);
+    }
+    println!("{} policies valid in {}", set.len(), dir.display());
+    Ok(())
+}
+
+fn init_tracing(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn serve(config: Config) -> anyhow::Result<()> {
+    init_tracing(&config.log_format);
+    let dev_mode = config.dev;
+    let configured_admin = config.admin_token.is_some();
+    let listen = config.listen;
+    let app = App::build(config, Arc::new(SystemClock)).await?;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    if dev_mode {
+        let creds = dev::bootstrap(&app.state, configured_admin).await?;
+        print_dev_banner(addr, &creds);
+    }
+    tracing::info!(%addr, policies = app.state.policies.current().len(), "purser listening");
+    spawn_policy_reload_on_sighup(app.state.clone());
+    app.serve(listener, shutdown_signal()).await
+}
+
+fn print_dev_banner(addr: std::net::SocketAddr, creds: &dev::DevCredentials) {
+    let base = format!("http://{addr}");
+    let admin = creds.admin_token.as_deref().unwrap_or("$PURSER_ADMIN_TOKEN");
+    println!(
+        r#"
+purser is running in dev mode (embedded SQLite, sandbox provider).
+
+  API          {base}
+  OpenAPI      {base}/openapi.json
+  Admin token  {admin}
+  Demo agent   {agent} (policy "{policy}")
+  Agent key    {key}
+
+These credentials are minted at every dev start and shown only now.
+Try a payment:
+
+  curl -s {base}/v1/payments \
+    -H 'Authorization: Bearer {key}' \
+    -H 'Content-Type: application/json' \
+    -H "Idempotency-Key: $(date +%s%N)" \
+    -d '{{"amount":"42.50","currency":"USD","merchant_id":"aws.amazon.com","merchant_category":"cloud","rail":"card","description":"GPU hours"}}'
+
+Then list it:  curl -s {base}/v1/payments -H 'Authorization: Bearer {key}'
+Admin view:    curl -s {base}/v1/agents -H 'Authorization: Bearer {admin}'
+"#,
+        agent = creds.agent.id,
+        policy = creds.agent.policy,
+        key = creds.agent_key,
+    );
+}
+
+/// SIGHUP re-reads the policy directory; a bad edit keeps the last good set.
+fn spawn_policy_reload_on_sighup(state: Arc<purser::app::AppState>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+        while hup.recv().await.is_some() {
+            match state.policies.reload(&state.config.policies) {
+                Ok(n) => tracing::info!(policies = n, "policies reloaded"),
+                Err(e) => tracing::error!(errors = %e, "policy reload failed; keeping the last good policies"),
+            }
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

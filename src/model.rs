@@ -1,0 +1,185 @@
+//! Domain records shared by the store, the services and the API. Their serde
+//! form is the wire form of DESIGN.md.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::money::{format_amount, Currency};
+use crate::policy::{Decision, TrustLevel};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Agent {
+    pub id: String,
+    pub name: String,
+    pub policy: String,
+    pub trust_level: TrustLevel,
+    pub frozen: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frozen_reason: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// What an API key may do. Unknown scope strings are rejected when a key is
+/// created, so a typo can never silently grant or withhold access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Scope {
+    #[serde(rename = "payments:create")]
+    PaymentsCreate,
+    #[serde(rename = "payments:read")]
+    PaymentsRead,
+    #[serde(rename = "policies:read")]
+    PoliciesRead,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::PaymentsCreate, Scope::PaymentsRead, Scope::PoliciesRead];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::PaymentsCreate => "payments:create",
+            Scope::PaymentsRead => "payments:read",
+            Scope::PoliciesRead => "policies:read",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An agent API key as listed (never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKey {
+    pub id: String,
+    pub agent_id: String,
+    pub prefix: String,
+    pub scopes: Vec<Scope>,
+    pub allowed_cidrs: Vec<String>,
+    pub expires_at: Option<String>,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    Denied,
+    PendingApproval,
+    Approved,
+    Succeeded,
+    Failed,
+    Expired,
+    Rejected,
+}
+
+impl PaymentStatus {
+    pub const ALL: [PaymentStatus; 7] = [
+        PaymentStatus::Denied,
+        PaymentStatus::PendingApproval,
+        PaymentStatus::Approved,
+        PaymentStatus::Succeeded,
+        PaymentStatus::Failed,
+        PaymentStatus::Expired,
+        PaymentStatus::Rejected,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Denied => "denied",
+            PaymentStatus::PendingApproval => "pending_approval",
+            PaymentStatus::Approved => "approved",
+            PaymentStatus::Succeeded => "succeeded",
+            PaymentStatus::Failed => "failed",
+            PaymentStatus::Expired => "expired",
+            PaymentStatus::Rejected => "rejected",
+        }
+    }
+}
+
+impl FromStr for PaymentStatus {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        PaymentStatus::ALL.into_iter().find(|v| v.as_str() == s).ok_or(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProviderRef {
+    pub name: String,
+    /// The reference purser forwards under (also the provider idempotency
+    /// key), so a payment can be found on the provider's side.
+    pub reference: String,
+    /// The provider's own id for the transaction, once it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApprovalSummary {
+    pub id: String,
+    pub status: String,
+    pub approvals_required: u32,
+    pub expires_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub code: String,
+    pub message: String,
+}
+
+/// A payment as stored and as returned to its agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Payment {
+    pub id: String,
+    pub agent_id: String,
+    pub status: PaymentStatus,
+    #[serde(serialize_with = "serialize_money")]
+    pub amount: Money,
+    #[serde(serialize_with = "serialize_money", skip_serializing_if = "Money::is_zero")]
+    pub fee: Money,
+    pub currency: Currency,
+    pub merchant_id: String,
+    pub merchant_category: Option<String>,
+    pub rail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub decision: Decision,
+    pub provider: Option<ProviderRef>,
+    pub approval: Option<ApprovalSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// An exact amount together with its currency, so it always renders with the
+/// currency's precision ("42.50", never "42.5").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Money {
+    pub value: Decimal,
+    pub currency: Currency,
+}
+
+impl Money {
+    pub fn is_zero(&self) -> bool {
+        self.value.is_zero()
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format_amount(self.value, self.currency))
+    }
+}
+
+fn serialize_money<S: Serializer>(m: &Money, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(m)
+}

@@ -1,0 +1,153 @@
+//! Forwards approved payments to their providers, off the request path.
+//!
+//! `approved` is a durable queue: the decision commits first, then this
+//! worker forwards and records the outcome. A crash in between leaves the
+//! payment `approved`, and the sweep forwards it again after restart under
+//! the same reference (the provider's idempotency key), so it is never paid
+//! twice. Outcomes of one batch are written in one transaction.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::{ForwardRequest, Providers};
+use crate::audit::AuditEvent;
+use crate::clock::Clock;
+use crate::model::{Payment, PaymentStatus};
+use crate::store::{ForwardOutcome, Store, StoreError};
+
+const BATCH: usize = 256;
+const SWEEP_EVERY: Duration = Duration::from_secs(2);
+
+/// Handle to the forwarding worker; cheap to clone.
+#[derive(Clone)]
+pub struct Forwarder {
+    tx: mpsc::UnboundedSender<String>,
+}
+
+struct Worker {
+    store: Store,
+    providers: Providers,
+    clock: Arc<dyn Clock>,
+}
+
+impl Forwarder {
+    pub fn start(store: Store, providers: Providers, clock: Arc<dyn Clock>) -> (Forwarder, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let worker = Worker { store, providers, clock };
+        (Forwarder { tx }, tokio::spawn(worker.run(rx)))
+    }
+
+    /// Asks for `payment_id` to be forwarded now rather than at the next sweep.
+    pub fn notify(&self, payment_id: String) {
+        // A closed channel means shutdown; the sweep after restart covers it.
+        let _ = self.tx.send(payment_id);
+    }
+}
+
+impl Worker {
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<String>) {
+        let mut sweep = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            let ids = tokio::select! {
+                Some(first) = rx.recv() => {
+                    let mut ids = vec![first];
+                    while ids.len() < BATCH {
+                        match rx.try_recv() {
+                            Ok(id) => ids.push(id),
+                            Err(_) => break,
+                        }
+                    }
+                    ids
+                }
+                _ = sweep.tick() => match self.store.approved_payment_ids(BATCH as u32).await {
+                    Ok(ids) => ids,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "forwarder sweep could not read the store");
+                        continue;
+                    }
+                },
+            };
+            if let Err(e) = self.forward_batch(ids).await {
+                // Nothing was recorded; the payments stay `approved` and the
+                // next sweep retries them under the same references.
+                tracing::warn!(error = %e, "forwarder could not record provider outcomes");
+            }
+        }
+    }
+
+    async fn forward_batch(&self, ids: Vec<String>) -> Result<(), StoreError> {
+        let mut calls = JoinSet::new();
+        for id in ids {
+            let Some(payment) = self.store.payment(None, &id).await? else { continue };
+            if payment.status != PaymentStatus::Approved {
+                continue;
+            }
+            let providers = self.providers.clone();
+            calls.spawn(async move {
+                let outcome = forward(&providers, &payment).await;
+                (payment, outcome)
+            });
+        }
+        let mut outcomes = Vec::new();
+        while let Some(done) = calls.join_next().await {
+            match done {
+                Ok(pair) => outcomes.push(pair),
+                Err(e) => tracing::error!(error = %e, "provider call panicked; left for the next sweep"),
+            }
+        }
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        for (payment, outcome) in &outcomes {
+            if tx.record_forward(&payment.id, outcome, now).await?.is_none() {
+                continue;
+            }
+            let provider = payment.provider.as_ref().map_or("none", |p| p.name.as_str());
+            let (kind, data) = match outcome {
+                ForwardOutcome::Succeeded { transaction_id } => {
+                    ("payment.succeeded", json!({ "transaction_id": transaction_id }))
+                }
+                ForwardOutcome::Failed { code, message } => {
+                    ("payment.failed", json!({ "code": code, "message": message }))
+                }
+            };
+            let event = AuditEvent::new(kind, format!("provider:{provider}"))
+                .agent(&payment.agent_id)
+                .subject(&payment.id)
+                .data(data);
+            tx.append_audit(event, now).await?;
+        }
+        tx.commit().await
+    }
+}
+
+async fn forward(providers: &Providers, payment: &Payment) -> ForwardOutcome {
+    let Some(target) = &payment.provider else {
+        return ForwardOutcome::Failed {
+            code: "provider_not_configured".into(),
+            message: "payment has no provider".into(),
+        };
+    };
+    let Some(provider) = providers.get(&target.name) else {
+        return ForwardOutcome::Failed {
+            code: "provider_not_configured".into(),
+            message: format!("provider {:?} is not configured on this gateway", target.name),
+        };
+    };
+    let request = ForwardRequest {
+        reference: target.reference.clone(),
+        payment_id: payment.id.clone(),
+        amount: payment.amount.to_string(),
+        currency: payment.currency.code().to_owned(),
+        merchant_id: payment.merchant_id.clone(),
+        rail: payment.rail.clone(),
+    };
+    provider.forward(&request).await
+}

@@ -1,0 +1,156 @@
+//! Admin operations on agents and their keys. Each change and its audit
+//! record commit together or not at all.
+
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::audit::AuditEvent;
+use crate::auth::{self, AGENT_KEY_PREFIX};
+use crate::clock::format_ts;
+use crate::error::{Error, Result};
+use crate::ids;
+use crate::model::{Agent, ApiKey, Scope};
+use crate::policy::TrustLevel;
+use crate::store::{AgentPatch, NewKey, WriteTx};
+
+pub struct NewAgent {
+    pub name: String,
+    pub policy: String,
+    pub trust_level: TrustLevel,
+}
+
+pub struct KeyRequest {
+    pub scopes: Vec<Scope>,
+    pub expires_at: Option<String>,
+    pub allowed_cidrs: Vec<String>,
+}
+
+/// A key as returned once, at creation.
+pub struct IssuedKey {
+    pub key: String,
+    pub record: ApiKey,
+}
+
+fn require_policy(state: &AppState, name: &str) -> Result<()> {
+    if state.policies.current().get(name).is_none() {
+        let known: Vec<String> = state.policies.current().names().map(str::to_owned).collect();
+        return Err(Error::unprocessable(
+            "unknown_policy",
+            format!("no policy named {name:?} is loaded; known: {}", known.join(", ")),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn create_agent(state: &AppState, actor: &str, new: NewAgent) -> Result<Agent> {
+    require_policy(state, &new.policy)?;
+    let now = state.clock.now();
+    let ts = format_ts(now);
+    let agent = Agent {
+        id: ids::new("agt"),
+        name: new.name,
+        policy: new.policy,
+        trust_level: new.trust_level,
+        frozen: false,
+        frozen_reason: None,
+        created_at: ts.clone(),
+        updated_at: ts,
+    };
+    let mut tx = state.store.begin().await?;
+    tx.insert_agent(&agent).await?;
+    let event = AuditEvent::new("agent.created", actor).agent(&agent.id).data(json!({
+        "name": agent.name, "policy": agent.policy, "trust_level": agent.trust_level,
+    }));
+    tx.append_audit(event, now).await?;
+    tx.commit().await?;
+    Ok(agent)
+}
+
+pub async fn update_agent(state: &AppState, actor: &str, id: &str, patch: AgentPatch) -> Result<Agent> {
+    if let Some(p) = &patch.policy {
+        require_policy(state, p)?;
+    }
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    let before = tx.agent(id).await?.ok_or(Error::NotFound("agent"))?;
+    let after = tx.update_agent(id, &patch, &format_ts(now)).await?.ok_or(Error::NotFound("agent"))?;
+    let event = AuditEvent::new("agent.updated", actor).agent(id).data(json!({
+        "before": { "policy": before.policy, "trust_level": before.trust_level },
+        "after": { "policy": after.policy, "trust_level": after.trust_level },
+    }));
+    tx.append_audit(event, now).await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Freezes (`Some(reason)`) or unfreezes (`None`) an agent. A frozen agent's
+/// payments are denied with `agent_frozen`.
+pub async fn set_frozen(state: &AppState, actor: &str, id: &str, reason: Option<String>) -> Result<Agent> {
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    let agent = tx.set_frozen(id, reason.as_deref(), &format_ts(now)).await?.ok_or(Error::NotFound("agent"))?;
+    let kind = if reason.is_some() { "agent.frozen" } else { "agent.unfrozen" };
+    let event = AuditEvent::new(kind, actor).agent(id).data(json!({ "reason": reason }));
+    tx.append_audit(event, now).await?;
+    tx.commit().await?;
+    Ok(agent)
+}
+
+pub async fn create_key(state: &AppState, actor: &str, agent_id: &str, req: KeyRequest) -> Result<IssuedKey> {
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    tx.agent(agent_id).await?.ok_or(Error::NotFound("agent"))?;
+    let issued = insert_key(&mut tx, actor, agent_id, req, now).await?;
+    tx.commit().await?;
+    Ok(issued)
+}
+
+/// Mints a key inside `tx` and audits it (never the key itself).
+pub(crate) async fn insert_key(
+    tx: &mut WriteTx,
+    actor: &str,
+    agent_id: &str,
+    req: KeyRequest,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<IssuedKey> {
+    let key = auth::generate(AGENT_KEY_PREFIX);
+    let record = ApiKey {
+        id: ids::new("key"),
+        agent_id: agent_id.to_owned(),
+        prefix: auth::display_prefix(&key),
+        scopes: req.scopes,
+        allowed_cidrs: req.allowed_cidrs,
+        expires_at: req.expires_at,
+        created_at: format_ts(now),
+        revoked_at: None,
+    };
+    tx.insert_key(&NewKey {
+        id: record.id.clone(),
+        agent_id: record.agent_id.clone(),
+        key_hash: auth::hash(&key),
+        prefix: record.prefix.clone(),
+        scopes: record.scopes.clone(),
+        allowed_cidrs: record.allowed_cidrs.clone(),
+        expires_at: record.expires_at.clone(),
+        created_at: record.created_at.clone(),
+    })
+    .await?;
+    let event = AuditEvent::new("key.created", actor).agent(agent_id).subject(&record.id).data(json!({
+        "prefix": record.prefix, "scopes": record.scopes,
+        "expires_at": record.expires_at, "allowed_cidrs": record.allowed_cidrs,
+    }));
+    tx.append_audit(event, now).await?;
+    Ok(IssuedKey { key, record })
+}
+
+pub async fn revoke_key(state: &AppState, actor: &str, agent_id: &str, key_id: &str) -> Result<()> {
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    if !tx.revoke_key(agent_id, key_id, &format_ts(now)).await? {
+        return Err(Error::NotFound("key"));
+    }
+    let event = AuditEvent::new("key.revoked", actor).agent(agent_id).subject(key_id);
+    tx.append_audit(event, now).await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! `serve --dev`: a ready-to-use sandbox. The demo agent is created once;
+//! its key and the dev admin token are minted anew at every start (the
+//! previous ones are revoked), because secrets are stored only as hashes and
+//! could not be shown again otherwise.
+
+use serde_json::json;
+
+use super::agents::{insert_key, KeyRequest};
+use crate::app::AppState;
+use crate::audit::AuditEvent;
+use crate::auth::{self, ADMIN_TOKEN_PREFIX};
+use crate::clock::format_ts;
+use crate::error::{Error, Result};
+use crate::ids;
+use crate::model::{Agent, Scope};
+use crate::policy::TrustLevel;
+
+pub const DEMO_AGENT: &str = "demo-agent";
+pub const DEMO_POLICY: &str = "demo";
+
+pub struct DevCredentials {
+    /// `None` when an admin token is configured (it is not printed).
+    pub admin_token: Option<String>,
+    pub agent: Agent,
+    pub agent_key: String,
+}
+
+pub async fn bootstrap(state: &AppState, configured_admin: bool) -> Result<DevCredentials> {
+    if state.policies.current().get(DEMO_POLICY).is_none() {
+        return Err(Error::PolicyUnavailable(format!(
+            "--dev needs a policy named {DEMO_POLICY:?} in the policies directory"
+        )));
+    }
+    let now = state.clock.now();
+    let ts = format_ts(now);
+    let mut tx = state.store.begin().await?;
+
+    let admin_token = if configured_admin {
+        None
+    } else {
+        let token = auth::generate(ADMIN_TOKEN_PREFIX);
+        let id = ids::new("adm");
+        tx.replace_admin_tokens(&id, &auth::hash(&token), &ts).await?;
+        tx.append_audit(AuditEvent::new("admin_token.created", "system:dev").subject(&id), now).await?;
+        Some(token)
+    };
+
+    let agent = match tx.agent_by_name(DEMO_AGENT).await? {
+        Some(agent) => agent,
+        None => {
+            let agent = Agent {
+                id: ids::new("agt"),
+                name: DEMO_AGENT.to_owned(),
+                policy: DEMO_POLICY.to_owned(),
+                trust_level: TrustLevel::Low,
+                frozen: false,
+                frozen_reason: None,
+                created_at: ts.clone(),
+                updated_at: ts.clone(),
+            };
+            tx.insert_agent(&agent).await?;
+            let event = AuditEvent::new("agent.created", "system:dev")
+                .agent(&agent.id)
+                .data(json!({ "name": agent.name, "policy": agent.policy, "trust_level": agent.trust_level }));
+            tx.append_audit(event, now).await?;
+            agent
+        }
+    };
+    let req = KeyRequest { scopes: Scope::ALL.to_vec(), expires_at: None, allowed_cidrs: vec![] };
+    let issued = insert_key(&mut tx, "system:dev", &agent.id, req, now).await?;
+    let revoked = tx.revoke_other_keys(&agent.id, &issued.record.id, &ts).await?;
+    if revoked > 0 {
+        let event = AuditEvent::new("key.revoked", "system:dev")
+            .agent(&agent.id)
+            .data(json!({ "reason": "dev restart", "count": revoked }));
+        tx.append_audit(event, now).await?;
+    }
+    tx.commit().await?;
+    Ok(DevCredentials { admin_token, agent, agent_key: issued.key })
+}

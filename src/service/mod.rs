@@ -1,0 +1,6 @@
+//! Business operations: what the API and the CLI call. They combine the pure
+//! policy engine with the store; they know nothing about HTTP.
+
+pub mod agents;
+pub mod dev;
+pub mod payments;

@@ -1,0 +1,230 @@
+//! Deciding payments: policy evaluation and reservation as one transaction.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::audit::AuditEvent;
+use crate::clock::format_ts;
+use crate::error::{Error, Result};
+use crate::ids;
+use crate::model::{Agent, ApprovalSummary, Money, Payment, PaymentStatus, ProviderRef};
+use crate::money::{to_counter, Currency};
+use crate::policy::{AgentFacts, Decision, Outcome, PaymentFacts, Policy, VelocityRule, WindowKeys};
+use crate::store::{NewPayment, SpendQuery};
+
+/// A payment request after parsing at the edge: amounts already validated
+/// for the currency's precision, identifiers lower-cased.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaymentInput {
+    pub amount: Decimal,
+    pub fee: Decimal,
+    pub currency: Currency,
+    pub merchant_id: String,
+    pub merchant_category: Option<String>,
+    pub rail: Option<String>,
+    pub description: Option<String>,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The caller's idempotency key and the hash of the request it came with.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    pub key: String,
+    pub request_hash: String,
+}
+
+pub enum Created {
+    New(Payment),
+    /// Same key, same request: the payment the first request created.
+    Replayed(Payment),
+}
+
+/// Everything evaluation needs that follows from the policy and the input.
+struct Prepared {
+    policy: Arc<Policy>,
+    agent: AgentFacts,
+    facts: PaymentFacts,
+    windows: WindowKeys,
+    velocity: Vec<VelocityRule>,
+}
+
+impl Prepared {
+    fn new(state: &AppState, agent: &Agent, input: &PaymentInput, now: DateTime<Utc>) -> Result<Prepared> {
+        // Fail closed: an agent whose policy is gone cannot be evaluated.
+        let policy = state.policies.current().get(&agent.policy).ok_or_else(|| {
+            Error::PolicyUnavailable(format!("policy {:?} of this agent is not loaded", agent.policy))
+        })?;
+        let facts = PaymentFacts {
+            amount: input.amount,
+            fee: input.fee,
+            currency: input.currency,
+            merchant_id: input.merchant_id.clone(),
+            merchant_category: input.merchant_category.clone(),
+            rail: input.rail.clone().unwrap_or_else(|| policy.rails.first().cloned().unwrap_or_default()),
+        };
+        let agent = AgentFacts { trust_level: agent.trust_level, frozen: agent.frozen };
+        let windows = policy.window_keys(now);
+        let velocity = policy.velocity_rules(&agent);
+        Ok(Prepared { policy, agent, facts, windows, velocity })
+    }
+
+    fn spend_query<'a>(&'a self, agent_id: &'a str, now: DateTime<Utc>) -> SpendQuery<'a> {
+        SpendQuery {
+            agent_id,
+            windows: &self.windows,
+            merchant_id: &self.facts.merchant_id,
+            category: self.facts.merchant_category.as_deref(),
+            velocity: &self.velocity,
+            now,
+        }
+    }
+}
+
+/// Decides a payment and, unless denied, reserves its amount: the spend
+/// snapshot, the decision and the reservation share one write transaction,
+/// so concurrent requests can never together exceed a limit.
+pub async fn create(
+    state: &AppState,
+    agent_id: &str,
+    actor: &str,
+    idem: &Idempotency,
+    input: PaymentInput,
+) -> Result<Created> {
+    // Most replays are answered from a read connection, without the write lock.
+    if let Some(created) = replay(state, agent_id, idem).await? {
+        return Ok(created);
+    }
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    // Checked again under the write lock: a concurrent first request with the
+    // same key may have committed since the read above.
+    if let Some((hash, payment_id)) = tx.idempotency(agent_id, &idem.key).await? {
+        let payment = tx.payment(Some(agent_id), &payment_id).await?;
+        return replayed(&hash, idem, payment);
+    }
+    let agent = tx.agent(agent_id).await?.ok_or(Error::Unauthenticated("agent no longer exists"))?;
+    let prep = Prepared::new(state, &agent, &input, now)?;
+    let query = prep.spend_query(agent_id, now);
+    let spend = tx.spend(&query).await?;
+    let decision = prep.policy.evaluate(&prep.agent, &prep.facts, &spend, now);
+
+    let reserved_units = match decision.outcome {
+        Outcome::Deny => 0,
+        Outcome::Approve | Outcome::RequireApproval => {
+            // A non-denied decision implies an accepted currency.
+            to_counter(prep.policy.counted_amount(&prep.facts).unwrap_or_default())
+        }
+    };
+    let reserved_keys = query.counter_keys();
+    let payment = new_payment(&prep, agent_id, input, decision, now);
+    tx.insert_payment(&NewPayment { payment: &payment, reserved_units, reserved_keys: &reserved_keys })
+        .await?;
+    tx.insert_idempotency(agent_id, &idem.key, &idem.request_hash, &payment.id, &payment.created_at)
+        .await?;
+    tx.append_audit(decision_event(&payment, actor), now).await?;
+    tx.commit().await?;
+
+    if payment.status == PaymentStatus::Approved {
+        state.forwarder.notify(payment.id.clone());
+    }
+    Ok(Created::New(payment))
+}
+
+/// Evaluates a payment against the agent's current spend without changing
+/// anything (no payment, no reservation, no audit record).
+pub async fn evaluate(state: &AppState, agent_id: &str, input: PaymentInput) -> Result<Decision> {
+    let now = state.clock.now();
+    let agent = state.store.agent(agent_id).await?.ok_or(Error::Unauthenticated("agent no longer exists"))?;
+    let prep = Prepared::new(state, &agent, &input, now)?;
+    let spend = state.store.spend(&prep.spend_query(agent_id, now)).await?;
+    Ok(prep.policy.evaluate(&prep.agent, &prep.facts, &spend, now))
+}
+
+async fn replay(state: &AppState, agent_id: &str, idem: &Idempotency) -> Result<Option<Created>> {
+    let Some((hash, payment_id)) = state.store.idempotency(agent_id, &idem.key).await? else {
+        return Ok(None);
+    };
+    let payment = state.store.payment(Some(agent_id), &payment_id).await?;
+    replayed(&hash, idem, payment).map(Some)
+}
+
+fn replayed(stored_hash: &str, idem: &Idempotency, payment: Option<Payment>) -> Result<Created> {
+    if stored_hash != idem.request_hash {
+        return Err(Error::conflict(
+            "idempotency_conflict",
+            "this Idempotency-Key was already used with a different request body",
+        ));
+    }
+    // The key row and its payment are written in one transaction.
+    let payment = payment.ok_or_else(|| {
+        Error::Store(crate::store::StoreError::Internal("idempotency key without its payment".into()))
+    })?;
+    Ok(Created::Replayed(payment))
+}
+
+fn new_payment(prep: &Prepared, agent_id: &str, input: PaymentInput, decision: Decision, now: DateTime<Utc>) -> Payment {
+    let ulid = ids::new("pay");
+    let created_at = format_ts(now);
+    let status = match decision.outcome {
+        Outcome::Approve => PaymentStatus::Approved,
+        Outcome::Deny => PaymentStatus::Denied,
+        Outcome::RequireApproval => PaymentStatus::PendingApproval,
+    };
+    let provider = (status == PaymentStatus::Approved).then(|| ProviderRef {
+        name: prep.policy.provider_for(&prep.facts.rail).to_owned(),
+        // The payment's own ULID under another prefix: unique per payment and
+        // stable across retries, so it can serve as the idempotency key.
+        reference: ulid.replacen("pay_", "fwd_", 1),
+        transaction_id: None,
+    });
+    let approval = (status == PaymentStatus::PendingApproval).then(|| {
+        let timeout = chrono::Duration::from_std(prep.policy.approval_timeout).unwrap_or(chrono::Duration::days(1));
+        ApprovalSummary {
+            id: ids::new("apv"),
+            status: "pending".to_owned(),
+            approvals_required: prep.policy.approvals_required,
+            expires_at: format_ts(now + timeout),
+        }
+    });
+    let money = |value| Money { value, currency: input.currency };
+    Payment {
+        id: ulid,
+        agent_id: agent_id.to_owned(),
+        status,
+        amount: money(input.amount),
+        fee: money(input.fee),
+        currency: input.currency,
+        merchant_id: input.merchant_id,
+        merchant_category: input.merchant_category,
+        rail: prep.facts.rail.clone(),
+        description: input.description,
+        metadata: input.metadata,
+        decision,
+        provider,
+        approval,
+        failure: None,
+        updated_at: created_at.clone(),
+        created_at,
+    }
+}
+
+fn decision_event(p: &Payment, actor: &str) -> AuditEvent {
+    let kind = match p.status {
+        PaymentStatus::Approved => "payment.approved",
+        PaymentStatus::PendingApproval => "payment.pending_approval",
+        _ => "payment.denied",
+    };
+    AuditEvent::new(kind, actor).agent(&p.agent_id).subject(&p.id).data(json!({
+        "amount": p.amount.to_string(),
+        "fee": p.fee.to_string(),
+        "currency": p.currency,
+        "merchant_id": p.merchant_id,
+        "merchant_category": p.merchant_category,
+        "rail": p.rail,
+        "decision": p.decision,
+    }))
+}

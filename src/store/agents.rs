@@ -1,0 +1,258 @@
+//! Agents, their API keys, and dev admin tokens.
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+
+use super::{from_json, to_json, Result, Store, StoreError, WriteTx};
+use crate::model::{Agent, ApiKey, Scope};
+use crate::policy::TrustLevel;
+
+const AGENT_COLUMNS: &str =
+    "id, name, policy, trust_level, frozen, frozen_reason, created_at, updated_at";
+const KEY_COLUMNS: &str =
+    "id, agent_id, prefix, scopes, allowed_cidrs, expires_at, created_at, revoked_at";
+const KEY_COLUMNS_K: &str = "k.id, k.agent_id, k.prefix, k.scopes, k.allowed_cidrs, k.expires_at, \
+     k.created_at, k.revoked_at";
+
+fn agent_from_row(row: &SqliteRow) -> Result<Agent> {
+    agent_from_prefixed_row(row, "")
+}
+
+/// Reads agent columns named `{prefix}{column}` (joins alias them).
+fn agent_from_prefixed_row(row: &SqliteRow, prefix: &str) -> Result<Agent> {
+    let col = |name: &str| format!("{prefix}{name}");
+    let trust: String = row.get(col("trust_level").as_str());
+    Ok(Agent {
+        id: row.get(col("id").as_str()),
+        name: row.get(col("name").as_str()),
+        policy: row.get(col("policy").as_str()),
+        trust_level: from_json("trust_level", &format!("\"{trust}\""))?,
+        frozen: row.get::<i64, _>(col("frozen").as_str()) != 0,
+        frozen_reason: row.get(col("frozen_reason").as_str()),
+        created_at: row.get(col("created_at").as_str()),
+        updated_at: row.get(col("updated_at").as_str()),
+    })
+}
+
+fn key_from_row(row: &SqliteRow) -> Result<ApiKey> {
+    Ok(ApiKey {
+        id: row.get("id"),
+        agent_id: row.get("agent_id"),
+        prefix: row.get("prefix"),
+        scopes: from_json("scopes", row.get("scopes"))?,
+        allowed_cidrs: from_json("allowed_cidrs", row.get("allowed_cidrs"))?,
+        expires_at: row.get("expires_at"),
+        created_at: row.get("created_at"),
+        revoked_at: row.get("revoked_at"),
+    })
+}
+
+fn trust_str(level: TrustLevel) -> String {
+    serde_json::to_value(level)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .expect("trust level serializes to a string")
+}
+
+/// A key found by its hash, with the agent it belongs to.
+#[derive(Debug, Clone)]
+pub struct KeyAuth {
+    pub key: ApiKey,
+    pub key_hash: String,
+    pub agent: Agent,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub id: String,
+    pub agent_id: String,
+    pub key_hash: String,
+    pub prefix: String,
+    pub scopes: Vec<Scope>,
+    pub allowed_cidrs: Vec<String>,
+    pub expires_at: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AgentPatch {
+    pub trust_level: Option<TrustLevel>,
+    pub policy: Option<String>,
+}
+
+async fn agent_by_id(conn: &mut SqliteConnection, id: &str) -> Result<Option<Agent>> {
+    let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = ?");
+    let row = sqlx::query(&sql).bind(id).fetch_optional(conn).await?;
+    row.as_ref().map(agent_from_row).transpose()
+}
+
+impl Store {
+    pub async fn agent(&self, id: &str) -> Result<Option<Agent>> {
+        let mut conn = self.read.acquire().await?;
+        agent_by_id(&mut conn, id).await
+    }
+
+    pub async fn agents(&self) -> Result<Vec<Agent>> {
+        let sql = format!("SELECT {AGENT_COLUMNS} FROM agents ORDER BY id");
+        let rows = sqlx::query(&sql).fetch_all(&self.read).await?;
+        rows.iter().map(agent_from_row).collect()
+    }
+
+    pub async fn keys(&self, agent_id: &str) -> Result<Vec<ApiKey>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE agent_id = ? ORDER BY id");
+        let rows = sqlx::query(&sql).bind(agent_id).fetch_all(&self.read).await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    /// Looks a presented key up by its SHA-256. Revoked and expired keys are
+    /// returned too: the caller decides (and reports) why they fail.
+    pub async fn key_by_hash(&self, key_hash: &str) -> Result<Option<KeyAuth>> {
+        let sql = format!(
+            "SELECT {KEY_COLUMNS_K}, k.key_hash, a.id AS a_id, a.name AS a_name, a.policy AS a_policy, \
+             a.trust_level AS a_trust_level, a.frozen AS a_frozen, a.frozen_reason AS a_frozen_reason, \
+             a.created_at AS a_created_at, a.updated_at AS a_updated_at \
+             FROM api_keys k JOIN agents a ON a.id = k.agent_id WHERE k.key_hash = ?"
+        );
+        let Some(row) = sqlx::query(&sql).bind(key_hash).fetch_optional(&self.read).await? else {
+            return Ok(None);
+        };
+        Ok(Some(KeyAuth {
+            key: key_from_row(&row)?,
+            key_hash: row.get("key_hash"),
+            agent: agent_from_prefixed_row(&row, "a_")?,
+        }))
+    }
+
+    pub async fn admin_token_valid(&self, token_hash: &str) -> Result<bool> {
+        let found = sqlx::query(
+            "SELECT 1 FROM admin_tokens WHERE token_hash = ? AND revoked_at IS NULL",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(found.is_some())
+    }
+}
+
+impl WriteTx {
+    /// Reads an agent inside the write transaction: what the decision sees
+    /// is what is committed (a concurrent freeze is either before or after).
+    pub async fn agent(&mut self, id: &str) -> Result<Option<Agent>> {
+        agent_by_id(&mut self.tx, id).await
+    }
+
+    pub async fn insert_agent(&mut self, agent: &Agent) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO agents (id, name, policy, trust_level, frozen, frozen_reason, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&agent.id)
+        .bind(&agent.name)
+        .bind(&agent.policy)
+        .bind(trust_str(agent.trust_level))
+        .bind(agent.frozen as i64)
+        .bind(&agent.frozen_reason)
+        .bind(&agent.created_at)
+        .bind(&agent.updated_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Applies `patch`; returns the agent as it is now, or `None` if absent.
+    pub async fn update_agent(&mut self, id: &str, patch: &AgentPatch, now: &str) -> Result<Option<Agent>> {
+        sqlx::query(
+            "UPDATE agents SET trust_level = COALESCE(?, trust_level), policy = COALESCE(?, policy), \
+             updated_at = ? WHERE id = ?",
+        )
+        .bind(patch.trust_level.map(trust_str))
+        .bind(&patch.policy)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await?;
+        self.agent(id).await
+    }
+
+    pub async fn set_frozen(&mut self, id: &str, reason: Option<&str>, now: &str) -> Result<Option<Agent>> {
+        sqlx::query("UPDATE agents SET frozen = ?, frozen_reason = ?, updated_at = ? WHERE id = ?")
+            .bind(reason.is_some() as i64)
+            .bind(reason)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        self.agent(id).await
+    }
+
+    pub async fn insert_key(&mut self, key: &NewKey) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, agent_id, key_hash, prefix, scopes, allowed_cidrs, expires_at, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&key.id)
+        .bind(&key.agent_id)
+        .bind(&key.key_hash)
+        .bind(&key.prefix)
+        .bind(to_json(&key.scopes))
+        .bind(to_json(&key.allowed_cidrs))
+        .bind(&key.expires_at)
+        .bind(&key.created_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Revokes a live key; `false` when there is no such live key.
+    pub async fn revoke_key(&mut self, agent_id: &str, key_id: &str, now: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND agent_id = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(key_id)
+        .bind(agent_id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Revokes every live key of `agent_id` whose id is not `keep`.
+    pub async fn revoke_other_keys(&mut self, agent_id: &str, keep: &str, now: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = ? WHERE agent_id = ? AND id <> ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(agent_id)
+        .bind(keep)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Replaces all dev admin tokens with one new token hash.
+    pub async fn replace_admin_tokens(&mut self, id: &str, token_hash: &str, now: &str) -> Result<()> {
+        sqlx::query("UPDATE admin_tokens SET revoked_at = ? WHERE revoked_at IS NULL")
+            .bind(now)
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query("INSERT INTO admin_tokens (id, token_hash, created_at) VALUES (?, ?, ?)")
+            .bind(id)
+            .bind(token_hash)
+            .bind(now)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn agent_by_name(&mut self, name: &str) -> Result<Option<Agent>> {
+        let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE name = ? ORDER BY id LIMIT 1");
+        let row = sqlx::query(&sql).bind(name).fetch_optional(&mut *self.tx).await?;
+        row.as_ref().map(agent_from_row).transpose()
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Internal(e.to_string())
+    }
+}

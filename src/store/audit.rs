@@ -1,0 +1,104 @@
+//! Appending to and reading the hash-chained audit log.
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+use super::{to_json, Result, Store, WriteTx};
+use crate::audit::{AuditEvent, AuditRecord, GENESIS_HASH};
+use crate::clock::format_ts;
+use crate::ids;
+
+const AUDIT_COLUMNS: &str = "seq, id, at, type, actor, agent_id, subject, data, prev_hash, hash";
+
+fn record_from_row(row: &SqliteRow) -> AuditRecord {
+    AuditRecord {
+        seq: row.get("seq"),
+        id: row.get("id"),
+        at: row.get("at"),
+        kind: row.get("type"),
+        actor: row.get("actor"),
+        agent_id: row.get("agent_id"),
+        subject: row.get("subject"),
+        data: row.get("data"),
+        prev_hash: row.get("prev_hash"),
+        hash: row.get("hash"),
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Records with `seq` greater than this.
+    pub after_seq: Option<i64>,
+    /// Records at or after this time.
+    pub since: Option<String>,
+    pub kind: Option<String>,
+    pub agent_id: Option<String>,
+    pub limit: u32,
+}
+
+impl Store {
+    /// Records in chain order matching `f`.
+    pub async fn audit_records(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > ? AND (? IS NULL OR at >= ?) \
+             AND (? IS NULL OR type = ?) AND (? IS NULL OR agent_id = ?) ORDER BY seq LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(f.after_seq.unwrap_or(0))
+            .bind(&f.since)
+            .bind(&f.since)
+            .bind(&f.kind)
+            .bind(&f.kind)
+            .bind(&f.agent_id)
+            .bind(&f.agent_id)
+            .bind(f.limit)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows.iter().map(record_from_row).collect())
+    }
+}
+
+impl WriteTx {
+    /// Appends `event` to the chain. Called inside the transaction that makes
+    /// the change it describes: if either fails, neither happens.
+    pub async fn append_audit(&mut self, event: AuditEvent, at: DateTime<Utc>) -> Result<AuditRecord> {
+        // BEGIN IMMEDIATE holds the write lock, so the head cannot move
+        // between this read and the insert below.
+        let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        let (prev_seq, prev_hash) = match head {
+            Some(row) => (row.get::<i64, _>("seq"), row.get::<String, _>("hash")),
+            None => (0, GENESIS_HASH.to_owned()),
+        };
+        let mut record = AuditRecord {
+            seq: prev_seq + 1,
+            id: ids::new("aud"),
+            at: format_ts(at),
+            kind: event.kind.to_owned(),
+            actor: event.actor,
+            agent_id: event.agent_id,
+            subject: event.subject,
+            data: to_json(&event.data),
+            prev_hash,
+            hash: String::new(),
+        };
+        record.hash = record.expected_hash();
+        let sql = format!("INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        sqlx::query(&sql)
+            .bind(record.seq)
+            .bind(&record.id)
+            .bind(&record.at)
+            .bind(&record.kind)
+            .bind(&record.actor)
+            .bind(&record.agent_id)
+            .bind(&record.subject)
+            .bind(&record.data)
+            .bind(&record.prev_hash)
+            .bind(&record.hash)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(record)
+    }
+}
