@@ -26,7 +26,9 @@ pub struct AppState {
 impl AppState {
     /// Whether `token` is the configured admin token (constant time).
     pub fn is_config_admin_token(&self, token: &str) -> bool {
-        self.admin_token_hash.as_deref().is_some_and(|h| auth::ct_eq(h, &auth::hash(token)))
+        self.admin_token_hash
+            .as_deref()
+            .is_some_and(|h| auth::ct_eq(h, &auth::hash(token)))
     }
 }
 
@@ -67,7 +69,8 @@ impl App {
         let store = Store::connect(&config.database_url)
             .await
             .with_context(|| format!("opening database {}", redact_url(&config.database_url)))?;
-        let (forwarder, forward_worker) = Forwarder::start(store.clone(), Providers::builtin(), clock.clone());
+        let (forwarder, forward_worker) =
+            Forwarder::start(store.clone(), Providers::builtin(), clock.clone());
         let admin_token_hash = config.admin_token.take().map(|t| auth::hash(&t));
         let state = Arc::new(AppState {
             config,
@@ -77,7 +80,10 @@ impl App {
             forwarder,
             admin_token_hash,
         });
-        Ok(App { state, workers: vec![forward_worker] })
+        Ok(App {
+            state,
+            workers: vec![forward_worker],
+        })
     }
 
     /// Serves the API on `listener` until `shutdown` resolves, then stops
@@ -88,9 +94,12 @@ impl App {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let router = crate::api::router(self.state.clone());
-        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
         for w in &self.workers {
             w.abort();
         }
@@ -117,7 +126,13 @@ pub fn redact_url(url: &str) -> String {
 mod tests {
     #[test]
     fn redacts_passwords_in_database_urls() {
-        assert_eq!(super::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
-        assert_eq!(super::redact_url("sqlite://purser.db"), "sqlite://purser.db");
+        assert_eq!(
+            super::redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(
+            super::redact_url("sqlite://purser.db"),
+            "sqlite://purser.db"
+        );
     }
 }

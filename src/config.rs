@@ -16,7 +16,11 @@ pub struct Config {
     pub listen: SocketAddr,
 
     /// Database URL: `sqlite://FILE` (embedded, the default).
-    #[arg(long, env = "PURSER_DATABASE_URL", default_value = "sqlite://purser.db")]
+    #[arg(
+        long,
+        env = "PURSER_DATABASE_URL",
+        default_value = "sqlite://purser.db"
+    )]
     pub database_url: String,
 
     /// Directory of policy files (`*.toml`).

@@ -12,7 +12,11 @@ use purser::policy::PolicySet;
 use purser::service::dev;
 
 #[derive(Parser)]
-#[command(name = "purser", version, about = "Payment policy gateway for AI agents")]
+#[command(
+    name = "purser",
+    version,
+    about = "Payment policy gateway for AI agents"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -44,9 +48,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(config) => serve(config),
-        Command::Policy { command: PolicyCommand::Check { dir } } => policy_check(&dir),
+        Command::Policy {
+            command: PolicyCommand::Check { dir },
+        } => policy_check(&dir),
         Command::Token => {
-            println!("{}", purser::auth::generate(purser::auth::ADMIN_TOKEN_PREFIX));
+            println!(
+                "{}",
+                purser::auth::generate(purser::auth::ADMIN_TOKEN_PREFIX)
+            );
             Ok(())
         }
     };
@@ -100,7 +109,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 fn print_dev_banner(addr: std::net::SocketAddr, creds: &dev::DevCredentials) {
     let base = format!("http://{addr}");
-    let admin = creds.admin_token.as_deref().unwrap_or("$PURSER_ADMIN_TOKEN");
+    let admin = creds
+        .admin_token
+        .as_deref()
+        .unwrap_or("$PURSER_ADMIN_TOKEN");
     println!(
         r#"
 purser is running in dev mode (embedded SQLite, sandbox provider).
@@ -134,11 +146,15 @@ fn spawn_policy_reload_on_sighup(state: Arc<purser::app::AppState>) {
     #[cfg(unix)]
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
         while hup.recv().await.is_some() {
             match state.policies.reload(&state.config.policies) {
                 Ok(n) => tracing::info!(policies = n, "policies reloaded"),
-                Err(e) => tracing::error!(errors = %e, "policy reload failed; keeping the last good policies"),
+                Err(e) => {
+                    tracing::error!(errors = %e, "policy reload failed; keeping the last good policies")
+                }
             }
         }
     });
@@ -150,7 +166,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

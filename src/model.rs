@@ -36,7 +36,11 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::PaymentsCreate, Scope::PaymentsRead, Scope::PoliciesRead];
+    pub const ALL: [Scope; 3] = [
+        Scope::PaymentsCreate,
+        Scope::PaymentsRead,
+        Scope::PoliciesRead,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -105,7 +109,10 @@ impl PaymentStatus {
 impl FromStr for PaymentStatus {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
-        PaymentStatus::ALL.into_iter().find(|v| v.as_str() == s).ok_or(())
+        PaymentStatus::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or(())
     }
 }
 
@@ -142,7 +149,10 @@ pub struct Payment {
     pub status: PaymentStatus,
     #[serde(serialize_with = "serialize_money")]
     pub amount: Money,
-    #[serde(serialize_with = "serialize_money", skip_serializing_if = "Money::is_zero")]
+    #[serde(
+        serialize_with = "serialize_money",
+        skip_serializing_if = "Money::is_zero"
+    )]
     pub fee: Money,
     pub currency: Currency,
     pub merchant_id: String,

@@ -34,17 +34,36 @@ struct AuditQuery {
     limit: Option<u32>,
 }
 
-async fn list(State(state): State<Arc<AppState>>, _: Admin, QueryParams(q): QueryParams<AuditQuery>) -> Result<Json<Value>> {
+async fn list(
+    State(state): State<Arc<AppState>>,
+    _: Admin,
+    QueryParams(q): QueryParams<AuditQuery>,
+) -> Result<Json<Value>> {
     let since = q
         .since
-        .map(|s| parse_ts(&s).map(format_ts).ok_or_else(|| Error::invalid("invalid_query", "since must be RFC 3339")))
+        .map(|s| {
+            parse_ts(&s)
+                .map(format_ts)
+                .ok_or_else(|| Error::invalid("invalid_query", "since must be RFC 3339"))
+        })
         .transpose()?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Error::invalid("invalid_query", format!("limit must be between 1 and {MAX_PAGE}")));
+        return Err(Error::invalid(
+            "invalid_query",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        ));
     }
-    let filter = AuditFilter { after_seq: q.after, since, kind: q.kind, agent_id: q.agent, limit };
+    let filter = AuditFilter {
+        after_seq: q.after,
+        since,
+        kind: q.kind,
+        agent_id: q.agent,
+        limit,
+    };
     let records = state.store.audit_records(&filter).await?;
-    let next_after = (records.len() == limit as usize).then(|| records.last().map(|r| r.seq)).flatten();
+    let next_after = (records.len() == limit as usize)
+        .then(|| records.last().map(|r| r.seq))
+        .flatten();
     Ok(Json(json!({ "data": records, "next_after": next_after })))
 }

@@ -60,7 +60,11 @@ impl PaymentBody {
     /// Parse, don't validate: after this the request cannot be malformed.
     fn parse(self) -> Result<PaymentInput> {
         let currency: Currency =
-            self.currency.parse().map_err(|e: crate::money::UnknownCurrency| Error::invalid("invalid_currency", e.to_string()))?;
+            self.currency
+                .parse()
+                .map_err(|e: crate::money::UnknownCurrency| {
+                    Error::invalid("invalid_currency", e.to_string())
+                })?;
         let amount = decimal_field("amount", &self.amount, |s| parse_amount(s, currency))?;
         let fee = match &self.fee {
             None | Some(Value::Null) => Decimal::ZERO,
@@ -76,13 +80,27 @@ impl PaymentBody {
             .as_deref()
             .map(|c| identifier("merchant_category", c, MAX_CATEGORY))
             .transpose()?;
-        let rail = self.rail.as_deref().map(|r| identifier("rail", r, MAX_CATEGORY)).transpose()?;
-        if self.description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION) {
-            return Err(Error::invalid("invalid_request", format!("description is longer than {MAX_DESCRIPTION} characters")));
+        let rail = self
+            .rail
+            .as_deref()
+            .map(|r| identifier("rail", r, MAX_CATEGORY))
+            .transpose()?;
+        if self
+            .description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION)
+        {
+            return Err(Error::invalid(
+                "invalid_request",
+                format!("description is longer than {MAX_DESCRIPTION} characters"),
+            ));
         }
         let metadata = self.metadata.unwrap_or_default();
         if serde_json::to_string(&metadata).map_or(0, |s| s.len()) > MAX_METADATA_BYTES {
-            return Err(Error::invalid("invalid_request", format!("metadata is larger than {MAX_METADATA_BYTES} bytes")));
+            return Err(Error::invalid(
+                "invalid_request",
+                format!("metadata is larger than {MAX_METADATA_BYTES} bytes"),
+            ));
         }
         Ok(PaymentInput {
             amount,
@@ -105,7 +123,10 @@ fn decimal_field(
     let Value::String(text) = value else {
         return Err(Error::invalid(
             "invalid_amount",
-            format!("{name} must be a decimal string such as \"42.50\", not a JSON {}", json_type(value)),
+            format!(
+                "{name} must be a decimal string such as \"42.50\", not a JSON {}",
+                json_type(value)
+            ),
         ));
     };
     parse(text).map_err(|e| Error::invalid("invalid_amount", format!("{name}: {e}")))
@@ -125,9 +146,7 @@ fn json_type(v: &Value) -> &'static str {
 /// Merchant ids, categories and rails: non-empty, bounded, printable, no
 /// whitespace; compared case-insensitively, so stored lower-case.
 fn identifier(name: &str, text: &str, max: usize) -> Result<String> {
-    let ok = !text.is_empty()
-        && text.len() <= max
-        && text.chars().all(|c| c.is_ascii_graphic());
+    let ok = !text.is_empty() && text.len() <= max && text.chars().all(|c| c.is_ascii_graphic());
     if !ok {
         return Err(Error::invalid(
             "invalid_request",
@@ -138,9 +157,12 @@ fn identifier(name: &str, text: &str, max: usize) -> Result<String> {
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<String> {
-    let value = headers
-        .get("idempotency-key")
-        .ok_or_else(|| Error::invalid("idempotency_key_required", "the Idempotency-Key header is required"))?;
+    let value = headers.get("idempotency-key").ok_or_else(|| {
+        Error::invalid(
+            "idempotency_key_required",
+            "the Idempotency-Key header is required",
+        )
+    })?;
     let key = value.to_str().ok().filter(|k| {
         !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY && k.bytes().all(|b| b.is_ascii_graphic())
     });
@@ -159,7 +181,10 @@ async fn create(
     body: JsonBody<PaymentBody>,
 ) -> Result<Response> {
     let agent = principal.agent(Scope::PaymentsCreate)?;
-    let idem = Idempotency { key: idempotency_key(&headers)?, request_hash: body.canonical_hash() };
+    let idem = Idempotency {
+        key: idempotency_key(&headers)?,
+        request_hash: body.canonical_hash(),
+    };
     let input = body.body.parse()?;
     let created = payments::create(&state, &agent.agent.id, &agent.actor(), &idem, input).await?;
     Ok(match created {
@@ -182,14 +207,22 @@ async fn evaluate(
     Ok(Json(out))
 }
 
-async fn show(State(state): State<Arc<AppState>>, principal: Principal, Path(id): Path<String>) -> Result<Response> {
+async fn show(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response> {
     let owner = match principal {
         Principal::Admin => None,
         p => Some(p.agent(Scope::PaymentsRead)?.agent.id),
     };
     // Another agent's payment is "not found", not "forbidden": its existence
     // is not revealed.
-    let payment = state.store.payment(owner.as_deref(), &id).await?.ok_or(Error::NotFound("payment"))?;
+    let payment = state
+        .store
+        .payment(owner.as_deref(), &id)
+        .await?
+        .ok_or(Error::NotFound("payment"))?;
     Ok(Json(payment).into_response())
 }
 
@@ -213,7 +246,10 @@ async fn list(
         p => {
             let a = p.agent(Scope::PaymentsRead)?;
             if q.agent_id.as_ref().is_some_and(|id| *id != a.agent.id) {
-                return Err(Error::forbidden("agent_only", "agents can list only their own payments"));
+                return Err(Error::forbidden(
+                    "agent_only",
+                    "agents can list only their own payments",
+                ));
             }
             Some(a.agent.id)
         }
@@ -221,22 +257,43 @@ async fn list(
     let status = q
         .status
         .map(|s| {
-            s.parse::<PaymentStatus>().map_err(|()| Error::invalid("invalid_query", format!("unknown status {s:?}")))
+            s.parse::<PaymentStatus>()
+                .map_err(|()| Error::invalid("invalid_query", format!("unknown status {s:?}")))
         })
         .transpose()?;
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Error::invalid("invalid_query", format!("limit must be between 1 and {MAX_PAGE}")));
+        return Err(Error::invalid(
+            "invalid_query",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        ));
     }
     if let Some(c) = &q.cursor {
-        if !c.starts_with("pay_") || c.len() != 30 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(Error::invalid("invalid_cursor", "cursor must be a next_cursor value from a previous page"));
+        if !c.starts_with("pay_")
+            || c.len() != 30
+            || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(Error::invalid(
+                "invalid_cursor",
+                "cursor must be a next_cursor value from a previous page",
+            ));
         }
     }
-    let filter = PaymentFilter { agent_id, status, before: q.cursor, limit: limit + 1 };
+    let filter = PaymentFilter {
+        agent_id,
+        status,
+        before: q.cursor,
+        limit: limit + 1,
+    };
     let mut page = state.store.payments(&filter).await?;
     let has_more = page.len() > limit as usize;
     page.truncate(limit as usize);
-    let next_cursor = if has_more { page.last().map(|p| p.id.clone()) } else { None };
-    Ok(Json(json!({ "data": page, "has_more": has_more, "next_cursor": next_cursor })))
+    let next_cursor = if has_more {
+        page.last().map(|p| p.id.clone())
+    } else {
+        None
+    };
+    Ok(Json(
+        json!({ "data": page, "has_more": has_more, "next_cursor": next_cursor }),
+    ))
 }

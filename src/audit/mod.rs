@@ -20,7 +20,13 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     pub fn new(kind: &'static str, actor: impl Into<String>) -> Self {
-        Self { kind, actor: actor.into(), agent_id: None, subject: None, data: serde_json::Value::Null }
+        Self {
+            kind,
+            actor: actor.into(),
+            agent_id: None,
+            subject: None,
+            data: serde_json::Value::Null,
+        }
     }
 
     pub fn agent(mut self, agent_id: impl Into<String>) -> Self {
@@ -101,7 +107,11 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        Self { prev_hash: GENESIS_HASH.to_owned(), prev_seq: None, checked: 0 }
+        Self {
+            prev_hash: GENESIS_HASH.to_owned(),
+            prev_seq: None,
+            checked: 0,
+        }
     }
 }
 
@@ -109,7 +119,10 @@ impl ChainVerifier {
     pub fn check(&mut self, record: &AuditRecord) -> Result<(), ChainBreak> {
         if let Some(prev) = self.prev_seq {
             if record.seq != prev + 1 {
-                return Err(ChainBreak::Gap { seq: record.seq, prev });
+                return Err(ChainBreak::Gap {
+                    seq: record.seq,
+                    prev,
+                });
             }
         }
         if record.prev_hash != self.prev_hash {

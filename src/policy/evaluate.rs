@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::{
-    ladder, AgentFacts, Decision, Limits, MerchantRule, MerchantTarget, Outcome, PaymentFacts, Policy, Reason,
-    ReasonCode, ScopeMap, SpendSnapshot, TrustLevel, VelocityRule, WindowKeys,
+    ladder, AgentFacts, Decision, Limits, MerchantRule, MerchantTarget, Outcome, PaymentFacts,
+    Policy, Reason, ReasonCode, ScopeMap, SpendSnapshot, TrustLevel, VelocityRule, WindowKeys,
 };
 use crate::money::{self, Currency};
 
@@ -32,12 +32,21 @@ impl Policy {
         let category = payment.merchant_category.as_deref();
 
         if agent.frozen {
-            reasons.push(reason(ReasonCode::AgentFrozen, "agent is frozen".to_owned(), None, None));
+            reasons.push(reason(
+                ReasonCode::AgentFrozen,
+                "agent is frozen".to_owned(),
+                None,
+                None,
+            ));
         }
         if !self.currencies.contains(&payment.currency) {
             reasons.push(reason(
                 ReasonCode::CurrencyNotAllowed,
-                format!("currency {} is not accepted; accepted: {}", payment.currency, codes(&self.currencies)),
+                format!(
+                    "currency {} is not accepted; accepted: {}",
+                    payment.currency,
+                    codes(&self.currencies)
+                ),
                 None,
                 None,
             ));
@@ -45,7 +54,11 @@ impl Policy {
         if !self.rails.iter().any(|r| *r == payment.rail) {
             reasons.push(reason(
                 ReasonCode::RailNotAllowed,
-                format!("rail {:?} is not allowed; allowed: {}", payment.rail, self.rails.join(", ")),
+                format!(
+                    "rail {:?} is not allowed; allowed: {}",
+                    payment.rail,
+                    self.rails.join(", ")
+                ),
                 None,
                 None,
             ));
@@ -57,7 +70,11 @@ impl Policy {
             if total > limit {
                 reasons.push(reason(
                     ReasonCode::PerTxLimit,
-                    format!("amount {} {cur} is above the per-transaction limit of {} {cur}", amt(total, cur), amt(limit, cur)),
+                    format!(
+                        "amount {} {cur} is above the per-transaction limit of {} {cur}",
+                        amt(total, cur),
+                        amt(limit, cur)
+                    ),
                     Some(amt(limit, cur)),
                     Some(amt(total, cur)),
                 ));
@@ -66,8 +83,18 @@ impl Policy {
         for (code, name, limit, spent) in [
             (ReasonCode::DailyLimit, "daily", limits.daily, spend.day),
             (ReasonCode::WeeklyLimit, "weekly", limits.weekly, spend.week),
-            (ReasonCode::MonthlyLimit, "monthly", limits.monthly, spend.month),
-            (ReasonCode::LifetimeLimit, "lifetime", limits.lifetime, spend.lifetime),
+            (
+                ReasonCode::MonthlyLimit,
+                "monthly",
+                limits.monthly,
+                spend.month,
+            ),
+            (
+                ReasonCode::LifetimeLimit,
+                "lifetime",
+                limits.lifetime,
+                spend.lifetime,
+            ),
         ] {
             if let Some(limit) = limit {
                 let after = spent + total;
@@ -94,11 +121,22 @@ impl Policy {
             if after > u64::from(rule.max) {
                 let per = humantime::format_duration(rule.per);
                 let message = match count {
-                    Some(c) => format!("velocity limit of {} payments per {per} would be exceeded: {c} already", rule.max),
-                    None => format!("velocity limit of {} payments per {per}: count not supplied", rule.max),
+                    Some(c) => format!(
+                        "velocity limit of {} payments per {per} would be exceeded: {c} already",
+                        rule.max
+                    ),
+                    None => format!(
+                        "velocity limit of {} payments per {per}: count not supplied",
+                        rule.max
+                    ),
                 };
                 let attempted = count.map(|c| (u64::from(c) + 1).to_string());
-                reasons.push(reason(ReasonCode::VelocityLimit, message, Some(rule.max.to_string()), attempted));
+                reasons.push(reason(
+                    ReasonCode::VelocityLimit,
+                    message,
+                    Some(rule.max.to_string()),
+                    attempted,
+                ));
             }
         }
 
@@ -106,11 +144,11 @@ impl Policy {
         // entry with a schedule denies only inside it.
         let mut local = None;
         let mut local_now = || *local.get_or_insert_with(|| now.with_timezone(&self.timezone));
-        if let Some(rule) = self
-            .merchant_denylist
-            .iter()
-            .find(|r| active(r, now) && matches(r, payment, category) && r.schedule.is_none_or(|s| s.contains(&local_now())))
-        {
+        if let Some(rule) = self.merchant_denylist.iter().find(|r| {
+            active(r, now)
+                && matches(r, payment, category)
+                && r.schedule.is_none_or(|s| s.contains(&local_now()))
+        }) {
             reasons.push(reason(
                 ReasonCode::MerchantDenied,
                 format!("{} is on the merchant denylist", describe(&rule.target)),
@@ -123,8 +161,14 @@ impl Policy {
                 None => reasons.push(reason(
                     ReasonCode::MerchantNotAllowed,
                     match category {
-                        Some(c) => format!("merchant {} (category {c}) is not on the merchant allowlist", payment.merchant_id),
-                        None => format!("merchant {} is not on the merchant allowlist", payment.merchant_id),
+                        Some(c) => format!(
+                            "merchant {} (category {c}) is not on the merchant allowlist",
+                            payment.merchant_id
+                        ),
+                        None => format!(
+                            "merchant {} is not on the merchant allowlist",
+                            payment.merchant_id
+                        ),
                     },
                     None,
                     None,
@@ -170,7 +214,11 @@ impl Policy {
                         if !s.contains(&local_now()) {
                             reasons.push(reason(
                                 ReasonCode::OutsideSchedule,
-                                format!("{} is allowed only {s} ({})", describe(&rule.target), self.timezone),
+                                format!(
+                                    "{} is allowed only {s} ({})",
+                                    describe(&rule.target),
+                                    self.timezone
+                                ),
                                 None,
                                 None,
                             ));
@@ -192,16 +240,26 @@ impl Policy {
 
         if let Some(c) = category {
             if self.blocked_categories.iter().any(|b| b == c) {
-                reasons.push(reason(ReasonCode::CategoryBlocked, format!("merchant category {c} is blocked"), None, None));
+                reasons.push(reason(
+                    ReasonCode::CategoryBlocked,
+                    format!("merchant category {c} is blocked"),
+                    None,
+                    None,
+                ));
             }
         }
         if let Some(allowed) = &self.allowed_categories {
-            let ok = category.is_some_and(|c| allowed.binary_search_by(|a| a.as_str().cmp(c)).is_ok());
+            let ok =
+                category.is_some_and(|c| allowed.binary_search_by(|a| a.as_str().cmp(c)).is_ok());
             if !ok {
                 let scopes = self.allowed_scopes.join(", ");
                 let message = match category {
-                    Some(c) => format!("merchant category {c} is not in the allowed scopes ({scopes})"),
-                    None => format!("payment has no merchant category; allowed scopes are {scopes}"),
+                    Some(c) => {
+                        format!("merchant category {c} is not in the allowed scopes ({scopes})")
+                    }
+                    None => {
+                        format!("payment has no merchant category; allowed scopes are {scopes}")
+                    }
                 };
                 reasons.push(reason(ReasonCode::ScopeNotAllowed, message, None, None));
             }
@@ -216,16 +274,30 @@ impl Policy {
         } else {
             Outcome::Approve
         };
-        Decision { outcome, reasons, policy: self.name.clone(), policy_version: self.version.clone() }
+        Decision {
+            outcome,
+            reasons,
+            policy: self.name.clone(),
+            policy_version: self.version.clone(),
+        }
     }
 
-    fn approval_reason(&self, payment: &PaymentFacts, spend: &SpendSnapshot, total: Decimal) -> Option<Reason> {
+    fn approval_reason(
+        &self,
+        payment: &PaymentFacts,
+        spend: &SpendSnapshot,
+        total: Decimal,
+    ) -> Option<Reason> {
         let threshold = self.approval_threshold?;
         let cur = self.currency;
         if total > threshold {
             return Some(reason(
                 ReasonCode::ApprovalRequired,
-                format!("amount {} {cur} is above the approval threshold of {} {cur}", amt(total, cur), amt(threshold, cur)),
+                format!(
+                    "amount {} {cur} is above the approval threshold of {} {cur}",
+                    amt(total, cur),
+                    amt(threshold, cur)
+                ),
                 Some(amt(threshold, cur)),
                 Some(amt(total, cur)),
             ));
@@ -250,7 +322,12 @@ impl Policy {
     /// The allowlist entry that applies to the payment: the first active
     /// entry for its merchant id, else the first active one for its
     /// category (the most specific entry wins).
-    fn allow_entry(&self, payment: &PaymentFacts, category: Option<&str>, now: DateTime<Utc>) -> Option<&MerchantRule> {
+    fn allow_entry(
+        &self,
+        payment: &PaymentFacts,
+        category: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Option<&MerchantRule> {
         let mut by_category = None;
         for r in &self.merchant_allowlist {
             if !active(r, now) {
@@ -258,7 +335,9 @@ impl Policy {
             }
             match &r.target {
                 MerchantTarget::MerchantId(id) if *id == payment.merchant_id => return Some(r),
-                MerchantTarget::Category(c) if by_category.is_none() && Some(c.as_str()) == category => {
+                MerchantTarget::Category(c)
+                    if by_category.is_none() && Some(c.as_str()) == category =>
+                {
                     by_category = Some(r)
                 }
                 _ => {}
@@ -270,7 +349,9 @@ impl Policy {
     /// The amount counted against the limits: `amount + fee` when the
     /// currency is accepted (stablecoins at par), else `None`.
     pub fn counted_amount(&self, payment: &PaymentFacts) -> Option<Decimal> {
-        self.currencies.contains(&payment.currency).then(|| payment.amount + payment.fee)
+        self.currencies
+            .contains(&payment.currency)
+            .then(|| payment.amount + payment.fee)
     }
 
     /// Labels of the calendar windows containing `now`, in the policy's time
@@ -300,7 +381,9 @@ impl Policy {
 
     /// Provider name for a rail ("sandbox" unless the policy maps it).
     pub fn provider_for(&self, rail: &str) -> &str {
-        self.providers.get(rail).map_or(DEFAULT_PROVIDER, String::as_str)
+        self.providers
+            .get(rail)
+            .map_or(DEFAULT_PROVIDER, String::as_str)
     }
 
     /// The limits that apply to this agent: the policy's own, with unset
@@ -315,8 +398,18 @@ impl Policy {
     }
 }
 
-fn reason(code: ReasonCode, message: String, limit: Option<String>, attempted: Option<String>) -> Reason {
-    Reason { code, message, limit, attempted }
+fn reason(
+    code: ReasonCode,
+    message: String,
+    limit: Option<String>,
+    attempted: Option<String>,
+) -> Reason {
+    Reason {
+        code,
+        message,
+        limit,
+        attempted,
+    }
 }
 
 fn active(rule: &MerchantRule, now: DateTime<Utc>) -> bool {

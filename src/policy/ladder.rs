@@ -26,8 +26,14 @@ const fn whole(units: u32) -> Decimal {
 
 /// 5 payments per minute and 60 per hour, for every level.
 static LADDER_VELOCITY: [VelocityRule; 2] = [
-    VelocityRule { max: 5, per: Duration::from_secs(60) },
-    VelocityRule { max: 60, per: Duration::from_secs(3600) },
+    VelocityRule {
+        max: 5,
+        per: Duration::from_secs(60),
+    },
+    VelocityRule {
+        max: 60,
+        per: Duration::from_secs(3600),
+    },
 ];
 
 static LOW: LadderRow = LadderRow {
@@ -112,9 +118,15 @@ mod tests {
     #[test]
     fn ladder_rows_match_the_design_table() {
         let low = row(TrustLevel::Low).unwrap();
-        assert_eq!((low.per_tx, low.daily, low.weekly, low.monthly), (whole(50), whole(100), whole(500), whole(1000)));
+        assert_eq!(
+            (low.per_tx, low.daily, low.weekly, low.monthly),
+            (whole(50), whole(100), whole(500), whole(1000))
+        );
         let med = row(TrustLevel::Medium).unwrap();
-        assert_eq!((med.per_tx, med.daily, med.weekly, med.monthly), (whole(500), whole(1000), whole(5000), whole(10000)));
+        assert_eq!(
+            (med.per_tx, med.daily, med.weekly, med.monthly),
+            (whole(500), whole(1000), whole(5000), whole(10000))
+        );
         let high = row(TrustLevel::High).unwrap();
         assert_eq!(
             (high.per_tx, high.daily, high.weekly, high.monthly),
@@ -128,7 +140,10 @@ mod tests {
 
     #[test]
     fn resolve_keeps_own_limits_and_fills_the_rest() {
-        let own = Limits { daily: Some(whole(70)), ..Limits::default() };
+        let own = Limits {
+            daily: Some(whole(70)),
+            ..Limits::default()
+        };
         let l = resolve(&own, row(TrustLevel::Low));
         assert_eq!(l.per_tx, Some(whole(50)));
         assert_eq!(l.daily, Some(whole(70)));

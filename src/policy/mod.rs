@@ -23,7 +23,9 @@ use serde::{Deserialize, Serialize};
 use crate::money::Currency;
 
 pub use cases::{run_case_sources, run_cases, CaseFailure, CaseReport};
-pub use load::{LoadError, LoadErrors, ALL_SCOPE, BUILTIN_SCOPES, DEFAULT_BLOCKED_CATEGORIES, EXTRA_CATEGORIES};
+pub use load::{
+    LoadError, LoadErrors, ALL_SCOPE, BUILTIN_SCOPES, DEFAULT_BLOCKED_CATEGORIES, EXTRA_CATEGORIES,
+};
 pub use schedule::Schedule;
 pub use windows::WindowKeys;
 

@@ -35,9 +35,17 @@ struct Worker {
 }
 
 impl Forwarder {
-    pub fn start(store: Store, providers: Providers, clock: Arc<dyn Clock>) -> (Forwarder, tokio::task::JoinHandle<()>) {
+    pub fn start(
+        store: Store,
+        providers: Providers,
+        clock: Arc<dyn Clock>,
+    ) -> (Forwarder, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let worker = Worker { store, providers, clock };
+        let worker = Worker {
+            store,
+            providers,
+            clock,
+        };
         (Forwarder { tx }, tokio::spawn(worker.run(rx)))
     }
 
@@ -82,7 +90,9 @@ impl Worker {
     async fn forward_batch(&self, ids: Vec<String>) -> Result<(), StoreError> {
         let mut calls = JoinSet::new();
         for id in ids {
-            let Some(payment) = self.store.payment(None, &id).await? else { continue };
+            let Some(payment) = self.store.payment(None, &id).await? else {
+                continue;
+            };
             if payment.status != PaymentStatus::Approved {
                 continue;
             }
@@ -96,7 +106,9 @@ impl Worker {
         while let Some(done) = calls.join_next().await {
             match done {
                 Ok(pair) => outcomes.push(pair),
-                Err(e) => tracing::error!(error = %e, "provider call panicked; left for the next sweep"),
+                Err(e) => {
+                    tracing::error!(error = %e, "provider call panicked; left for the next sweep")
+                }
             }
         }
         if outcomes.is_empty() {
@@ -106,17 +118,26 @@ impl Worker {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
         for (payment, outcome) in &outcomes {
-            if tx.record_forward(&payment.id, outcome, now).await?.is_none() {
+            if tx
+                .record_forward(&payment.id, outcome, now)
+                .await?
+                .is_none()
+            {
                 continue;
             }
-            let provider = payment.provider.as_ref().map_or("none", |p| p.name.as_str());
+            let provider = payment
+                .provider
+                .as_ref()
+                .map_or("none", |p| p.name.as_str());
             let (kind, data) = match outcome {
-                ForwardOutcome::Succeeded { transaction_id } => {
-                    ("payment.succeeded", json!({ "transaction_id": transaction_id }))
-                }
-                ForwardOutcome::Failed { code, message } => {
-                    ("payment.failed", json!({ "code": code, "message": message }))
-                }
+                ForwardOutcome::Succeeded { transaction_id } => (
+                    "payment.succeeded",
+                    json!({ "transaction_id": transaction_id }),
+                ),
+                ForwardOutcome::Failed { code, message } => (
+                    "payment.failed",
+                    json!({ "code": code, "message": message }),
+                ),
             };
             let event = AuditEvent::new(kind, format!("provider:{provider}"))
                 .agent(&payment.agent_id)
@@ -138,7 +159,10 @@ async fn forward(providers: &Providers, payment: &Payment) -> ForwardOutcome {
     let Some(provider) = providers.get(&target.name) else {
         return ForwardOutcome::Failed {
             code: "provider_not_configured".into(),
-            message: format!("provider {:?} is not configured on this gateway", target.name),
+            message: format!(
+                "provider {:?} is not configured on this gateway",
+                target.name
+            ),
         };
     };
     let request = ForwardRequest {

@@ -33,10 +33,18 @@ pub struct IssuedKey {
 
 fn require_policy(state: &AppState, name: &str) -> Result<()> {
     if state.policies.current().get(name).is_none() {
-        let known: Vec<String> = state.policies.current().names().map(str::to_owned).collect();
+        let known: Vec<String> = state
+            .policies
+            .current()
+            .names()
+            .map(str::to_owned)
+            .collect();
         return Err(Error::unprocessable(
             "unknown_policy",
-            format!("no policy named {name:?} is loaded; known: {}", known.join(", ")),
+            format!(
+                "no policy named {name:?} is loaded; known: {}",
+                known.join(", ")
+            ),
         ));
     }
     Ok(())
@@ -58,26 +66,38 @@ pub async fn create_agent(state: &AppState, actor: &str, new: NewAgent) -> Resul
     };
     let mut tx = state.store.begin().await?;
     tx.insert_agent(&agent).await?;
-    let event = AuditEvent::new("agent.created", actor).agent(&agent.id).data(json!({
-        "name": agent.name, "policy": agent.policy, "trust_level": agent.trust_level,
-    }));
+    let event = AuditEvent::new("agent.created", actor)
+        .agent(&agent.id)
+        .data(json!({
+            "name": agent.name, "policy": agent.policy, "trust_level": agent.trust_level,
+        }));
     tx.append_audit(event, now).await?;
     tx.commit().await?;
     Ok(agent)
 }
 
-pub async fn update_agent(state: &AppState, actor: &str, id: &str, patch: AgentPatch) -> Result<Agent> {
+pub async fn update_agent(
+    state: &AppState,
+    actor: &str,
+    id: &str,
+    patch: AgentPatch,
+) -> Result<Agent> {
     if let Some(p) = &patch.policy {
         require_policy(state, p)?;
     }
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     let before = tx.agent(id).await?.ok_or(Error::NotFound("agent"))?;
-    let after = tx.update_agent(id, &patch, &format_ts(now)).await?.ok_or(Error::NotFound("agent"))?;
-    let event = AuditEvent::new("agent.updated", actor).agent(id).data(json!({
-        "before": { "policy": before.policy, "trust_level": before.trust_level },
-        "after": { "policy": after.policy, "trust_level": after.trust_level },
-    }));
+    let after = tx
+        .update_agent(id, &patch, &format_ts(now))
+        .await?
+        .ok_or(Error::NotFound("agent"))?;
+    let event = AuditEvent::new("agent.updated", actor)
+        .agent(id)
+        .data(json!({
+            "before": { "policy": before.policy, "trust_level": before.trust_level },
+            "after": { "policy": after.policy, "trust_level": after.trust_level },
+        }));
     tx.append_audit(event, now).await?;
     tx.commit().await?;
     Ok(after)
@@ -85,18 +105,37 @@ pub async fn update_agent(state: &AppState, actor: &str, id: &str, patch: AgentP
 
 /// Freezes (`Some(reason)`) or unfreezes (`None`) an agent. A frozen agent's
 /// payments are denied with `agent_frozen`.
-pub async fn set_frozen(state: &AppState, actor: &str, id: &str, reason: Option<String>) -> Result<Agent> {
+pub async fn set_frozen(
+    state: &AppState,
+    actor: &str,
+    id: &str,
+    reason: Option<String>,
+) -> Result<Agent> {
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
-    let agent = tx.set_frozen(id, reason.as_deref(), &format_ts(now)).await?.ok_or(Error::NotFound("agent"))?;
-    let kind = if reason.is_some() { "agent.frozen" } else { "agent.unfrozen" };
-    let event = AuditEvent::new(kind, actor).agent(id).data(json!({ "reason": reason }));
+    let agent = tx
+        .set_frozen(id, reason.as_deref(), &format_ts(now))
+        .await?
+        .ok_or(Error::NotFound("agent"))?;
+    let kind = if reason.is_some() {
+        "agent.frozen"
+    } else {
+        "agent.unfrozen"
+    };
+    let event = AuditEvent::new(kind, actor)
+        .agent(id)
+        .data(json!({ "reason": reason }));
     tx.append_audit(event, now).await?;
     tx.commit().await?;
     Ok(agent)
 }
 
-pub async fn create_key(state: &AppState, actor: &str, agent_id: &str, req: KeyRequest) -> Result<IssuedKey> {
+pub async fn create_key(
+    state: &AppState,
+    actor: &str,
+    agent_id: &str,
+    req: KeyRequest,
+) -> Result<IssuedKey> {
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     tx.agent(agent_id).await?.ok_or(Error::NotFound("agent"))?;
@@ -135,10 +174,13 @@ pub(crate) async fn insert_key(
         created_at: record.created_at.clone(),
     })
     .await?;
-    let event = AuditEvent::new("key.created", actor).agent(agent_id).subject(&record.id).data(json!({
-        "prefix": record.prefix, "scopes": record.scopes,
-        "expires_at": record.expires_at, "allowed_cidrs": record.allowed_cidrs,
-    }));
+    let event = AuditEvent::new("key.created", actor)
+        .agent(agent_id)
+        .subject(&record.id)
+        .data(json!({
+            "prefix": record.prefix, "scopes": record.scopes,
+            "expires_at": record.expires_at, "allowed_cidrs": record.allowed_cidrs,
+        }));
     tx.append_audit(event, now).await?;
     Ok(IssuedKey { key, record })
 }
@@ -149,7 +191,9 @@ pub async fn revoke_key(state: &AppState, actor: &str, agent_id: &str, key_id: &
     if !tx.revoke_key(agent_id, key_id, &format_ts(now)).await? {
         return Err(Error::NotFound("key"));
     }
-    let event = AuditEvent::new("key.revoked", actor).agent(agent_id).subject(key_id);
+    let event = AuditEvent::new("key.revoked", actor)
+        .agent(agent_id)
+        .subject(key_id);
     tx.append_audit(event, now).await?;
     tx.commit().await?;
     Ok(())

@@ -40,8 +40,13 @@ pub async fn bootstrap(state: &AppState, configured_admin: bool) -> Result<DevCr
     } else {
         let token = auth::generate(ADMIN_TOKEN_PREFIX);
         let id = ids::new("adm");
-        tx.replace_admin_tokens(&id, &auth::hash(&token), &ts).await?;
-        tx.append_audit(AuditEvent::new("admin_token.created", "system:dev").subject(&id), now).await?;
+        tx.replace_admin_tokens(&id, &auth::hash(&token), &ts)
+            .await?;
+        tx.append_audit(
+            AuditEvent::new("admin_token.created", "system:dev").subject(&id),
+            now,
+        )
+        .await?;
         Some(token)
     };
 
@@ -66,9 +71,15 @@ pub async fn bootstrap(state: &AppState, configured_admin: bool) -> Result<DevCr
             agent
         }
     };
-    let req = KeyRequest { scopes: Scope::ALL.to_vec(), expires_at: None, allowed_cidrs: vec![] };
+    let req = KeyRequest {
+        scopes: Scope::ALL.to_vec(),
+        expires_at: None,
+        allowed_cidrs: vec![],
+    };
     let issued = insert_key(&mut tx, "system:dev", &agent.id, req, now).await?;
-    let revoked = tx.revoke_other_keys(&agent.id, &issued.record.id, &ts).await?;
+    let revoked = tx
+        .revoke_other_keys(&agent.id, &issued.record.id, &ts)
+        .await?;
     if revoked > 0 {
         let event = AuditEvent::new("key.revoked", "system:dev")
             .agent(&agent.id)
@@ -76,5 +87,9 @@ pub async fn bootstrap(state: &AppState, configured_admin: bool) -> Result<DevCr
         tx.append_audit(event, now).await?;
     }
     tx.commit().await?;
-    Ok(DevCredentials { admin_token, agent, agent_key: issued.key })
+    Ok(DevCredentials {
+        admin_token,
+        agent,
+        agent_key: issued.key,
+    })
 }

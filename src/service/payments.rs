@@ -13,7 +13,9 @@ use crate::error::{Error, Result};
 use crate::ids;
 use crate::model::{Agent, ApprovalSummary, Money, Payment, PaymentStatus, ProviderRef};
 use crate::money::{to_counter, Currency};
-use crate::policy::{AgentFacts, Decision, Outcome, PaymentFacts, Policy, VelocityRule, WindowKeys};
+use crate::policy::{
+    AgentFacts, Decision, Outcome, PaymentFacts, Policy, VelocityRule, WindowKeys,
+};
 use crate::store::{NewPayment, SpendQuery};
 
 /// A payment request after parsing at the edge: amounts already validated
@@ -53,10 +55,18 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn new(state: &AppState, agent: &Agent, input: &PaymentInput, now: DateTime<Utc>) -> Result<Prepared> {
+    fn new(
+        state: &AppState,
+        agent: &Agent,
+        input: &PaymentInput,
+        now: DateTime<Utc>,
+    ) -> Result<Prepared> {
         // Fail closed: an agent whose policy is gone cannot be evaluated.
         let policy = state.policies.current().get(&agent.policy).ok_or_else(|| {
-            Error::PolicyUnavailable(format!("policy {:?} of this agent is not loaded", agent.policy))
+            Error::PolicyUnavailable(format!(
+                "policy {:?} of this agent is not loaded",
+                agent.policy
+            ))
         })?;
         let facts = PaymentFacts {
             amount: input.amount,
@@ -64,12 +74,24 @@ impl Prepared {
             currency: input.currency,
             merchant_id: input.merchant_id.clone(),
             merchant_category: input.merchant_category.clone(),
-            rail: input.rail.clone().unwrap_or_else(|| policy.rails.first().cloned().unwrap_or_default()),
+            rail: input
+                .rail
+                .clone()
+                .unwrap_or_else(|| policy.rails.first().cloned().unwrap_or_default()),
         };
-        let agent = AgentFacts { trust_level: agent.trust_level, frozen: agent.frozen };
+        let agent = AgentFacts {
+            trust_level: agent.trust_level,
+            frozen: agent.frozen,
+        };
         let windows = policy.window_keys(now);
         let velocity = policy.velocity_rules(&agent);
-        Ok(Prepared { policy, agent, facts, windows, velocity })
+        Ok(Prepared {
+            policy,
+            agent,
+            facts,
+            windows,
+            velocity,
+        })
     }
 
     fn spend_query<'a>(&'a self, agent_id: &'a str, now: DateTime<Utc>) -> SpendQuery<'a> {
@@ -106,7 +128,10 @@ pub async fn create(
         let payment = tx.payment(Some(agent_id), &payment_id).await?;
         return replayed(&hash, idem, payment);
     }
-    let agent = tx.agent(agent_id).await?.ok_or(Error::Unauthenticated("agent no longer exists"))?;
+    let agent = tx
+        .agent(agent_id)
+        .await?
+        .ok_or(Error::Unauthenticated("agent no longer exists"))?;
     let prep = Prepared::new(state, &agent, &input, now)?;
     let query = prep.spend_query(agent_id, now);
     let spend = tx.spend(&query).await?;
@@ -121,11 +146,22 @@ pub async fn create(
     };
     let reserved_keys = query.counter_keys();
     let payment = new_payment(&prep, agent_id, input, decision, now);
-    tx.insert_payment(&NewPayment { payment: &payment, reserved_units, reserved_keys: &reserved_keys })
+    tx.insert_payment(&NewPayment {
+        payment: &payment,
+        reserved_units,
+        reserved_keys: &reserved_keys,
+    })
+    .await?;
+    tx.insert_idempotency(
+        agent_id,
+        &idem.key,
+        &idem.request_hash,
+        &payment.id,
+        &payment.created_at,
+    )
+    .await?;
+    tx.append_audit(decision_event(&payment, actor), now)
         .await?;
-    tx.insert_idempotency(agent_id, &idem.key, &idem.request_hash, &payment.id, &payment.created_at)
-        .await?;
-    tx.append_audit(decision_event(&payment, actor), now).await?;
     tx.commit().await?;
 
     if payment.status == PaymentStatus::Approved {
@@ -138,7 +174,11 @@ pub async fn create(
 /// anything (no payment, no reservation, no audit record).
 pub async fn evaluate(state: &AppState, agent_id: &str, input: PaymentInput) -> Result<Decision> {
     let now = state.clock.now();
-    let agent = state.store.agent(agent_id).await?.ok_or(Error::Unauthenticated("agent no longer exists"))?;
+    let agent = state
+        .store
+        .agent(agent_id)
+        .await?
+        .ok_or(Error::Unauthenticated("agent no longer exists"))?;
     let prep = Prepared::new(state, &agent, &input, now)?;
     let spend = state.store.spend(&prep.spend_query(agent_id, now)).await?;
     Ok(prep.policy.evaluate(&prep.agent, &prep.facts, &spend, now))
@@ -161,12 +201,20 @@ fn replayed(stored_hash: &str, idem: &Idempotency, payment: Option<Payment>) -> 
     }
     // The key row and its payment are written in one transaction.
     let payment = payment.ok_or_else(|| {
-        Error::Store(crate::store::StoreError::Internal("idempotency key without its payment".into()))
+        Error::Store(crate::store::StoreError::Internal(
+            "idempotency key without its payment".into(),
+        ))
     })?;
     Ok(Created::Replayed(payment))
 }
 
-fn new_payment(prep: &Prepared, agent_id: &str, input: PaymentInput, decision: Decision, now: DateTime<Utc>) -> Payment {
+fn new_payment(
+    prep: &Prepared,
+    agent_id: &str,
+    input: PaymentInput,
+    decision: Decision,
+    now: DateTime<Utc>,
+) -> Payment {
     let ulid = ids::new("pay");
     let created_at = format_ts(now);
     let status = match decision.outcome {
@@ -182,7 +230,8 @@ fn new_payment(prep: &Prepared, agent_id: &str, input: PaymentInput, decision: D
         transaction_id: None,
     });
     let approval = (status == PaymentStatus::PendingApproval).then(|| {
-        let timeout = chrono::Duration::from_std(prep.policy.approval_timeout).unwrap_or(chrono::Duration::days(1));
+        let timeout = chrono::Duration::from_std(prep.policy.approval_timeout)
+            .unwrap_or(chrono::Duration::days(1));
         ApprovalSummary {
             id: ids::new("apv"),
             status: "pending".to_owned(),
@@ -190,7 +239,10 @@ fn new_payment(prep: &Prepared, agent_id: &str, input: PaymentInput, decision: D
             expires_at: format_ts(now + timeout),
         }
     });
-    let money = |value| Money { value, currency: input.currency };
+    let money = |value| Money {
+        value,
+        currency: input.currency,
+    };
     Payment {
         id: ulid,
         agent_id: agent_id.to_owned(),
@@ -218,13 +270,16 @@ fn decision_event(p: &Payment, actor: &str) -> AuditEvent {
         PaymentStatus::PendingApproval => "payment.pending_approval",
         _ => "payment.denied",
     };
-    AuditEvent::new(kind, actor).agent(&p.agent_id).subject(&p.id).data(json!({
-        "amount": p.amount.to_string(),
-        "fee": p.fee.to_string(),
-        "currency": p.currency,
-        "merchant_id": p.merchant_id,
-        "merchant_category": p.merchant_category,
-        "rail": p.rail,
-        "decision": p.decision,
-    }))
+    AuditEvent::new(kind, actor)
+        .agent(&p.agent_id)
+        .subject(&p.id)
+        .data(json!({
+            "amount": p.amount.to_string(),
+            "fee": p.fee.to_string(),
+            "currency": p.currency,
+            "merchant_id": p.merchant_id,
+            "merchant_category": p.merchant_category,
+            "rail": p.rail,
+            "decision": p.decision,
+        }))
 }

@@ -100,7 +100,10 @@ impl Store {
 
     pub async fn keys(&self, agent_id: &str) -> Result<Vec<ApiKey>> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE agent_id = ? ORDER BY id");
-        let rows = sqlx::query(&sql).bind(agent_id).fetch_all(&self.read).await?;
+        let rows = sqlx::query(&sql)
+            .bind(agent_id)
+            .fetch_all(&self.read)
+            .await?;
         rows.iter().map(key_from_row).collect()
     }
 
@@ -113,7 +116,11 @@ impl Store {
              a.created_at AS a_created_at, a.updated_at AS a_updated_at \
              FROM api_keys k JOIN agents a ON a.id = k.agent_id WHERE k.key_hash = ?"
         );
-        let Some(row) = sqlx::query(&sql).bind(key_hash).fetch_optional(&self.read).await? else {
+        let Some(row) = sqlx::query(&sql)
+            .bind(key_hash)
+            .fetch_optional(&self.read)
+            .await?
+        else {
             return Ok(None);
         };
         Ok(Some(KeyAuth {
@@ -124,12 +131,11 @@ impl Store {
     }
 
     pub async fn admin_token_valid(&self, token_hash: &str) -> Result<bool> {
-        let found = sqlx::query(
-            "SELECT 1 FROM admin_tokens WHERE token_hash = ? AND revoked_at IS NULL",
-        )
-        .bind(token_hash)
-        .fetch_optional(&self.read)
-        .await?;
+        let found =
+            sqlx::query("SELECT 1 FROM admin_tokens WHERE token_hash = ? AND revoked_at IS NULL")
+                .bind(token_hash)
+                .fetch_optional(&self.read)
+                .await?;
         Ok(found.is_some())
     }
 }
@@ -160,7 +166,12 @@ impl WriteTx {
     }
 
     /// Applies `patch`; returns the agent as it is now, or `None` if absent.
-    pub async fn update_agent(&mut self, id: &str, patch: &AgentPatch, now: &str) -> Result<Option<Agent>> {
+    pub async fn update_agent(
+        &mut self,
+        id: &str,
+        patch: &AgentPatch,
+        now: &str,
+    ) -> Result<Option<Agent>> {
         sqlx::query(
             "UPDATE agents SET trust_level = COALESCE(?, trust_level), policy = COALESCE(?, policy), \
              updated_at = ? WHERE id = ?",
@@ -174,7 +185,12 @@ impl WriteTx {
         self.agent(id).await
     }
 
-    pub async fn set_frozen(&mut self, id: &str, reason: Option<&str>, now: &str) -> Result<Option<Agent>> {
+    pub async fn set_frozen(
+        &mut self,
+        id: &str,
+        reason: Option<&str>,
+        now: &str,
+    ) -> Result<Option<Agent>> {
         sqlx::query("UPDATE agents SET frozen = ?, frozen_reason = ?, updated_at = ? WHERE id = ?")
             .bind(reason.is_some() as i64)
             .bind(reason)
@@ -217,7 +233,12 @@ impl WriteTx {
     }
 
     /// Revokes every live key of `agent_id` whose id is not `keep`.
-    pub async fn revoke_other_keys(&mut self, agent_id: &str, keep: &str, now: &str) -> Result<u64> {
+    pub async fn revoke_other_keys(
+        &mut self,
+        agent_id: &str,
+        keep: &str,
+        now: &str,
+    ) -> Result<u64> {
         let done = sqlx::query(
             "UPDATE api_keys SET revoked_at = ? WHERE agent_id = ? AND id <> ? AND revoked_at IS NULL",
         )
@@ -230,7 +251,12 @@ impl WriteTx {
     }
 
     /// Replaces all dev admin tokens with one new token hash.
-    pub async fn replace_admin_tokens(&mut self, id: &str, token_hash: &str, now: &str) -> Result<()> {
+    pub async fn replace_admin_tokens(
+        &mut self,
+        id: &str,
+        token_hash: &str,
+        now: &str,
+    ) -> Result<()> {
         sqlx::query("UPDATE admin_tokens SET revoked_at = ? WHERE revoked_at IS NULL")
             .bind(now)
             .execute(&mut *self.tx)
@@ -246,7 +272,10 @@ impl WriteTx {
 
     pub async fn agent_by_name(&mut self, name: &str) -> Result<Option<Agent>> {
         let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE name = ? ORDER BY id LIMIT 1");
-        let row = sqlx::query(&sql).bind(name).fetch_optional(&mut *self.tx).await?;
+        let row = sqlx::query(&sql)
+            .bind(name)
+            .fetch_optional(&mut *self.tx)
+            .await?;
         row.as_ref().map(agent_from_row).transpose()
     }
 }

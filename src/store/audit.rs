@@ -62,7 +62,11 @@ impl Store {
 impl WriteTx {
     /// Appends `event` to the chain. Called inside the transaction that makes
     /// the change it describes: if either fails, neither happens.
-    pub async fn append_audit(&mut self, event: AuditEvent, at: DateTime<Utc>) -> Result<AuditRecord> {
+    pub async fn append_audit(
+        &mut self,
+        event: AuditEvent,
+        at: DateTime<Utc>,
+    ) -> Result<AuditRecord> {
         // BEGIN IMMEDIATE holds the write lock, so the head cannot move
         // between this read and the insert below.
         let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
@@ -85,7 +89,9 @@ impl WriteTx {
             hash: String::new(),
         };
         record.hash = record.expected_hash();
-        let sql = format!("INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        let sql = format!(
+            "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        );
         sqlx::query(&sql)
             .bind(record.seq)
             .bind(&record.id)

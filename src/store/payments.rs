@@ -80,22 +80,35 @@ fn payment_from_row(row: &SqliteRow) -> Result<Payment> {
     let status = status
         .parse()
         .map_err(|()| StoreError::Internal(format!("column status: {status:?}")))?;
-    let money = |column: &str| Money { value: from_minor(row.get(column), currency), currency };
-    let provider = row.get::<Option<String>, _>("provider").map(|name| ProviderRef {
-        name,
-        reference: row.get::<Option<String>, _>("provider_reference").unwrap_or_default(),
-        transaction_id: row.get("provider_txn_id"),
-    });
-    let approval = row.get::<Option<String>, _>("approval_id").map(|id| ApprovalSummary {
-        id,
-        status: row.get("approval_status"),
-        approvals_required: row.get::<i64, _>("approvals_required") as u32,
-        expires_at: row.get("expires_at"),
-    });
-    let failure = row.get::<Option<String>, _>("failure_code").map(|code| Failure {
-        code,
-        message: row.get::<Option<String>, _>("failure_message").unwrap_or_default(),
-    });
+    let money = |column: &str| Money {
+        value: from_minor(row.get(column), currency),
+        currency,
+    };
+    let provider = row
+        .get::<Option<String>, _>("provider")
+        .map(|name| ProviderRef {
+            name,
+            reference: row
+                .get::<Option<String>, _>("provider_reference")
+                .unwrap_or_default(),
+            transaction_id: row.get("provider_txn_id"),
+        });
+    let approval = row
+        .get::<Option<String>, _>("approval_id")
+        .map(|id| ApprovalSummary {
+            id,
+            status: row.get("approval_status"),
+            approvals_required: row.get::<i64, _>("approvals_required") as u32,
+            expires_at: row.get("expires_at"),
+        });
+    let failure = row
+        .get::<Option<String>, _>("failure_code")
+        .map(|code| Failure {
+            code,
+            message: row
+                .get::<Option<String>, _>("failure_message")
+                .unwrap_or_default(),
+        });
     Ok(Payment {
         id: row.get("id"),
         agent_id: row.get("agent_id"),
@@ -117,18 +130,33 @@ fn payment_from_row(row: &SqliteRow) -> Result<Payment> {
     })
 }
 
-async fn payment_by_id(conn: &mut SqliteConnection, agent_id: Option<&str>, id: &str) -> Result<Option<Payment>> {
+async fn payment_by_id(
+    conn: &mut SqliteConnection,
+    agent_id: Option<&str>,
+    id: &str,
+) -> Result<Option<Payment>> {
     let sql = format!("{PAYMENT_SELECT} WHERE p.id = ? AND (? IS NULL OR p.agent_id = ?)");
-    let row = sqlx::query(&sql).bind(id).bind(agent_id).bind(agent_id).fetch_optional(conn).await?;
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .bind(agent_id)
+        .bind(agent_id)
+        .fetch_optional(conn)
+        .await?;
     row.as_ref().map(payment_from_row).transpose()
 }
 
-async fn idempotency_row(conn: &mut SqliteConnection, agent_id: &str, key: &str) -> Result<Option<(String, String)>> {
-    let row = sqlx::query("SELECT request_hash, payment_id FROM idempotency_keys WHERE agent_id = ? AND key = ?")
-        .bind(agent_id)
-        .bind(key)
-        .fetch_optional(conn)
-        .await?;
+async fn idempotency_row(
+    conn: &mut SqliteConnection,
+    agent_id: &str,
+    key: &str,
+) -> Result<Option<(String, String)>> {
+    let row = sqlx::query(
+        "SELECT request_hash, payment_id FROM idempotency_keys WHERE agent_id = ? AND key = ?",
+    )
+    .bind(agent_id)
+    .bind(key)
+    .fetch_optional(conn)
+    .await?;
     Ok(row.map(|r| (r.get("request_hash"), r.get("payment_id"))))
 }
 
@@ -159,13 +187,18 @@ async fn spend_snapshot(conn: &mut SqliteConnection, q: &SpendQuery<'_>) -> Resu
     }
     let rows = query.fetch_all(conn).await?;
 
-    let mut snap = SpendSnapshot { velocity: vec![0; q.velocity.len()], ..Default::default() };
+    let mut snap = SpendSnapshot {
+        velocity: vec![0; q.velocity.len()],
+        ..Default::default()
+    };
     for row in rows {
         let window: String = row.get("window");
         let units = from_counter(row.get("units"));
         let count: i64 = row.get("count");
         if let Some(i) = window.strip_prefix("velocity:") {
-            let i: usize = i.parse().map_err(|_| StoreError::Internal(window.clone()))?;
+            let i: usize = i
+                .parse()
+                .map_err(|_| StoreError::Internal(window.clone()))?;
             snap.velocity[i] = u32::try_from(count).unwrap_or(u32::MAX);
         } else if window == keys[0] {
             snap.day = units;
@@ -225,10 +258,11 @@ impl Store {
 
     /// Approved payments not yet forwarded, oldest first.
     pub async fn approved_payment_ids(&self, limit: u32) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT id FROM payments WHERE status = 'approved' ORDER BY id LIMIT ?")
-            .bind(limit)
-            .fetch_all(&self.read)
-            .await?;
+        let rows =
+            sqlx::query("SELECT id FROM payments WHERE status = 'approved' ORDER BY id LIMIT ?")
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?;
         Ok(rows.iter().map(|r| r.get("id")).collect())
     }
 }
@@ -239,7 +273,11 @@ impl WriteTx {
     }
 
     /// The stored (request hash, payment id) for an idempotency key.
-    pub async fn idempotency(&mut self, agent_id: &str, key: &str) -> Result<Option<(String, String)>> {
+    pub async fn idempotency(
+        &mut self,
+        agent_id: &str,
+        key: &str,
+    ) -> Result<Option<(String, String)>> {
         idempotency_row(&mut self.tx, agent_id, key).await
     }
 
@@ -312,13 +350,20 @@ impl WriteTx {
             .await?;
         }
         if new.reserved_units > 0 {
-            self.adjust_spend(&p.agent_id, new.reserved_keys, new.reserved_units, 1).await?;
+            self.adjust_spend(&p.agent_id, new.reserved_keys, new.reserved_units, 1)
+                .await?;
         }
         Ok(())
     }
 
     /// Adds (or, negative, removes) a reservation to every counter in `keys`.
-    async fn adjust_spend(&mut self, agent_id: &str, keys: &[String], units: i64, count: i64) -> Result<()> {
+    async fn adjust_spend(
+        &mut self,
+        agent_id: &str,
+        keys: &[String],
+        units: i64,
+        count: i64,
+    ) -> Result<()> {
         let sql = format!(
             "INSERT INTO spend_counters (agent_id, window, units, count) VALUES {} \
              ON CONFLICT (agent_id, window) DO UPDATE SET units = units + excluded.units, \

@@ -1,0 +1,268 @@
+//! Every client mistake answers a 4xx JSON error with a stable code.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+async fn raw_pay(
+    app: &TestApp,
+    key: &str,
+    content_type: Option<&str>,
+    idem: Option<&str>,
+    body: Vec<u8>,
+) -> (StatusCode, Value) {
+    let mut req = app
+        .http
+        .post(app.url("/v1/payments"))
+        .bearer_auth(key)
+        .body(body);
+    if let Some(ct) = content_type {
+        req = req.header("Content-Type", ct);
+    }
+    if let Some(k) = idem {
+        req = req.header("Idempotency-Key", k);
+    }
+    into_parts(req.send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn bad_payment_requests_get_stable_error_codes() {
+    let app = spawn_app().await;
+    let a = app.create_agent("test").await;
+    let good = payment("10.00", "aws.amazon.com");
+    let with = |field: &str, value: Value| {
+        let mut b = good.clone();
+        b[field] = value;
+        serde_json::to_vec(&b).unwrap()
+    };
+    let json_ct = Some("application/json");
+    let long_key = "x".repeat(300);
+    let cases: Vec<(&str, Option<&str>, Option<&str>, Vec<u8>, StatusCode, &str)> = vec![
+        (
+            "wrong content type",
+            Some("text/plain"),
+            Some("k"),
+            serde_json::to_vec(&good).unwrap(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "no content type",
+            None,
+            Some("k"),
+            serde_json::to_vec(&good).unwrap(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "malformed json",
+            json_ct,
+            Some("k"),
+            b"{\"amount\": \"1.00\",".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
+            "not an object",
+            json_ct,
+            Some("k"),
+            b"[1,2]".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "amount as number",
+            json_ct,
+            Some("k"),
+            with("amount", json!(10.5)),
+            StatusCode::BAD_REQUEST,
+            "invalid_amount",
+        ),
+        (
+            "too many digits",
+            json_ct,
+            Some("k"),
+            with("amount", json!("10.001")),
+            StatusCode::BAD_REQUEST,
+            "invalid_amount",
+        ),
+        (
+            "negative",
+            json_ct,
+            Some("k"),
+            with("amount", json!("-5.00")),
+            StatusCode::BAD_REQUEST,
+            "invalid_amount",
+        ),
+        (
+            "zero",
+            json_ct,
+            Some("k"),
+            with("amount", json!("0.00")),
+            StatusCode::BAD_REQUEST,
+            "invalid_amount",
+        ),
+        (
+            "exponent",
+            json_ct,
+            Some("k"),
+            with("amount", json!("1e3")),
+            StatusCode::BAD_REQUEST,
+            "invalid_amount",
+        ),
+        (
+            "huge",
+            json_ct,
+            Some("k"),
+            with("amount", json!("99999999999999999999999999999999")),
+            StatusCode::BAD_REQUEST,
+            "invalid_amount",
+        ),
+        (
+            "fee as number",
+            json_ct,
+            Some("k"),
+            with("fee", json!(1)),
+            StatusCode::BAD_REQUEST,
+            "invalid_amount",
+        ),
+        (
+            "unknown currency",
+            json_ct,
+            Some("k"),
+            with("currency", json!("XYZ")),
+            StatusCode::BAD_REQUEST,
+            "invalid_currency",
+        ),
+        (
+            "JPY fraction",
+            json_ct,
+            Some("k"),
+            {
+                let mut b = good.clone();
+                b["currency"] = json!("JPY");
+                serde_json::to_vec(&b).unwrap()
+            },
+            StatusCode::BAD_REQUEST,
+            "invalid_amount",
+        ),
+        (
+            "unknown field",
+            json_ct,
+            Some("k"),
+            with("status", json!("succeeded")),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "missing merchant",
+            json_ct,
+            Some("k"),
+            serde_json::to_vec(&json!({ "amount": "1.00", "currency": "USD" })).unwrap(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "empty merchant",
+            json_ct,
+            Some("k"),
+            with("merchant_id", json!("")),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "merchant wrong type",
+            json_ct,
+            Some("k"),
+            with("merchant_id", json!(5)),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "missing idempotency key",
+            json_ct,
+            None,
+            serde_json::to_vec(&good).unwrap(),
+            StatusCode::BAD_REQUEST,
+            "idempotency_key_required",
+        ),
+        (
+            "oversized idempotency key",
+            json_ct,
+            Some(long_key.as_str()),
+            serde_json::to_vec(&good).unwrap(),
+            StatusCode::BAD_REQUEST,
+            "invalid_idempotency_key",
+        ),
+        (
+            "oversized body",
+            json_ct,
+            Some("k"),
+            with("description", json!("x".repeat(70 * 1024))),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            "deeply nested",
+            json_ct,
+            Some("k"),
+            format!("{}{}", "[".repeat(5000), "]".repeat(5000)).into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+    ];
+    for (name, ct, idem, body, status, code) in cases {
+        let (got, e) = raw_pay(&app, &a.key, ct, idem, body).await;
+        assert_eq!(got, status, "{name}: {e}");
+        assert_eq!(e["error"]["code"], code, "{name}: {e}");
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{name}"
+        );
+    }
+    // None of them created a payment.
+    let (_, list) = app.get(&a.key, "/v1/payments").await;
+    assert_eq!(list["data"], json!([]));
+}
+
+#[tokio::test]
+async fn unknown_routes_methods_and_queries_answer_json() {
+    let app = spawn_app().await;
+    let a = app.create_agent("test").await;
+    let (status, e) = app.get(&a.key, "/v1/nope").await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let (status, e) = into_parts(
+        app.http
+            .delete(app.url("/v1/payments"))
+            .bearer_auth(&a.key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed"))
+    );
+    for q in [
+        "limit=0",
+        "limit=201",
+        "limit=abc",
+        "status=bogus",
+        "cursor=not-a-cursor",
+        "surprise=1",
+    ] {
+        let (status, e) = app.get(&a.key, &format!("/v1/payments?{q}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{q}: {e}");
+        assert!(
+            e["error"]["code"].as_str().unwrap().starts_with("invalid_"),
+            "{q}: {e}"
+        );
+    }
+}

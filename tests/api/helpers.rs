@@ -1,0 +1,199 @@
+//! `spawn_app()` and a small typed client.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use purser::app::App;
+use purser::clock::{Clock, ManualClock};
+use purser::config::Config;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+pub const ADMIN_TOKEN: &str = "psr_admin_test-token-0123456789abcdefghijklmnop";
+
+/// A policy for most tests: no ladder, limits chosen so boundaries are easy
+/// to hit, calendar windows in New York time.
+pub const TEST_POLICY: &str = r#"
+[policies.test]
+trust_level = "custom"
+currency = "USD"
+currencies = ["USD", "USDC"]
+rails = ["card", "usdc"]
+per_tx_limit = "100.00"
+daily_limit = "100.00"
+weekly_limit = "300.00"
+velocity = { max = 100000, per = "1m" }
+timezone = "America/New_York"
+approval_threshold = "80.00"
+new_merchant_approval_ratio = "1"
+
+[policies.strict]
+trust_level = "custom"
+currency = "USD"
+rails = ["card"]
+per_tx_limit = "50.00"
+daily_limit = "100.00"
+velocity = { max = 100000, per = "1m" }
+allowed_scopes = ["compute"]
+
+[[policies.strict.merchant_allowlist]]
+merchant_id = "aws.amazon.com"
+max_per_tx = "30.00"
+
+[[policies.strict.merchant_allowlist]]
+category = "cloud"
+"#;
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    _dir: tempfile::TempDir,
+}
+
+/// Thursday 2026-11-26 12:00 in New York.
+pub fn default_start() -> DateTime<Utc> {
+    "2026-11-26T17:00:00Z".parse().unwrap()
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(TEST_POLICY, default_start()).await
+}
+
+pub async fn spawn_app_with(policies: &str, start: DateTime<Utc>) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let policy_dir = dir.path().join("policies");
+    std::fs::create_dir(&policy_dir).unwrap();
+    std::fs::write(policy_dir.join("test.toml"), policies).unwrap();
+    let db = format!("sqlite://{}", dir.path().join("purser.db").display());
+    let config = Config::for_tests(db, policy_dir, ADMIN_TOKEN.to_owned());
+    let clock = Arc::new(ManualClock::new(start));
+    let app = App::build(config, clock.clone() as Arc<dyn Clock>)
+        .await
+        .expect("app builds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    tokio::spawn(app.serve(listener, std::future::pending()));
+    TestApp {
+        base: format!("http://{addr}"),
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .build()
+            .unwrap(),
+        clock,
+        _dir: dir,
+    }
+}
+
+pub struct Agent {
+    pub id: String,
+    pub key: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        into_parts(req.send().await.unwrap()).await
+    }
+
+    pub async fn create_agent(&self, policy: &str) -> Agent {
+        let (status, agent) = self
+            .admin(
+                reqwest::Method::POST,
+                "/v1/agents",
+                Some(json!({ "name": "tester", "policy": policy })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{agent}");
+        let id = agent["id"].as_str().unwrap().to_owned();
+        let (status, key) = self
+            .admin(
+                reqwest::Method::POST,
+                &format!("/v1/agents/{id}/keys"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{key}");
+        Agent {
+            id,
+            key: key["key"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn pay(&self, key: &str, idempotency_key: &str, body: Value) -> (StatusCode, Value) {
+        let resp = self
+            .http
+            .post(self.url("/v1/payments"))
+            .bearer_auth(key)
+            .header("Idempotency-Key", idempotency_key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        into_parts(resp).await
+    }
+
+    pub async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
+        into_parts(
+            self.http
+                .get(self.url(path))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Waits until the forwarder has moved `payment_id` past `approved`.
+    pub async fn settled(&self, key: &str, payment_id: &str) -> Value {
+        for _ in 0..200 {
+            let (_, p) = self.get(key, &format!("/v1/payments/{payment_id}")).await;
+            if p["status"] != "approved" {
+                return p;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("payment {payment_id} was never forwarded");
+    }
+}
+
+pub async fn into_parts(resp: reqwest::Response) -> (StatusCode, Value) {
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+pub fn payment(amount: &str, merchant: &str) -> Value {
+    json!({ "amount": amount, "currency": "USD", "merchant_id": merchant, "merchant_category": "cloud", "rail": "card" })
+}
+
+pub fn reason_codes(p: &Value) -> Vec<String> {
+    p["decision"]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap().to_owned())
+        .collect()
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: each spawns the real server on a random port with its
+//! own database and policies, and talks HTTP to it like an agent, an admin
+//! or an attacker would.
+
+mod admin;
+mod bad_input;
+mod concurrency;
+mod helpers;
+mod payments;
