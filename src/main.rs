@@ -33,6 +33,8 @@ enum Command {
     },
     /// Print a new random admin token (for PURSER_ADMIN_TOKEN).
     Token,
+    /// Load-test the payment path end to end and print decisions/s and latency.
+    Bench(purser::bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Policy {
             command: PolicyCommand::Check { dir },
         } => policy_check(&dir),
+        Command::Bench(args) => bench(args),
         Command::Token => {
             println!(
                 "{}",
@@ -75,6 +78,12 @@ fn policy_check(dir: &std::path::Path) -> anyhow::Result<()> {
         println!("ok  {name}  {}  ({})", p.version, p.source);
     }
     println!("{} policies valid in {}", set.len(), dir.display());
+    Ok(())
+}
+
+#[tokio::main]
+async fn bench(args: purser::bench::BenchArgs) -> anyhow::Result<()> {
+    purser::bench::run(args).await?.print();
     Ok(())
 }
 

@@ -51,7 +51,7 @@ impl Policy {
                 None,
             ));
         }
-        if !self.rails.iter().any(|r| *r == payment.rail) {
+        if !self.rails.contains(&payment.rail) {
             reasons.push(reason(
                 ReasonCode::RailNotAllowed,
                 format!(
@@ -68,15 +68,14 @@ impl Policy {
         let limits = self.effective_limits(agent);
         if let Some(limit) = limits.per_tx {
             if total > limit {
-                reasons.push(reason(
+                reasons.push(amount_reason(
                     ReasonCode::PerTxLimit,
-                    format!(
-                        "amount {} {cur} is above the per-transaction limit of {} {cur}",
-                        amt(total, cur),
-                        amt(limit, cur)
-                    ),
-                    Some(amt(limit, cur)),
-                    Some(amt(total, cur)),
+                    cur,
+                    limit,
+                    total,
+                    |l, t| {
+                        format!("amount {t} {cur} is above the per-transaction limit of {l} {cur}")
+                    },
                 ));
             }
         }
@@ -99,17 +98,13 @@ impl Policy {
             if let Some(limit) = limit {
                 let after = spent + total;
                 if after > limit {
-                    reasons.push(reason(
-                        code,
+                    reasons.push(amount_reason(code, cur, limit, after, |l, _| {
                         format!(
-                            "{name} limit of {} {cur} would be exceeded: {} spent, {} attempted",
-                            amt(limit, cur),
+                            "{name} limit of {l} {cur} would be exceeded: {} spent, {} attempted",
                             amt(spent, cur),
                             amt(total, cur)
-                        ),
-                        Some(amt(limit, cur)),
-                        Some(amt(after, cur)),
-                    ));
+                        )
+                    }));
                 }
             }
         }
@@ -176,17 +171,11 @@ impl Policy {
                 Some(rule) => {
                     if let Some(cap) = rule.max_per_tx {
                         if total > cap {
-                            reasons.push(reason(
-                                ReasonCode::MerchantPerTxLimit,
-                                format!(
-                                    "amount {} {cur} is above the {} cap of {} {cur} per transaction",
-                                    amt(total, cur),
-                                    describe(&rule.target),
-                                    amt(cap, cur)
-                                ),
-                                Some(amt(cap, cur)),
-                                Some(amt(total, cur)),
-                            ));
+                            let code = ReasonCode::MerchantPerTxLimit;
+                            reasons.push(amount_reason(code, cur, cap, total, |l, t| {
+                                let who = describe(&rule.target);
+                                format!("amount {t} {cur} is above the {who} cap of {l} {cur} per transaction")
+                            }));
                         }
                     }
                     if let Some(limit) = rule.lifetime_limit {
@@ -196,18 +185,15 @@ impl Policy {
                         };
                         let after = spent + total;
                         if after > limit {
-                            reasons.push(reason(
-                                ReasonCode::LifetimeLimit,
+                            let code = ReasonCode::LifetimeLimit;
+                            reasons.push(amount_reason(code, cur, limit, after, |l, _| {
                                 format!(
-                                    "lifetime limit of {} {cur} for {} would be exceeded: {} spent, {} attempted",
-                                    amt(limit, cur),
+                                    "lifetime limit of {l} {cur} for {} would be exceeded: {} spent, {} attempted",
                                     describe(&rule.target),
                                     amt(spent, cur),
                                     amt(total, cur)
-                                ),
-                                Some(amt(limit, cur)),
-                                Some(amt(after, cur)),
-                            ));
+                                )
+                            }));
                         }
                     }
                     if let Some(s) = &rule.schedule {
@@ -291,30 +277,20 @@ impl Policy {
         let threshold = self.approval_threshold?;
         let cur = self.currency;
         if total > threshold {
-            return Some(reason(
-                ReasonCode::ApprovalRequired,
-                format!(
-                    "amount {} {cur} is above the approval threshold of {} {cur}",
-                    amt(total, cur),
-                    amt(threshold, cur)
-                ),
-                Some(amt(threshold, cur)),
-                Some(amt(total, cur)),
-            ));
+            let code = ReasonCode::ApprovalRequired;
+            return Some(amount_reason(code, cur, threshold, total, |l, t| {
+                format!("amount {t} {cur} is above the approval threshold of {l} {cur}")
+            }));
         }
         let new_limit = threshold * self.new_merchant_approval_ratio;
         if !spend.merchant_seen && total > new_limit {
-            return Some(reason(
-                ReasonCode::ApprovalRequired,
+            let code = ReasonCode::ApprovalRequired;
+            return Some(amount_reason(code, cur, new_limit, total, |l, _| {
                 format!(
-                    "first payment to merchant {}: amounts above {} {cur} ({} of the approval threshold) need approval",
-                    payment.merchant_id,
-                    amt(new_limit, cur),
-                    self.new_merchant_approval_ratio
-                ),
-                Some(amt(new_limit, cur)),
-                Some(amt(total, cur)),
-            ));
+                    "first payment to merchant {}: amounts above {l} {cur} ({} of the approval threshold) need approval",
+                    payment.merchant_id, self.new_merchant_approval_ratio
+                )
+            }));
         }
         None
     }
@@ -409,6 +385,25 @@ fn reason(
         message,
         limit,
         attempted,
+    }
+}
+
+/// A reason with `limit` and `attempted` amounts; `message` gets both
+/// already formatted.
+fn amount_reason(
+    code: ReasonCode,
+    currency: Currency,
+    limit: Decimal,
+    attempted: Decimal,
+    message: impl FnOnce(&str, &str) -> String,
+) -> Reason {
+    let (limit, attempted) = (amt(limit, currency), amt(attempted, currency));
+    let message = message(&limit, &attempted);
+    Reason {
+        code,
+        message,
+        limit: Some(limit),
+        attempted: Some(attempted),
     }
 }
 

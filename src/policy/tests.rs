@@ -203,7 +203,8 @@ fn window_limits_exactly_at_pass_one_cent_over_fail() {
     let p = policy(
         "trust_level = \"custom\"\ndaily_limit = \"100.00\"\nweekly_limit = \"300.00\"\nmonthly_limit = \"500.00\"\nlifetime_limit = \"800.00\"\n",
     );
-    let cases: [(fn(&mut SpendSnapshot, Decimal), ReasonCode, &str, &str); 4] = [
+    type SetSpent = fn(&mut SpendSnapshot, Decimal);
+    let cases: [(SetSpent, ReasonCode, &str, &str); 4] = [
         (|s, v| s.day = v, ReasonCode::DailyLimit, "90.00", "100.00"),
         (
             |s, v| s.week = v,

@@ -1,0 +1,206 @@
+//! `purser bench`: end-to-end load through the real HTTP API.
+//!
+//! Starts a gateway in-process on a fresh SQLite database (or targets a
+//! running one with `--url` and `--key`), fires `--requests` payments from
+//! `--concurrency` concurrent clients, and prints durable decisions per
+//! second and latency percentiles. Every counted decision was committed
+//! (synchronous=FULL) before its response was sent.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde_json::json;
+
+use crate::app::App;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+
+/// No ladder, limits far above what a run spends, no velocity rule: the run
+/// measures the decision path, not a limit being hit.
+const BENCH_POLICY: &str = r#"
+[policies.bench]
+trust_level = "custom"
+currency = "USD"
+rails = ["card"]
+per_tx_limit = "1000.00"
+daily_limit = "100000000.00"
+"#;
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Payments to send.
+    #[arg(long, default_value_t = 20_000)]
+    pub requests: usize,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Agents the clients are spread over (each client uses one agent).
+    #[arg(long, default_value_t = 8)]
+    pub agents: usize,
+    /// Target a running gateway instead of an in-process one (needs --key).
+    #[arg(long, requires = "key")]
+    pub url: Option<String>,
+    /// Agent API key for --url.
+    #[arg(long, hide_env_values = true)]
+    pub key: Option<String>,
+}
+
+pub struct Report {
+    pub requests: usize,
+    pub concurrency: usize,
+    pub elapsed: Duration,
+    pub latencies: Vec<Duration>,
+    pub errors: usize,
+}
+
+impl Report {
+    fn percentile(&self, p: f64) -> Duration {
+        // Index arithmetic on a sorted sample, not on money.
+        let idx = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies.get(idx).copied().unwrap_or_default()
+    }
+
+    pub fn print(&self) {
+        let rate = self.latencies.len() as f64 / self.elapsed.as_secs_f64();
+        println!(
+            "{} requests, {} concurrent clients, {:.2}s: {:.0} durable decisions/s; \
+             latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} errors",
+            self.requests,
+            self.concurrency,
+            self.elapsed.as_secs_f64(),
+            rate,
+            ms(self.percentile(0.50)),
+            ms(self.percentile(0.90)),
+            ms(self.percentile(0.99)),
+            ms(self.latencies.last().copied().unwrap_or_default()),
+            self.errors,
+        );
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()?;
+    let (base, keys, _guard) = match (&args.url, &args.key) {
+        (Some(url), Some(key)) => (
+            url.trim_end_matches('/').to_owned(),
+            vec![key.clone()],
+            None,
+        ),
+        _ => {
+            let (base, keys, dir) = start_local(&http, args.agents.max(1)).await?;
+            (base, keys, Some(dir))
+        }
+    };
+    // Warm up connections and caches; not measured.
+    for key in &keys {
+        pay(&http, &base, key, &format!("warmup-{key}")).await?;
+    }
+
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut clients = tokio::task::JoinSet::new();
+    for c in 0..args.concurrency {
+        let (http, base, next) = (http.clone(), base.clone(), next.clone());
+        let key = keys[c % keys.len()].clone();
+        let total = args.requests;
+        let run_id = started.elapsed().as_nanos();
+        clients.spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                let t = Instant::now();
+                match pay(&http, &base, &key, &format!("bench-{run_id}-{c}-{i}")).await {
+                    Ok(()) => latencies.push(t.elapsed()),
+                    Err(_) => errors += 1,
+                }
+            }
+            (latencies, errors)
+        });
+    }
+    let mut latencies = Vec::with_capacity(args.requests);
+    let mut errors = 0;
+    while let Some(done) = clients.join_next().await {
+        let (l, e) = done?;
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    Ok(Report {
+        requests: args.requests,
+        concurrency: args.concurrency,
+        elapsed,
+        latencies,
+        errors,
+    })
+}
+
+async fn pay(http: &reqwest::Client, base: &str, key: &str, idem: &str) -> anyhow::Result<()> {
+    let resp = http
+        .post(format!("{base}/v1/payments"))
+        .bearer_auth(key)
+        .header("Idempotency-Key", idem)
+        .json(
+            &json!({ "amount": "0.01", "currency": "USD", "merchant_id": "bench.example",
+                       "merchant_category": "cloud", "rail": "card" }),
+        )
+        .send()
+        .await?;
+    if resp.status() != reqwest::StatusCode::CREATED {
+        bail!("unexpected status {}", resp.status());
+    }
+    Ok(())
+}
+
+/// Starts a gateway on a temporary database and creates `agents` agents.
+async fn start_local(
+    http: &reqwest::Client,
+    agents: usize,
+) -> anyhow::Result<(String, Vec<String>, tempfile::TempDir)> {
+    let dir = tempfile::tempdir()?;
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(&policies)?;
+    std::fs::write(policies.join("bench.toml"), BENCH_POLICY)?;
+    let admin = crate::auth::generate(crate::auth::ADMIN_TOKEN_PREFIX);
+    let db = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let config = Config::for_tests(db, policies, admin.clone());
+    let app = App::build(config, Arc::new(SystemClock) as Arc<dyn Clock>).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(app.serve(listener, std::future::pending()));
+
+    let mut keys = Vec::new();
+    for i in 0..agents {
+        let agent: serde_json::Value = http
+            .post(format!("{base}/v1/agents"))
+            .bearer_auth(&admin)
+            .json(&json!({ "name": format!("bench-{i}"), "policy": "bench", "trust_level": "custom" }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let id = agent["id"].as_str().context("agent id")?;
+        let key: serde_json::Value = http
+            .post(format!("{base}/v1/agents/{id}/keys"))
+            .bearer_auth(&admin)
+            .json(&json!({}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        keys.push(key["key"].as_str().context("agent key")?.to_owned());
+    }
+    Ok((base, keys, dir))
+}
