@@ -24,7 +24,7 @@ impl Error {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Error::PolicyUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "policy_unavailable"),
-            Error::Store(StoreError::Unavailable(_)) => {
+            Error::Store(StoreError::Unavailable(_) | StoreError::NotCommitted(_)) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
             }
             Error::Store(StoreError::Internal(_)) => {
@@ -42,8 +42,8 @@ impl IntoResponse for Error {
             Error::Store(e) => {
                 tracing::error!(error = %e, "store failure");
                 match e {
-                    StoreError::Unavailable(_) => {
-                        "the store is unavailable; nothing was changed".to_owned()
+                    StoreError::Unavailable(_) | StoreError::NotCommitted(_) => {
+                        "the store is unavailable; nothing was changed, retry later".to_owned()
                     }
                     StoreError::Internal(_) => "internal error; nothing was changed".to_owned(),
                 }

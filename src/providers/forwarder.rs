@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -17,7 +18,7 @@ use super::{ForwardRequest, Providers};
 use crate::audit::AuditEvent;
 use crate::clock::Clock;
 use crate::model::{Payment, PaymentStatus};
-use crate::store::{ForwardOutcome, Store, StoreError};
+use crate::store::{ForwardOutcome, Store, StoreError, WriteTx};
 
 const BATCH: usize = 256;
 const SWEEP_EVERY: Duration = Duration::from_secs(2);
@@ -116,37 +117,37 @@ impl Worker {
         }
 
         let now = self.clock.now();
-        let mut tx = self.store.begin().await?;
-        for (payment, outcome) in &outcomes {
-            if tx
-                .record_forward(&payment.id, outcome, now)
-                .await?
-                .is_none()
-            {
-                continue;
-            }
-            let provider = payment
-                .provider
-                .as_ref()
-                .map_or("none", |p| p.name.as_str());
-            let (kind, data) = match outcome {
-                ForwardOutcome::Succeeded { transaction_id } => (
-                    "payment.succeeded",
-                    json!({ "transaction_id": transaction_id }),
-                ),
-                ForwardOutcome::Failed { code, message } => (
-                    "payment.failed",
-                    json!({ "code": code, "message": message }),
-                ),
-            };
-            let event = AuditEvent::new(kind, format!("provider:{provider}"))
-                .agent(&payment.agent_id)
-                .subject(&payment.id)
-                .data(data);
-            tx.append_audit(event, now).await?;
-        }
-        tx.commit().await
+        self.store.write(move |tx| Box::pin(record_outcomes(tx, outcomes, now))).await
     }
+}
+
+/// Records each outcome and its audit record; a payment someone else already
+/// recorded is skipped.
+async fn record_outcomes(
+    tx: &mut WriteTx,
+    outcomes: Vec<(Payment, ForwardOutcome)>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for (payment, outcome) in &outcomes {
+        if tx.record_forward(&payment.id, outcome, now).await?.is_none() {
+            continue;
+        }
+        let provider = payment.provider.as_ref().map_or("none", |p| p.name.as_str());
+        let (kind, data) = match outcome {
+            ForwardOutcome::Succeeded { transaction_id } => {
+                ("payment.succeeded", json!({ "transaction_id": transaction_id }))
+            }
+            ForwardOutcome::Failed { code, message } => {
+                ("payment.failed", json!({ "code": code, "message": message }))
+            }
+        };
+        let event = AuditEvent::new(kind, format!("provider:{provider}"))
+            .agent(&payment.agent_id)
+            .subject(&payment.id)
+            .data(data);
+        tx.append_audit(event, now).await?;
+    }
+    Ok(())
 }
 
 async fn forward(providers: &Providers, payment: &Payment) -> ForwardOutcome {

@@ -6,9 +6,9 @@ mod forwarder;
 mod sandbox;
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
 
 pub use forwarder::Forwarder;
 pub use sandbox::Sandbox;
@@ -27,8 +27,6 @@ pub struct ForwardRequest {
     pub merchant_id: String,
     pub rail: String,
 }
-
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 pub trait Provider: Send + Sync {
     fn name(&self) -> &'static str;

@@ -10,7 +10,9 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{BoxFuture, ForwardRequest, Provider};
+use futures_util::future::BoxFuture;
+
+use super::{ForwardRequest, Provider};
 use crate::store::ForwardOutcome;
 
 #[derive(Debug, Default)]

@@ -54,6 +54,7 @@ pub async fn create_agent(state: &AppState, actor: &str, new: NewAgent) -> Resul
     require_policy(state, &new.policy)?;
     let now = state.clock.now();
     let ts = format_ts(now);
+    let actor = actor.to_owned();
     let agent = Agent {
         id: ids::new("agt"),
         name: new.name,
@@ -64,84 +65,101 @@ pub async fn create_agent(state: &AppState, actor: &str, new: NewAgent) -> Resul
         created_at: ts.clone(),
         updated_at: ts,
     };
-    let mut tx = state.store.begin().await?;
-    tx.insert_agent(&agent).await?;
-    let event = AuditEvent::new("agent.created", actor)
-        .agent(&agent.id)
-        .data(json!({
-            "name": agent.name, "policy": agent.policy, "trust_level": agent.trust_level,
-        }));
-    tx.append_audit(event, now).await?;
-    tx.commit().await?;
-    Ok(agent)
+    state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.insert_agent(&agent).await?;
+                let data = json!({
+                    "name": agent.name, "policy": agent.policy, "trust_level": agent.trust_level,
+                });
+                let event = AuditEvent::new("agent.created", actor).agent(&agent.id).data(data);
+                tx.append_audit(event, now).await?;
+                Ok(agent)
+            })
+        })
+        .await
 }
 
-pub async fn update_agent(
-    state: &AppState,
-    actor: &str,
-    id: &str,
-    patch: AgentPatch,
-) -> Result<Agent> {
+pub async fn update_agent(state: &AppState, actor: &str, id: &str, patch: AgentPatch) -> Result<Agent> {
     if let Some(p) = &patch.policy {
         require_policy(state, p)?;
     }
     let now = state.clock.now();
-    let mut tx = state.store.begin().await?;
-    let before = tx.agent(id).await?.ok_or(Error::NotFound("agent"))?;
-    let after = tx
-        .update_agent(id, &patch, &format_ts(now))
-        .await?
-        .ok_or(Error::NotFound("agent"))?;
-    let event = AuditEvent::new("agent.updated", actor)
-        .agent(id)
-        .data(json!({
-            "before": { "policy": before.policy, "trust_level": before.trust_level },
-            "after": { "policy": after.policy, "trust_level": after.trust_level },
-        }));
-    tx.append_audit(event, now).await?;
-    tx.commit().await?;
-    Ok(after)
+    let (actor, id) = (actor.to_owned(), id.to_owned());
+    state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                let before = tx.agent(&id).await?.ok_or(Error::NotFound("agent"))?;
+                let after = tx
+                    .update_agent(&id, &patch, &format_ts(now))
+                    .await?
+                    .ok_or(Error::NotFound("agent"))?;
+                let data = json!({
+                    "before": { "policy": before.policy, "trust_level": before.trust_level },
+                    "after": { "policy": after.policy, "trust_level": after.trust_level },
+                });
+                let event = AuditEvent::new("agent.updated", actor).agent(&id).data(data);
+                tx.append_audit(event, now).await?;
+                Ok(after)
+            })
+        })
+        .await
 }
 
 /// Freezes (`Some(reason)`) or unfreezes (`None`) an agent. A frozen agent's
 /// payments are denied with `agent_frozen`.
-pub async fn set_frozen(
-    state: &AppState,
-    actor: &str,
-    id: &str,
-    reason: Option<String>,
-) -> Result<Agent> {
+pub async fn set_frozen(state: &AppState, actor: &str, id: &str, reason: Option<String>) -> Result<Agent> {
     let now = state.clock.now();
-    let mut tx = state.store.begin().await?;
-    let agent = tx
-        .set_frozen(id, reason.as_deref(), &format_ts(now))
-        .await?
-        .ok_or(Error::NotFound("agent"))?;
-    let kind = if reason.is_some() {
-        "agent.frozen"
-    } else {
-        "agent.unfrozen"
-    };
-    let event = AuditEvent::new(kind, actor)
-        .agent(id)
-        .data(json!({ "reason": reason }));
-    tx.append_audit(event, now).await?;
-    tx.commit().await?;
-    Ok(agent)
+    let (actor, id) = (actor.to_owned(), id.to_owned());
+    state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                let agent = tx
+                    .set_frozen(&id, reason.as_deref(), &format_ts(now))
+                    .await?
+                    .ok_or(Error::NotFound("agent"))?;
+                let kind = if reason.is_some() { "agent.frozen" } else { "agent.unfrozen" };
+                let event = AuditEvent::new(kind, actor).agent(&id).data(json!({ "reason": reason }));
+                tx.append_audit(event, now).await?;
+                Ok(agent)
+            })
+        })
+        .await
 }
 
-pub async fn create_key(
-    state: &AppState,
-    actor: &str,
-    agent_id: &str,
-    req: KeyRequest,
-) -> Result<IssuedKey> {
+pub async fn create_key(state: &AppState, actor: &str, agent_id: &str, req: KeyRequest) -> Result<IssuedKey> {
     let now = state.clock.now();
-    let mut tx = state.store.begin().await?;
-    tx.agent(agent_id).await?.ok_or(Error::NotFound("agent"))?;
-    let issued = insert_key(&mut tx, actor, agent_id, req, now).await?;
-    tx.commit().await?;
-    Ok(issued)
+    let (actor, agent_id) = (actor.to_owned(), agent_id.to_owned());
+    state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.agent(&agent_id).await?.ok_or(Error::NotFound("agent"))?;
+                insert_key(tx, &actor, &agent_id, req, now).await
+            })
+        })
+        .await
+}
+
+pub async fn revoke_key(state: &AppState, actor: &str, agent_id: &str, key_id: &str) -> Result<()> {
+    let now = state.clock.now();
+    let (actor, agent_id, key_id) = (actor.to_owned(), agent_id.to_owned(), key_id.to_owned());
+    state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                if !tx.revoke_key(&agent_id, &key_id, &format_ts(now)).await? {
+                    return Err(Error::NotFound("key"));
+                }
+                let event = AuditEvent::new("key.revoked", actor).agent(&agent_id).subject(&key_id);
+                tx.append_audit(event, now).await?;
+                Ok(())
+            })
+        })
+        .await
 }
 
 /// Mints a key inside `tx` and audits it (never the key itself).
@@ -183,18 +201,4 @@ pub(crate) async fn insert_key(
         }));
     tx.append_audit(event, now).await?;
     Ok(IssuedKey { key, record })
-}
-
-pub async fn revoke_key(state: &AppState, actor: &str, agent_id: &str, key_id: &str) -> Result<()> {
-    let now = state.clock.now();
-    let mut tx = state.store.begin().await?;
-    if !tx.revoke_key(agent_id, key_id, &format_ts(now)).await? {
-        return Err(Error::NotFound("key"));
-    }
-    let event = AuditEvent::new("key.revoked", actor)
-        .agent(agent_id)
-        .subject(key_id);
-    tx.append_audit(event, now).await?;
-    tx.commit().await?;
-    Ok(())
 }

@@ -3,6 +3,7 @@
 //! previous ones are revoked), because secrets are stored only as hashes and
 //! could not be shown again otherwise.
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::agents::{insert_key, KeyRequest};
@@ -14,6 +15,10 @@ use crate::error::{Error, Result};
 use crate::ids;
 use crate::model::{Agent, Scope};
 use crate::policy::TrustLevel;
+use crate::store::WriteTx;
+
+/// Audit actor for what dev mode does on its own.
+const DEV: &str = "system:dev";
 
 pub const DEMO_AGENT: &str = "demo-agent";
 pub const DEMO_POLICY: &str = "demo";
@@ -32,21 +37,18 @@ pub async fn bootstrap(state: &AppState, configured_admin: bool) -> Result<DevCr
         )));
     }
     let now = state.clock.now();
-    let ts = format_ts(now);
-    let mut tx = state.store.begin().await?;
+    state.store.write(move |tx| Box::pin(mint(tx, configured_admin, now))).await
+}
 
+async fn mint(tx: &mut WriteTx, configured_admin: bool, now: DateTime<Utc>) -> Result<DevCredentials> {
+    let ts = format_ts(now);
     let admin_token = if configured_admin {
         None
     } else {
         let token = auth::generate(ADMIN_TOKEN_PREFIX);
         let id = ids::new("adm");
-        tx.replace_admin_tokens(&id, &auth::hash(&token), &ts)
-            .await?;
-        tx.append_audit(
-            AuditEvent::new("admin_token.created", "system:dev").subject(&id),
-            now,
-        )
-        .await?;
+        tx.replace_admin_tokens(&id, &auth::hash(&token), &ts).await?;
+        tx.append_audit(AuditEvent::new("admin_token.created", DEV).subject(&id), now).await?;
         Some(token)
     };
 
@@ -64,32 +66,17 @@ pub async fn bootstrap(state: &AppState, configured_admin: bool) -> Result<DevCr
                 updated_at: ts.clone(),
             };
             tx.insert_agent(&agent).await?;
-            let event = AuditEvent::new("agent.created", "system:dev")
-                .agent(&agent.id)
-                .data(json!({ "name": agent.name, "policy": agent.policy, "trust_level": agent.trust_level }));
-            tx.append_audit(event, now).await?;
+            let data = json!({ "name": agent.name, "policy": agent.policy, "trust_level": agent.trust_level });
+            tx.append_audit(AuditEvent::new("agent.created", DEV).agent(&agent.id).data(data), now).await?;
             agent
         }
     };
-    let req = KeyRequest {
-        scopes: Scope::ALL.to_vec(),
-        expires_at: None,
-        allowed_cidrs: vec![],
-    };
-    let issued = insert_key(&mut tx, "system:dev", &agent.id, req, now).await?;
-    let revoked = tx
-        .revoke_other_keys(&agent.id, &issued.record.id, &ts)
-        .await?;
+    let req = KeyRequest { scopes: Scope::ALL.to_vec(), expires_at: None, allowed_cidrs: vec![] };
+    let issued = insert_key(tx, DEV, &agent.id, req, now).await?;
+    let revoked = tx.revoke_other_keys(&agent.id, &issued.record.id, &ts).await?;
     if revoked > 0 {
-        let event = AuditEvent::new("key.revoked", "system:dev")
-            .agent(&agent.id)
-            .data(json!({ "reason": "dev restart", "count": revoked }));
-        tx.append_audit(event, now).await?;
+        let data = json!({ "reason": "dev restart", "count": revoked });
+        tx.append_audit(AuditEvent::new("key.revoked", DEV).agent(&agent.id).data(data), now).await?;
     }
-    tx.commit().await?;
-    Ok(DevCredentials {
-        admin_token,
-        agent,
-        agent_key: issued.key,
-    })
+    Ok(DevCredentials { admin_token, agent, agent_key: issued.key })
 }

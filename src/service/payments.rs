@@ -110,64 +110,60 @@ impl Prepared {
 /// snapshot, the decision and the reservation share one write transaction,
 /// so concurrent requests can never together exceed a limit.
 pub async fn create(
-    state: &AppState,
+    state: &Arc<AppState>,
     agent_id: &str,
     actor: &str,
     idem: &Idempotency,
     input: PaymentInput,
 ) -> Result<Created> {
-    // Most replays are answered from a read connection, without the write lock.
+    // Most replays are answered from a read connection, without the writer.
     if let Some(created) = replay(state, agent_id, idem).await? {
         return Ok(created);
     }
-    let now = state.clock.now();
-    let mut tx = state.store.begin().await?;
-    // Checked again under the write lock: a concurrent first request with the
-    // same key may have committed since the read above.
-    if let Some((hash, payment_id)) = tx.idempotency(agent_id, &idem.key).await? {
-        let payment = tx.payment(Some(agent_id), &payment_id).await?;
-        return replayed(&hash, idem, payment);
-    }
-    let agent = tx
-        .agent(agent_id)
-        .await?
-        .ok_or(Error::Unauthenticated("agent no longer exists"))?;
-    let prep = Prepared::new(state, &agent, &input, now)?;
-    let query = prep.spend_query(agent_id, now);
-    let spend = tx.spend(&query).await?;
-    let decision = prep.policy.evaluate(&prep.agent, &prep.facts, &spend, now);
+    let (st, agent_id, actor, idem) = (state.clone(), agent_id.to_owned(), actor.to_owned(), idem.clone());
+    let created = state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                // Checked again under the write lock: a concurrent first
+                // request with the same key may have committed since.
+                if let Some((hash, payment_id)) = tx.idempotency(&agent_id, &idem.key).await? {
+                    let payment = tx.payment(Some(&agent_id), &payment_id).await?;
+                    return replayed(&hash, &idem, payment);
+                }
+                // Read inside the transaction: time, agent and spend are those
+                // of the moment the decision commits.
+                let now = st.clock.now();
+                let agent = tx.agent(&agent_id).await?.ok_or(Error::Unauthenticated("agent no longer exists"))?;
+                let prep = Prepared::new(&st, &agent, &input, now)?;
+                let query = prep.spend_query(&agent_id, now);
+                let spend = tx.spend(&query).await?;
+                let decision = prep.policy.evaluate(&prep.agent, &prep.facts, &spend, now);
 
-    let reserved_units = match decision.outcome {
-        Outcome::Deny => 0,
-        Outcome::Approve | Outcome::RequireApproval => {
-            // A non-denied decision implies an accepted currency.
-            to_counter(prep.policy.counted_amount(&prep.facts).unwrap_or_default())
-        }
-    };
-    let reserved_keys = query.counter_keys();
-    let payment = new_payment(&prep, agent_id, input, decision, now);
-    tx.insert_payment(&NewPayment {
-        payment: &payment,
-        reserved_units,
-        reserved_keys: &reserved_keys,
-    })
-    .await?;
-    tx.insert_idempotency(
-        agent_id,
-        &idem.key,
-        &idem.request_hash,
-        &payment.id,
-        &payment.created_at,
-    )
-    .await?;
-    tx.append_audit(decision_event(&payment, actor), now)
+                let reserved_units = match decision.outcome {
+                    Outcome::Deny => 0,
+                    // A decision that is not a denial implies an accepted currency.
+                    Outcome::Approve | Outcome::RequireApproval => {
+                        to_counter(prep.policy.counted_amount(&prep.facts).unwrap_or_default())
+                    }
+                };
+                let reserved_keys = query.counter_keys();
+                let payment = new_payment(&prep, &agent_id, input, decision, now);
+                let new = NewPayment { payment: &payment, reserved_units, reserved_keys: &reserved_keys };
+                tx.insert_payment(&new).await?;
+                tx.insert_idempotency(&agent_id, &idem.key, &idem.request_hash, &payment.id, &payment.created_at)
+                    .await?;
+                tx.append_audit(decision_event(&payment, &actor), now).await?;
+                Ok(Created::New(payment))
+            })
+        })
         .await?;
-    tx.commit().await?;
-
-    if payment.status == PaymentStatus::Approved {
-        state.forwarder.notify(payment.id.clone());
+    if let Created::New(p) = &created {
+        if p.status == PaymentStatus::Approved {
+            state.forwarder.notify(p.id.clone());
+        }
     }
-    Ok(Created::New(payment))
+    Ok(created)
 }
 
 /// Evaluates a payment against the agent's current spend without changing

@@ -144,7 +144,7 @@ impl WriteTx {
     /// Reads an agent inside the write transaction: what the decision sees
     /// is what is committed (a concurrent freeze is either before or after).
     pub async fn agent(&mut self, id: &str) -> Result<Option<Agent>> {
-        agent_by_id(&mut self.tx, id).await
+        agent_by_id(self.read(), id).await
     }
 
     pub async fn insert_agent(&mut self, agent: &Agent) -> Result<()> {
@@ -160,7 +160,7 @@ impl WriteTx {
         .bind(&agent.frozen_reason)
         .bind(&agent.created_at)
         .bind(&agent.updated_at)
-        .execute(&mut *self.tx)
+        .execute(self.write())
         .await?;
         Ok(())
     }
@@ -180,7 +180,7 @@ impl WriteTx {
         .bind(&patch.policy)
         .bind(now)
         .bind(id)
-        .execute(&mut *self.tx)
+        .execute(self.write())
         .await?;
         self.agent(id).await
     }
@@ -196,7 +196,7 @@ impl WriteTx {
             .bind(reason)
             .bind(now)
             .bind(id)
-            .execute(&mut *self.tx)
+            .execute(self.write())
             .await?;
         self.agent(id).await
     }
@@ -214,7 +214,7 @@ impl WriteTx {
         .bind(to_json(&key.allowed_cidrs))
         .bind(&key.expires_at)
         .bind(&key.created_at)
-        .execute(&mut *self.tx)
+        .execute(self.write())
         .await?;
         Ok(())
     }
@@ -227,7 +227,7 @@ impl WriteTx {
         .bind(now)
         .bind(key_id)
         .bind(agent_id)
-        .execute(&mut *self.tx)
+        .execute(self.write())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -245,7 +245,7 @@ impl WriteTx {
         .bind(now)
         .bind(agent_id)
         .bind(keep)
-        .execute(&mut *self.tx)
+        .execute(self.write())
         .await?;
         Ok(done.rows_affected())
     }
@@ -259,13 +259,13 @@ impl WriteTx {
     ) -> Result<()> {
         sqlx::query("UPDATE admin_tokens SET revoked_at = ? WHERE revoked_at IS NULL")
             .bind(now)
-            .execute(&mut *self.tx)
+            .execute(self.write())
             .await?;
         sqlx::query("INSERT INTO admin_tokens (id, token_hash, created_at) VALUES (?, ?, ?)")
             .bind(id)
             .bind(token_hash)
             .bind(now)
-            .execute(&mut *self.tx)
+            .execute(self.write())
             .await?;
         Ok(())
     }
@@ -274,7 +274,7 @@ impl WriteTx {
         let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE name = ? ORDER BY id LIMIT 1");
         let row = sqlx::query(&sql)
             .bind(name)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(self.read())
             .await?;
         row.as_ref().map(agent_from_row).transpose()
     }

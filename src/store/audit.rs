@@ -67,14 +67,19 @@ impl WriteTx {
         event: AuditEvent,
         at: DateTime<Utc>,
     ) -> Result<AuditRecord> {
-        // BEGIN IMMEDIATE holds the write lock, so the head cannot move
-        // between this read and the insert below.
-        let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        let (prev_seq, prev_hash) = match head {
-            Some(row) => (row.get::<i64, _>("seq"), row.get::<String, _>("hash")),
-            None => (0, GENESIS_HASH.to_owned()),
+        // The write lock is held for the whole transaction, so the head read
+        // once stays the head; later appends in the batch use the cached one.
+        let (prev_seq, prev_hash) = match self.audit_head.take() {
+            Some(head) => head,
+            None => {
+                let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                    .fetch_optional(self.read())
+                    .await?;
+                match head {
+                    Some(row) => (row.get::<i64, _>("seq"), row.get::<String, _>("hash")),
+                    None => (0, GENESIS_HASH.to_owned()),
+                }
+            }
         };
         let mut record = AuditRecord {
             seq: prev_seq + 1,
@@ -103,8 +108,9 @@ impl WriteTx {
             .bind(&record.data)
             .bind(&record.prev_hash)
             .bind(&record.hash)
-            .execute(&mut *self.tx)
+            .execute(self.write())
             .await?;
+        self.audit_head = Some((record.seq, record.hash.clone()));
         Ok(record)
     }
 }

@@ -1,22 +1,29 @@
 //! Persistence: the only module that speaks SQL.
 //!
-//! Reads go through a pool of read connections. Every change goes through
-//! [`WriteTx`], a `BEGIN IMMEDIATE` transaction on the single write
-//! connection: SQLite allows one writer at a time anyway, and taking the
-//! write lock up front means a transaction that reads (say, the day's spend)
-//! and then writes (the reservation) can never act on a stale read. That is
-//! what makes check-and-reserve atomic.
+//! Reads go through a pool of read connections. Every change is a job run by
+//! [`Store::write`] on the single write connection, inside a `BEGIN
+//! IMMEDIATE` transaction: SQLite allows one writer at a time anyway, and
+//! taking the write lock up front means a job that reads (say, the day's
+//! spend) and then writes (the reservation) can never act on a stale read.
+//! That is what makes check-and-reserve atomic.
+//!
+//! Group commit: the writer runs every job that is waiting, one after the
+//! other, in one transaction, and answers them only after the COMMIT (one
+//! fsync for the batch). Jobs still see each other's writes in order, so
+//! the result is exactly that of running them one by one.
 
 mod agents;
 mod audit;
-
 mod payments;
+mod writer;
 
 use std::str::FromStr;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
+use tokio::sync::{mpsc, oneshot};
 
 pub use agents::{AgentPatch, KeyAuth, NewKey};
 pub use audit::AuditFilter;
@@ -33,6 +40,10 @@ pub enum StoreError {
     /// a corrupt row, a bug.
     #[error("store error: {0}")]
     Internal(String),
+    /// The change was not committed (its batch was rolled back or the
+    /// writer stopped); nothing happened and the caller may retry.
+    #[error("not committed: {0}")]
+    NotCommitted(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -67,6 +78,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     read: SqlitePool,
     write: SqlitePool,
+    jobs: mpsc::Sender<writer::Job>,
 }
 
 impl Store {
@@ -92,13 +104,23 @@ impl Store {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(opts.read_only(true))
             .await?;
-        Ok(Store { read, write })
+        let jobs = writer::start(write.clone());
+        Ok(Store { read, write, jobs })
     }
 
-    /// Starts the one kind of write transaction there is (see module docs).
-    pub async fn begin(&self) -> Result<WriteTx> {
-        let tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(WriteTx { tx })
+    /// Runs `job` in a write transaction and returns its result once the
+    /// transaction has committed. If the job fails, its writes are undone
+    /// (see `writer` for how) and its error is returned.
+    pub async fn write<T, E, F>(&self, job: F) -> Result<T, E>
+    where
+        F: for<'c> FnOnce(&'c mut WriteTx) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (done, result) = oneshot::channel();
+        let stopped = || E::from(StoreError::NotCommitted("the store writer has stopped".into()));
+        self.jobs.send(writer::job(job, done)).await.map_err(|_| stopped())?;
+        result.await.map_err(|_| stopped())?
     }
 
     /// Readiness: the store answers a query.
@@ -113,16 +135,26 @@ impl Store {
     }
 }
 
-/// An open write transaction. Dropping it without [`WriteTx::commit`] rolls
-/// everything back, so an early `?` return never leaves half a change.
+/// The open write transaction a job runs in.
 pub struct WriteTx {
     tx: Transaction<'static, Sqlite>,
+    /// Set by every method that writes; lets the writer tell a failed job
+    /// that changed nothing from one whose changes must be undone.
+    dirty: bool,
+    /// (seq, hash) of the newest audit record, once read in this transaction.
+    audit_head: Option<(i64, String)>,
 }
 
 impl WriteTx {
-    pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await?;
-        Ok(())
+    /// The connection, for a statement that reads.
+    fn read(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+
+    /// The connection, for a statement that writes.
+    fn write(&mut self) -> &mut SqliteConnection {
+        self.dirty = true;
+        &mut self.tx
     }
 }
 

@@ -269,7 +269,7 @@ impl Store {
 
 impl WriteTx {
     pub async fn payment(&mut self, agent_id: Option<&str>, id: &str) -> Result<Option<Payment>> {
-        payment_by_id(&mut self.tx, agent_id, id).await
+        payment_by_id(self.read(), agent_id, id).await
     }
 
     /// The stored (request hash, payment id) for an idempotency key.
@@ -278,7 +278,7 @@ impl WriteTx {
         agent_id: &str,
         key: &str,
     ) -> Result<Option<(String, String)>> {
-        idempotency_row(&mut self.tx, agent_id, key).await
+        idempotency_row(self.read(), agent_id, key).await
     }
 
     pub async fn insert_idempotency(
@@ -297,13 +297,13 @@ impl WriteTx {
         .bind(request_hash)
         .bind(payment_id)
         .bind(now)
-        .execute(&mut *self.tx)
+        .execute(self.write())
         .await?;
         Ok(())
     }
 
     pub async fn spend(&mut self, q: &SpendQuery<'_>) -> Result<SpendSnapshot> {
-        spend_snapshot(&mut self.tx, q).await
+        spend_snapshot(self.read(), q).await
     }
 
     pub async fn insert_payment(&mut self, new: &NewPayment<'_>) -> Result<()> {
@@ -332,7 +332,7 @@ impl WriteTx {
         .bind(p.provider.as_ref().map(|r| &r.reference))
         .bind(&p.created_at)
         .bind(&p.updated_at)
-        .execute(&mut *self.tx)
+        .execute(self.write())
         .await?;
         if let Some(a) = &p.approval {
             sqlx::query(
@@ -346,7 +346,7 @@ impl WriteTx {
             .bind(a.approvals_required as i64)
             .bind(&a.expires_at)
             .bind(&p.created_at)
-            .execute(&mut *self.tx)
+            .execute(self.write())
             .await?;
         }
         if new.reserved_units > 0 {
@@ -374,7 +374,7 @@ impl WriteTx {
         for k in keys {
             query = query.bind(agent_id).bind(k).bind(units).bind(count);
         }
-        query.execute(&mut *self.tx).await?;
+        query.execute(self.write()).await?;
         Ok(())
     }
 
@@ -391,7 +391,7 @@ impl WriteTx {
             "SELECT agent_id, reserved_units, reserved_keys FROM payments WHERE id = ? AND status = 'approved'",
         )
         .bind(payment_id)
-        .fetch_optional(&mut *self.tx)
+        .fetch_optional(self.read())
         .await?;
         let Some(row) = row else { return Ok(None) };
         let now = format_ts(now);
@@ -403,7 +403,7 @@ impl WriteTx {
                 .bind(transaction_id)
                 .bind(&now)
                 .bind(payment_id)
-                .execute(&mut *self.tx)
+                .execute(self.write())
                 .await?;
             }
             ForwardOutcome::Failed { code, message } => {
@@ -421,7 +421,7 @@ impl WriteTx {
                 .bind(message)
                 .bind(&now)
                 .bind(payment_id)
-                .execute(&mut *self.tx)
+                .execute(self.write())
                 .await?;
             }
         }
