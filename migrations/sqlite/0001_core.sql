@@ -60,9 +60,14 @@ CREATE TABLE payments (
     provider_txn_id   TEXT,               -- the provider's own id, once known
     failure_code      TEXT,
     failure_message   TEXT,
+    -- The client's Idempotency-Key and the SHA-256 of its canonical request:
+    -- a replay with the same key must carry the same request.
+    idempotency_key   TEXT NOT NULL,
+    request_hash      TEXT NOT NULL,
     created_at        TEXT NOT NULL,
     updated_at        TEXT NOT NULL
 );
+CREATE UNIQUE INDEX payments_idempotency ON payments(agent_id, idempotency_key);
 CREATE INDEX payments_agent ON payments(agent_id, id);
 CREATE INDEX payments_status ON payments(status, id);
 -- Velocity windows count live reservations per agent in a trailing period.
@@ -77,15 +82,6 @@ CREATE TABLE spend_counters (
     units    INTEGER NOT NULL,
     count    INTEGER NOT NULL,
     PRIMARY KEY (agent_id, window)
-) WITHOUT ROWID;
-
-CREATE TABLE idempotency_keys (
-    agent_id     TEXT NOT NULL,
-    key          TEXT NOT NULL,
-    request_hash TEXT NOT NULL,
-    payment_id   TEXT NOT NULL,
-    created_at   TEXT NOT NULL,
-    PRIMARY KEY (agent_id, key)
 ) WITHOUT ROWID;
 
 CREATE TABLE approvals (

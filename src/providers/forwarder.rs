@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use super::{ForwardRequest, Providers};
 use crate::audit::AuditEvent;
 use crate::clock::Clock;
-use crate::model::{Payment, PaymentStatus};
+use crate::model::Payment;
 use crate::store::{ForwardOutcome, Store, StoreError, WriteTx};
 
 const BATCH: usize = 256;
@@ -26,7 +26,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(2);
 /// Handle to the forwarding worker; cheap to clone.
 #[derive(Clone)]
 pub struct Forwarder {
-    tx: mpsc::UnboundedSender<String>,
+    tx: mpsc::UnboundedSender<Payment>,
 }
 
 struct Worker {
@@ -50,37 +50,36 @@ impl Forwarder {
         (Forwarder { tx }, tokio::spawn(worker.run(rx)))
     }
 
-    /// Asks for `payment_id` to be forwarded now rather than at the next sweep.
-    pub fn notify(&self, payment_id: String) {
+    /// Asks for a just-approved payment to be forwarded now rather than at
+    /// the next sweep.
+    pub fn notify(&self, payment: Payment) {
         // A closed channel means shutdown; the sweep after restart covers it.
-        let _ = self.tx.send(payment_id);
+        let _ = self.tx.send(payment);
     }
 }
 
 impl Worker {
-    async fn run(self, mut rx: mpsc::UnboundedReceiver<String>) {
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<Payment>) {
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         loop {
-            let ids = tokio::select! {
-                Some(first) = rx.recv() => {
-                    let mut ids = vec![first];
-                    while ids.len() < BATCH {
-                        match rx.try_recv() {
-                            Ok(id) => ids.push(id),
-                            Err(_) => break,
+            let mut batch = Vec::new();
+            tokio::select! {
+                n = rx.recv_many(&mut batch, BATCH) => if n == 0 { return },
+                _ = sweep.tick() => {
+                    // Only payments approved a while ago: fresh ones arrive
+                    // through the channel, and forwarding twice, while harmless
+                    // (same reference), is wasted work.
+                    let before = self.clock.now() - chrono::Duration::from_std(SWEEP_EVERY).unwrap_or_default();
+                    match self.store.approved_payments(before, BATCH as u32).await {
+                        Ok(payments) => batch = payments,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "forwarder sweep could not read the store");
+                            continue;
                         }
                     }
-                    ids
                 }
-                _ = sweep.tick() => match self.store.approved_payment_ids(BATCH as u32).await {
-                    Ok(ids) => ids,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "forwarder sweep could not read the store");
-                        continue;
-                    }
-                },
-            };
-            if let Err(e) = self.forward_batch(ids).await {
+            }
+            if let Err(e) = self.forward_batch(batch).await {
                 // Nothing was recorded; the payments stay `approved` and the
                 // next sweep retries them under the same references.
                 tracing::warn!(error = %e, "forwarder could not record provider outcomes");
@@ -88,15 +87,9 @@ impl Worker {
         }
     }
 
-    async fn forward_batch(&self, ids: Vec<String>) -> Result<(), StoreError> {
+    async fn forward_batch(&self, payments: Vec<Payment>) -> Result<(), StoreError> {
         let mut calls = JoinSet::new();
-        for id in ids {
-            let Some(payment) = self.store.payment(None, &id).await? else {
-                continue;
-            };
-            if payment.status != PaymentStatus::Approved {
-                continue;
-            }
+        for payment in payments {
             let providers = self.providers.clone();
             calls.spawn(async move {
                 let outcome = forward(&providers, &payment).await;
@@ -129,7 +122,7 @@ async fn record_outcomes(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     for (payment, outcome) in &outcomes {
-        if tx.record_forward(&payment.id, outcome, now).await?.is_none() {
+        if !tx.record_forward(&payment.id, outcome, now).await? {
             continue;
         }
         let provider = payment.provider.as_ref().map_or("none", |p| p.name.as_str());

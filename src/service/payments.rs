@@ -116,25 +116,22 @@ pub async fn create(
     idem: &Idempotency,
     input: PaymentInput,
 ) -> Result<Created> {
-    // Most replays are answered from a read connection, without the writer.
-    if let Some(created) = replay(state, agent_id, idem).await? {
-        return Ok(created);
-    }
     let (st, agent_id, actor, idem) = (state.clone(), agent_id.to_owned(), actor.to_owned(), idem.clone());
     let created = state
         .store
         .write(move |tx| {
             Box::pin(async move {
-                // Checked again under the write lock: a concurrent first
-                // request with the same key may have committed since.
-                if let Some((hash, payment_id)) = tx.idempotency(&agent_id, &idem.key).await? {
+                // Under the write lock, so of two concurrent requests with the
+                // same key exactly one creates the payment. Time, agent and
+                // spend are read here too: they are those of the moment the
+                // decision commits.
+                let (agent, replay) = tx.agent_and_idempotency(&agent_id, &idem.key).await?;
+                if let Some((hash, payment_id)) = replay {
                     let payment = tx.payment(Some(&agent_id), &payment_id).await?;
                     return replayed(&hash, &idem, payment);
                 }
-                // Read inside the transaction: time, agent and spend are those
-                // of the moment the decision commits.
                 let now = st.clock.now();
-                let agent = tx.agent(&agent_id).await?.ok_or(Error::Unauthenticated("agent no longer exists"))?;
+                let agent = agent.ok_or(Error::Unauthenticated("agent no longer exists"))?;
                 let prep = Prepared::new(&st, &agent, &input, now)?;
                 let query = prep.spend_query(&agent_id, now);
                 let spend = tx.spend(&query).await?;
@@ -149,10 +146,14 @@ pub async fn create(
                 };
                 let reserved_keys = query.counter_keys();
                 let payment = new_payment(&prep, &agent_id, input, decision, now);
-                let new = NewPayment { payment: &payment, reserved_units, reserved_keys: &reserved_keys };
+                let new = NewPayment {
+                    payment: &payment,
+                    idempotency_key: &idem.key,
+                    request_hash: &idem.request_hash,
+                    reserved_units,
+                    reserved_keys: &reserved_keys,
+                };
                 tx.insert_payment(&new).await?;
-                tx.insert_idempotency(&agent_id, &idem.key, &idem.request_hash, &payment.id, &payment.created_at)
-                    .await?;
                 tx.append_audit(decision_event(&payment, &actor), now).await?;
                 Ok(Created::New(payment))
             })
@@ -160,7 +161,7 @@ pub async fn create(
         .await?;
     if let Created::New(p) = &created {
         if p.status == PaymentStatus::Approved {
-            state.forwarder.notify(p.id.clone());
+            state.forwarder.notify(p.clone());
         }
     }
     Ok(created)
@@ -178,14 +179,6 @@ pub async fn evaluate(state: &AppState, agent_id: &str, input: PaymentInput) -> 
     let prep = Prepared::new(state, &agent, &input, now)?;
     let spend = state.store.spend(&prep.spend_query(agent_id, now)).await?;
     Ok(prep.policy.evaluate(&prep.agent, &prep.facts, &spend, now))
-}
-
-async fn replay(state: &AppState, agent_id: &str, idem: &Idempotency) -> Result<Option<Created>> {
-    let Some((hash, payment_id)) = state.store.idempotency(agent_id, &idem.key).await? else {
-        return Ok(None);
-    };
-    let payment = state.store.payment(Some(agent_id), &payment_id).await?;
-    replayed(&hash, idem, payment).map(Some)
 }
 
 fn replayed(stored_hash: &str, idem: &Idempotency, payment: Option<Payment>) -> Result<Created> {

@@ -7,14 +7,14 @@ use super::{from_json, to_json, Result, Store, StoreError, WriteTx};
 use crate::model::{Agent, ApiKey, Scope};
 use crate::policy::TrustLevel;
 
-const AGENT_COLUMNS: &str =
+pub(super) const AGENT_COLUMNS: &str =
     "id, name, policy, trust_level, frozen, frozen_reason, created_at, updated_at";
 const KEY_COLUMNS: &str =
     "id, agent_id, prefix, scopes, allowed_cidrs, expires_at, created_at, revoked_at";
 const KEY_COLUMNS_K: &str = "k.id, k.agent_id, k.prefix, k.scopes, k.allowed_cidrs, k.expires_at, \
      k.created_at, k.revoked_at";
 
-fn agent_from_row(row: &SqliteRow) -> Result<Agent> {
+pub(super) fn agent_from_row(row: &SqliteRow) -> Result<Agent> {
     agent_from_prefixed_row(row, "")
 }
 

@@ -4,9 +4,10 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
+use super::agents::{agent_from_row, AGENT_COLUMNS};
 use super::{from_json, to_json, Result, Store, StoreError, WriteTx};
 use crate::clock::format_ts;
-use crate::model::{ApprovalSummary, Failure, Money, Payment, PaymentStatus, ProviderRef};
+use crate::model::{Agent, ApprovalSummary, Failure, Money, Payment, PaymentStatus, ProviderRef};
 use crate::money::{from_counter, from_minor, to_minor, Currency};
 use crate::policy::{SpendSnapshot, VelocityRule, WindowKeys};
 
@@ -49,6 +50,8 @@ impl SpendQuery<'_> {
 #[derive(Debug, Clone)]
 pub struct NewPayment<'a> {
     pub payment: &'a Payment,
+    pub idempotency_key: &'a str,
+    pub request_hash: &'a str,
     /// Counter units held (0 when the decision reserved nothing).
     pub reserved_units: i64,
     pub reserved_keys: &'a [String],
@@ -145,21 +148,6 @@ async fn payment_by_id(
     row.as_ref().map(payment_from_row).transpose()
 }
 
-async fn idempotency_row(
-    conn: &mut SqliteConnection,
-    agent_id: &str,
-    key: &str,
-) -> Result<Option<(String, String)>> {
-    let row = sqlx::query(
-        "SELECT request_hash, payment_id FROM idempotency_keys WHERE agent_id = ? AND key = ?",
-    )
-    .bind(agent_id)
-    .bind(key)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(|r| (r.get("request_hash"), r.get("payment_id"))))
-}
-
 /// Reads counters and velocity counts in one round trip.
 async fn spend_snapshot(conn: &mut SqliteConnection, q: &SpendQuery<'_>) -> Result<SpendSnapshot> {
     let keys = q.counter_keys();
@@ -244,26 +232,18 @@ impl Store {
         rows.iter().map(payment_from_row).collect()
     }
 
-    /// The stored (request hash, payment id) for an idempotency key.
-    pub async fn idempotency(&self, agent_id: &str, key: &str) -> Result<Option<(String, String)>> {
-        let mut conn = self.read.acquire().await?;
-        idempotency_row(&mut conn, agent_id, key).await
-    }
-
     /// A snapshot for a dry run; decisions read theirs inside `WriteTx`.
     pub async fn spend(&self, q: &SpendQuery<'_>) -> Result<SpendSnapshot> {
         let mut conn = self.read.acquire().await?;
         spend_snapshot(&mut conn, q).await
     }
 
-    /// Approved payments not yet forwarded, oldest first.
-    pub async fn approved_payment_ids(&self, limit: u32) -> Result<Vec<String>> {
-        let rows =
-            sqlx::query("SELECT id FROM payments WHERE status = 'approved' ORDER BY id LIMIT ?")
-                .bind(limit)
-                .fetch_all(&self.read)
-                .await?;
-        Ok(rows.iter().map(|r| r.get("id")).collect())
+    /// Payments still `approved` (not yet forwarded) since before `before`,
+    /// oldest first.
+    pub async fn approved_payments(&self, before: DateTime<Utc>, limit: u32) -> Result<Vec<Payment>> {
+        let sql = format!("{PAYMENT_SELECT} WHERE p.status = 'approved' AND p.updated_at < ? ORDER BY p.id LIMIT ?");
+        let rows = sqlx::query(&sql).bind(format_ts(before)).bind(limit).fetch_all(&self.read).await?;
+        rows.iter().map(payment_from_row).collect()
     }
 }
 
@@ -272,34 +252,25 @@ impl WriteTx {
         payment_by_id(self.read(), agent_id, id).await
     }
 
-    /// The stored (request hash, payment id) for an idempotency key.
-    pub async fn idempotency(
+    /// The agent, and the (request hash, payment id) already stored under
+    /// `idempotency_key` if any, in one round trip.
+    pub async fn agent_and_idempotency(
         &mut self,
         agent_id: &str,
-        key: &str,
-    ) -> Result<Option<(String, String)>> {
-        idempotency_row(self.read(), agent_id, key).await
-    }
-
-    pub async fn insert_idempotency(
-        &mut self,
-        agent_id: &str,
-        key: &str,
-        request_hash: &str,
-        payment_id: &str,
-        now: &str,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO idempotency_keys (agent_id, key, request_hash, payment_id, created_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(agent_id)
-        .bind(key)
-        .bind(request_hash)
-        .bind(payment_id)
-        .bind(now)
-        .execute(self.write())
-        .await?;
-        Ok(())
+        idempotency_key: &str,
+    ) -> Result<(Option<Agent>, Option<(String, String)>)> {
+        let columns: Vec<String> = AGENT_COLUMNS.split(", ").map(|c| format!("a.{c}")).collect();
+        let sql = format!(
+            "SELECT {}, p.request_hash, p.id AS payment_id FROM agents a \
+             LEFT JOIN payments p ON p.agent_id = a.id AND p.idempotency_key = ? WHERE a.id = ?",
+            columns.join(", ")
+        );
+        let row = sqlx::query(&sql).bind(idempotency_key).bind(agent_id).fetch_optional(self.read()).await?;
+        let Some(row) = row else { return Ok((None, None)) };
+        let replay = row
+            .get::<Option<String>, _>("payment_id")
+            .map(|id| (row.get::<String, _>("request_hash"), id));
+        Ok((Some(agent_from_row(&row)?), replay))
     }
 
     pub async fn spend(&mut self, q: &SpendQuery<'_>) -> Result<SpendSnapshot> {
@@ -311,8 +282,8 @@ impl WriteTx {
         sqlx::query(
             "INSERT INTO payments (id, agent_id, status, amount_minor, fee_minor, currency, merchant_id, \
              merchant_category, rail, description, metadata, decision, reserved_units, reserved_keys, \
-             provider, provider_reference, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             provider, provider_reference, idempotency_key, request_hash, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&p.id)
         .bind(&p.agent_id)
@@ -330,6 +301,8 @@ impl WriteTx {
         .bind(to_json(&new.reserved_keys))
         .bind(p.provider.as_ref().map(|r| &r.name))
         .bind(p.provider.as_ref().map(|r| &r.reference))
+        .bind(new.idempotency_key)
+        .bind(new.request_hash)
         .bind(&p.created_at)
         .bind(&p.updated_at)
         .execute(self.write())
@@ -378,53 +351,52 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Records a provider's answer for an `approved` payment. A failure
-    /// releases the reservation. Returns `None` (and changes nothing) when
-    /// the payment is no longer `approved`: someone already recorded it.
-    pub async fn record_forward(
-        &mut self,
-        payment_id: &str,
-        outcome: &ForwardOutcome,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Payment>> {
-        let row = sqlx::query(
-            "SELECT agent_id, reserved_units, reserved_keys FROM payments WHERE id = ? AND status = 'approved'",
-        )
-        .bind(payment_id)
-        .fetch_optional(self.read())
-        .await?;
-        let Some(row) = row else { return Ok(None) };
+    /// Records a provider's answer for an `approved` payment; a failure
+    /// releases the reservation. Returns `false` (and changes nothing) when
+    /// the payment is no longer `approved`: its outcome was already recorded.
+    pub async fn record_forward(&mut self, payment_id: &str, outcome: &ForwardOutcome, now: DateTime<Utc>) -> Result<bool> {
         let now = format_ts(now);
-        match outcome {
+        let row = match outcome {
             ForwardOutcome::Succeeded { transaction_id } => {
                 sqlx::query(
-                    "UPDATE payments SET status = 'succeeded', provider_txn_id = ?, updated_at = ? WHERE id = ?",
+                    "UPDATE payments SET status = 'succeeded', provider_txn_id = ?, updated_at = ? \
+                     WHERE id = ? AND status = 'approved' RETURNING agent_id",
                 )
                 .bind(transaction_id)
                 .bind(&now)
                 .bind(payment_id)
-                .execute(self.write())
-                .await?;
+                .fetch_optional(self.write())
+                .await?
             }
             ForwardOutcome::Failed { code, message } => {
-                let units: i64 = row.get("reserved_units");
-                let keys: Vec<String> = from_json("reserved_keys", row.get("reserved_keys"))?;
-                let agent_id: String = row.get("agent_id");
-                if units > 0 {
-                    self.adjust_spend(&agent_id, &keys, -units, -1).await?;
-                }
-                sqlx::query(
-                    "UPDATE payments SET status = 'failed', reserved_units = 0, failure_code = ?, \
-                     failure_message = ?, updated_at = ? WHERE id = ?",
+                let row = sqlx::query(
+                    "SELECT agent_id, reserved_units, reserved_keys FROM payments \
+                     WHERE id = ? AND status = 'approved'",
                 )
-                .bind(code)
-                .bind(message)
-                .bind(&now)
                 .bind(payment_id)
-                .execute(self.write())
+                .fetch_optional(self.read())
                 .await?;
+                if let Some(row) = &row {
+                    let units: i64 = row.get("reserved_units");
+                    if units > 0 {
+                        let keys: Vec<String> = from_json("reserved_keys", row.get("reserved_keys"))?;
+                        let agent_id: String = row.get("agent_id");
+                        self.adjust_spend(&agent_id, &keys, -units, -1).await?;
+                    }
+                    sqlx::query(
+                        "UPDATE payments SET status = 'failed', reserved_units = 0, failure_code = ?, \
+                         failure_message = ?, updated_at = ? WHERE id = ?",
+                    )
+                    .bind(code)
+                    .bind(message)
+                    .bind(&now)
+                    .bind(payment_id)
+                    .execute(self.write())
+                    .await?;
+                }
+                row
             }
-        }
-        self.payment(None, payment_id).await
+        };
+        Ok(row.is_some())
     }
 }
