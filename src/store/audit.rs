@@ -60,15 +60,13 @@ impl Store {
 }
 
 impl WriteTx {
-    /// Appends `event` to the chain. Called inside the transaction that makes
-    /// the change it describes: if either fails, neither happens.
-    pub async fn append_audit(
-        &mut self,
-        event: AuditEvent,
-        at: DateTime<Utc>,
-    ) -> Result<AuditRecord> {
+    /// Appends `event` to the chain, in the same transaction as the change it
+    /// describes: if either fails, neither happens. The record is written
+    /// with the rest of the batch by [`WriteTx::flush_audit`], one statement
+    /// for many records, before the COMMIT.
+    pub async fn append_audit(&mut self, event: AuditEvent, at: DateTime<Utc>) -> Result<()> {
         // The write lock is held for the whole transaction, so the head read
-        // once stays the head; later appends in the batch use the cached one.
+        // once stays the head; later appends use the cached one.
         let (prev_seq, prev_hash) = match self.audit_head.take() {
             Some(head) => head,
             None => {
@@ -94,23 +92,38 @@ impl WriteTx {
             hash: String::new(),
         };
         record.hash = record.expected_hash();
-        let sql = format!(
-            "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        );
-        sqlx::query(&sql)
-            .bind(record.seq)
-            .bind(&record.id)
-            .bind(&record.at)
-            .bind(&record.kind)
-            .bind(&record.actor)
-            .bind(&record.agent_id)
-            .bind(&record.subject)
-            .bind(&record.data)
-            .bind(&record.prev_hash)
-            .bind(&record.hash)
-            .execute(self.write())
-            .await?;
         self.audit_head = Some((record.seq, record.hash.clone()));
-        Ok(record)
+        self.dirty = true;
+        self.pending_audit.push(record);
+        Ok(())
+    }
+
+    /// Writes the records appended since the last flush.
+    pub(super) async fn flush_audit(&mut self) -> Result<()> {
+        // 10 parameters a row; SQLite allows 32766 per statement.
+        const ROWS: usize = 1000;
+        let pending = std::mem::take(&mut self.pending_audit);
+        for chunk in pending.chunks(ROWS) {
+            let sql = format!(
+                "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES {}",
+                vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for r in chunk {
+                query = query
+                    .bind(r.seq)
+                    .bind(&r.id)
+                    .bind(&r.at)
+                    .bind(&r.kind)
+                    .bind(&r.actor)
+                    .bind(&r.agent_id)
+                    .bind(&r.subject)
+                    .bind(&r.data)
+                    .bind(&r.prev_hash)
+                    .bind(&r.hash);
+            }
+            query.execute(self.write()).await?;
+        }
+        Ok(())
     }
 }

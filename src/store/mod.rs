@@ -143,6 +143,8 @@ pub struct WriteTx {
     dirty: bool,
     /// (seq, hash) of the newest audit record, once read in this transaction.
     audit_head: Option<(i64, String)>,
+    /// Audit records appended but not yet inserted (see `flush_audit`).
+    pending_audit: Vec<crate::audit::AuditRecord>,
 }
 
 impl WriteTx {
