@@ -47,13 +47,7 @@ fn allowlist_policy() -> String {
     text
 }
 
-fn payment(
-    amount: &str,
-    currency: Currency,
-    merchant: &str,
-    category: &str,
-    rail: &str,
-) -> PaymentFacts {
+fn payment(amount: &str, currency: Currency, merchant: &str, category: &str, rail: &str) -> PaymentFacts {
     PaymentFacts {
         amount: Decimal::from_str_exact(amount).unwrap(),
         fee: Decimal::ZERO,
@@ -66,20 +60,14 @@ fn payment(
 
 fn bench(c: &mut Criterion) {
     let set = PolicySet::from_sources(&[
-        (
-            "demo.toml".to_owned(),
-            include_str!("../policies/demo.toml").to_owned(),
-        ),
+        ("demo.toml".to_owned(), include_str!("../policies/demo.toml").to_owned()),
         ("strict.toml".to_owned(), STRICT.to_owned()),
         ("allow20.toml".to_owned(), allowlist_policy()),
     ])
     .unwrap_or_else(|e| panic!("{e}"));
     // A Thursday, 12:00 UTC (07:00 in New York: before the strict schedule).
     let now: DateTime<Utc> = "2026-11-26T12:00:00Z".parse().unwrap();
-    let agent = AgentFacts {
-        trust_level: TrustLevel::Low,
-        frozen: false,
-    };
+    let agent = AgentFacts { trust_level: TrustLevel::Low, frozen: false };
 
     let demo = set.get("demo").unwrap();
     let ok = payment("42.50", Currency::Usd, "aws.amazon.com", "cloud", "card");
@@ -91,74 +79,31 @@ fn bench(c: &mut Criterion) {
         velocity: vec![3],
         ..SpendSnapshot::default()
     };
-    assert_eq!(
-        demo.evaluate(&agent, &ok, &spend, now).outcome,
-        Outcome::Approve
-    );
+    assert_eq!(demo.evaluate(&agent, &ok, &spend, now).outcome, Outcome::Approve);
     c.bench_function("evaluate/approve", |b| {
-        b.iter(|| {
-            demo.evaluate(
-                black_box(&agent),
-                black_box(&ok),
-                black_box(&spend),
-                black_box(now),
-            )
-        })
+        b.iter(|| demo.evaluate(black_box(&agent), black_box(&ok), black_box(&spend), black_box(now)))
     });
 
     let strict = set.get("strict").unwrap();
-    let frozen = AgentFacts {
-        trust_level: TrustLevel::Low,
-        frozen: true,
-    };
+    let frozen = AgentFacts { trust_level: TrustLevel::Low, frozen: true };
     let bad = payment("60.00", Currency::Eur, "casino.example", "gambling", "wire");
-    let spend_bad = SpendSnapshot {
-        day: Decimal::new(9000, 2),
-        velocity: vec![5, 10],
-        ..SpendSnapshot::default()
-    };
+    let spend_bad =
+        SpendSnapshot { day: Decimal::new(9000, 2), velocity: vec![5, 10], ..SpendSnapshot::default() };
     let decision = strict.evaluate(&frozen, &bad, &spend_bad, now);
     assert_eq!(decision.outcome, Outcome::Deny);
     assert!(decision.reasons.len() >= 8, "{:#?}", decision.reasons);
-    c.bench_function(
-        &format!("evaluate/deny_{}_reasons", decision.reasons.len()),
-        |b| {
-            b.iter(|| {
-                strict.evaluate(
-                    black_box(&frozen),
-                    black_box(&bad),
-                    black_box(&spend_bad),
-                    black_box(now),
-                )
-            })
-        },
-    );
+    c.bench_function(&format!("evaluate/deny_{}_reasons", decision.reasons.len()), |b| {
+        b.iter(|| strict.evaluate(black_box(&frozen), black_box(&bad), black_box(&spend_bad), black_box(now)))
+    });
 
     let allow20 = set.get("allow20").unwrap();
     assert_eq!(allow20.merchant_allowlist.len(), 20);
     let last = payment("120.00", Currency::Usd, "aws.amazon.com", "cloud", "card");
-    let spend20 = SpendSnapshot {
-        merchant_seen: true,
-        velocity: vec![1, 4],
-        ..SpendSnapshot::default()
-    };
-    let medium = AgentFacts {
-        trust_level: TrustLevel::Medium,
-        frozen: false,
-    };
-    assert_eq!(
-        allow20.evaluate(&medium, &last, &spend20, now).outcome,
-        Outcome::Approve
-    );
+    let spend20 = SpendSnapshot { merchant_seen: true, velocity: vec![1, 4], ..SpendSnapshot::default() };
+    let medium = AgentFacts { trust_level: TrustLevel::Medium, frozen: false };
+    assert_eq!(allow20.evaluate(&medium, &last, &spend20, now).outcome, Outcome::Approve);
     c.bench_function("evaluate/allowlist_20_entries", |b| {
-        b.iter(|| {
-            allow20.evaluate(
-                black_box(&medium),
-                black_box(&last),
-                black_box(&spend20),
-                black_box(now),
-            )
-        })
+        b.iter(|| allow20.evaluate(black_box(&medium), black_box(&last), black_box(&spend20), black_box(now)))
     });
 }
 

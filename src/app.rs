@@ -26,9 +26,7 @@ pub struct AppState {
 impl AppState {
     /// Whether `token` is the configured admin token (constant time).
     pub fn is_config_admin_token(&self, token: &str) -> bool {
-        self.admin_token_hash
-            .as_deref()
-            .is_some_and(|h| auth::ct_eq(h, &auth::hash(token)))
+        self.admin_token_hash.as_deref().is_some_and(|h| auth::ct_eq(h, &auth::hash(token)))
     }
 }
 
@@ -80,10 +78,7 @@ impl App {
             forwarder,
             admin_token_hash,
         });
-        Ok(App {
-            state,
-            workers: vec![forward_worker],
-        })
+        Ok(App { state, workers: vec![forward_worker] })
     }
 
     /// Serves the API on `listener` until `shutdown` resolves, then stops
@@ -94,12 +89,9 @@ impl App {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let router = crate::api::router(self.state.clone());
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await?;
+        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await?;
         for w in &self.workers {
             w.abort();
         }
@@ -126,13 +118,7 @@ pub fn redact_url(url: &str) -> String {
 mod tests {
     #[test]
     fn redacts_passwords_in_database_urls() {
-        assert_eq!(
-            super::redact_url("postgres://u:secret@h/db"),
-            "postgres://u:***@h/db"
-        );
-        assert_eq!(
-            super::redact_url("sqlite://purser.db"),
-            "sqlite://purser.db"
-        );
+        assert_eq!(super::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact_url("sqlite://purser.db"), "sqlite://purser.db");
     }
 }

@@ -85,15 +85,9 @@ fn ms(d: Duration) -> f64 {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .build()?;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
     let (base, keys, _guard) = match (&args.url, &args.key) {
-        (Some(url), Some(key)) => (
-            url.trim_end_matches('/').to_owned(),
-            vec![key.clone()],
-            None,
-        ),
+        (Some(url), Some(key)) => (url.trim_end_matches('/').to_owned(), vec![key.clone()], None),
         _ => {
             let (base, keys, dir) = start_local(&http, args.agents.max(1)).await?;
             (base, keys, Some(dir))
@@ -138,13 +132,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
     }
     let elapsed = started.elapsed();
     latencies.sort_unstable();
-    Ok(Report {
-        requests: args.requests,
-        concurrency: args.concurrency,
-        elapsed,
-        latencies,
-        errors,
-    })
+    Ok(Report { requests: args.requests, concurrency: args.concurrency, elapsed, latencies, errors })
 }
 
 async fn pay(http: &reqwest::Client, base: &str, key: &str, idem: &str) -> anyhow::Result<()> {
@@ -152,10 +140,8 @@ async fn pay(http: &reqwest::Client, base: &str, key: &str, idem: &str) -> anyho
         .post(format!("{base}/v1/payments"))
         .bearer_auth(key)
         .header("Idempotency-Key", idem)
-        .json(
-            &json!({ "amount": "0.01", "currency": "USD", "merchant_id": "bench.example",
-                       "merchant_category": "cloud", "rail": "card" }),
-        )
+        .json(&json!({ "amount": "0.01", "currency": "USD", "merchant_id": "bench.example",
+                       "merchant_category": "cloud", "rail": "card" }))
         .send()
         .await?;
     if resp.status() != reqwest::StatusCode::CREATED {

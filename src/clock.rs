@@ -49,9 +49,7 @@ pub fn format_ts(at: DateTime<Utc>) -> String {
 }
 
 pub fn parse_ts(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
 }
 
 #[cfg(test)]

@@ -16,11 +16,7 @@ pub struct Config {
     pub listen: SocketAddr,
 
     /// Database URL: `sqlite://FILE` (embedded, the default).
-    #[arg(
-        long,
-        env = "PURSER_DATABASE_URL",
-        default_value = "sqlite://purser.db"
-    )]
+    #[arg(long, env = "PURSER_DATABASE_URL", default_value = "sqlite://purser.db")]
     pub database_url: String,
 
     /// Directory of policy files (`*.toml`).
@@ -55,11 +51,11 @@ impl Config {
                  e.g. from `purser token`",
                 t.len()
             )),
-            None if !self.dev => Err(
-                "no admin token configured: set PURSER_ADMIN_TOKEN (generate one with `purser token`), \
+            None if !self.dev => {
+                Err("no admin token configured: set PURSER_ADMIN_TOKEN (generate one with `purser token`), \
                  or run with --dev for a local sandbox"
-                    .to_owned(),
-            ),
+                    .to_owned())
+            }
             _ => Ok(()),
         }
     }

@@ -38,31 +38,19 @@ pub enum Error {
 
 impl Error {
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Invalid {
-            code,
-            message: message.into(),
-        }
+        Error::Invalid { code, message: message.into() }
     }
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Conflict {
-            code,
-            message: message.into(),
-        }
+        Error::Conflict { code, message: message.into() }
     }
 
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Forbidden {
-            code,
-            message: message.into(),
-        }
+        Error::Forbidden { code, message: message.into() }
     }
 
     pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Unprocessable {
-            code,
-            message: message.into(),
-        }
+        Error::Unprocessable { code, message: message.into() }
     }
 }
 

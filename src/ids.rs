@@ -2,10 +2,7 @@
 //! (cursor pagination relies on it) and say what they name.
 
 pub fn new(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}",
-        ulid::Ulid::new().to_string().to_ascii_lowercase()
-    )
+    format!("{prefix}_{}", ulid::Ulid::new().to_string().to_ascii_lowercase())
 }
 
 #[cfg(test)]

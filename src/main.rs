@@ -12,11 +12,7 @@ use purser::policy::PolicySet;
 use purser::service::dev;
 
 #[derive(Parser)]
-#[command(
-    name = "purser",
-    version,
-    about = "Payment policy gateway for AI agents"
-)]
+#[command(name = "purser", version, about = "Payment policy gateway for AI agents")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -44,21 +40,22 @@ enum PolicyCommand {
         #[arg(default_value = "policies")]
         dir: PathBuf,
     },
+    /// Run the table-driven cases in DIR/tests against the policies in DIR.
+    Test {
+        #[arg(default_value = "policies")]
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(config) => serve(config),
-        Command::Policy {
-            command: PolicyCommand::Check { dir },
-        } => policy_check(&dir),
+        Command::Policy { command: PolicyCommand::Check { dir } } => policy_check(&dir),
+        Command::Policy { command: PolicyCommand::Test { dir } } => policy_test(&dir),
         Command::Bench(args) => bench(args),
         Command::Token => {
-            println!(
-                "{}",
-                purser::auth::generate(purser::auth::ADMIN_TOKEN_PREFIX)
-            );
+            println!("{}", purser::auth::generate(purser::auth::ADMIN_TOKEN_PREFIX));
             Ok(())
         }
     };
@@ -84,6 +81,17 @@ fn policy_check(dir: &std::path::Path) -> anyhow::Result<()> {
 #[tokio::main]
 async fn bench(args: purser::bench::BenchArgs) -> anyhow::Result<()> {
     purser::bench::run(args).await?.print();
+    Ok(())
+}
+
+fn policy_test(dir: &std::path::Path) -> anyhow::Result<()> {
+    let set = PolicySet::load_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let report = purser::policy::run_cases(&set, &dir.join("tests")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for failure in &report.failures {
+        println!("FAIL {failure}");
+    }
+    println!("{} passed, {} failed", report.passed, report.failures.len());
+    anyhow::ensure!(report.ok(), "{} policy cases failed", report.failures.len());
     Ok(())
 }
 
@@ -118,10 +126,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 fn print_dev_banner(addr: std::net::SocketAddr, creds: &dev::DevCredentials) {
     let base = format!("http://{addr}");
-    let admin = creds
-        .admin_token
-        .as_deref()
-        .unwrap_or("$PURSER_ADMIN_TOKEN");
+    let admin = creds.admin_token.as_deref().unwrap_or("$PURSER_ADMIN_TOKEN");
     println!(
         r#"
 purser is running in dev mode (embedded SQLite, sandbox provider).
@@ -175,8 +180,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

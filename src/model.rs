@@ -36,11 +36,7 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [
-        Scope::PaymentsCreate,
-        Scope::PaymentsRead,
-        Scope::PoliciesRead,
-    ];
+    pub const ALL: [Scope; 3] = [Scope::PaymentsCreate, Scope::PaymentsRead, Scope::PoliciesRead];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -109,10 +105,7 @@ impl PaymentStatus {
 impl FromStr for PaymentStatus {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
-        PaymentStatus::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or(())
+        PaymentStatus::ALL.into_iter().find(|v| v.as_str() == s).ok_or(())
     }
 }
 
@@ -149,10 +142,7 @@ pub struct Payment {
     pub status: PaymentStatus,
     #[serde(serialize_with = "serialize_money")]
     pub amount: Money,
-    #[serde(
-        serialize_with = "serialize_money",
-        skip_serializing_if = "Money::is_zero"
-    )]
+    #[serde(serialize_with = "serialize_money", skip_serializing_if = "Money::is_zero")]
     pub fee: Money,
     pub currency: Currency,
     pub merchant_id: String,

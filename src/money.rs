@@ -97,10 +97,7 @@ pub struct UnknownCurrency(pub String);
 impl FromStr for Currency {
     type Err = UnknownCurrency;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Currency::ALL
-            .into_iter()
-            .find(|c| c.code() == s)
-            .ok_or_else(|| UnknownCurrency(s.to_owned()))
+        Currency::ALL.into_iter().find(|c| c.code() == s).ok_or_else(|| UnknownCurrency(s.to_owned()))
     }
 }
 
@@ -150,10 +147,7 @@ pub fn parse_amount(text: &str, currency: Currency) -> Result<Decimal, AmountErr
 /// Rejects values with more fraction digits than `currency` allows.
 pub fn check_precision(value: Decimal, currency: Currency) -> Result<(), AmountError> {
     if value.scale() > currency.exponent() {
-        return Err(AmountError::TooPrecise {
-            currency,
-            allowed: currency.exponent(),
-        });
+        return Err(AmountError::TooPrecise { currency, allowed: currency.exponent() });
     }
     Ok(())
 }
@@ -210,47 +204,20 @@ mod tests {
 
     #[test]
     fn rejects_too_many_fraction_digits() {
-        assert!(matches!(
-            parse_amount("1.001", Currency::Usd),
-            Err(AmountError::TooPrecise { .. })
-        ));
-        assert!(matches!(
-            parse_amount("1.5", Currency::Jpy),
-            Err(AmountError::TooPrecise { .. })
-        ));
-        assert!(matches!(
-            parse_amount("1.500", Currency::Usd),
-            Err(AmountError::TooPrecise { .. })
-        ));
-        assert!(matches!(
-            parse_amount("0.0000001", Currency::Usdc),
-            Err(AmountError::TooPrecise { .. })
-        ));
+        assert!(matches!(parse_amount("1.001", Currency::Usd), Err(AmountError::TooPrecise { .. })));
+        assert!(matches!(parse_amount("1.5", Currency::Jpy), Err(AmountError::TooPrecise { .. })));
+        assert!(matches!(parse_amount("1.500", Currency::Usd), Err(AmountError::TooPrecise { .. })));
+        assert!(matches!(parse_amount("0.0000001", Currency::Usdc), Err(AmountError::TooPrecise { .. })));
     }
 
     #[test]
     fn rejects_non_positive_and_malformed() {
-        assert_eq!(
-            parse_amount("0", Currency::Usd),
-            Err(AmountError::NotPositive)
-        );
-        assert_eq!(
-            parse_amount("0.00", Currency::Usd),
-            Err(AmountError::NotPositive)
-        );
-        for bad in [
-            "-1", "+1", "1e3", " 1", "1 ", "1,00", ".5", "5.", "", "abc", "1..2", "NaN", "0x10",
-        ] {
-            assert_eq!(
-                parse_amount(bad, Currency::Usd),
-                Err(AmountError::Syntax),
-                "{bad:?}"
-            );
+        assert_eq!(parse_amount("0", Currency::Usd), Err(AmountError::NotPositive));
+        assert_eq!(parse_amount("0.00", Currency::Usd), Err(AmountError::NotPositive));
+        for bad in ["-1", "+1", "1e3", " 1", "1 ", "1,00", ".5", "5.", "", "abc", "1..2", "NaN", "0x10"] {
+            assert_eq!(parse_amount(bad, Currency::Usd), Err(AmountError::Syntax), "{bad:?}");
         }
-        assert_eq!(
-            parse_amount("1000000001", Currency::Usd),
-            Err(AmountError::TooLarge)
-        );
+        assert_eq!(parse_amount("1000000001", Currency::Usd), Err(AmountError::TooLarge));
     }
 
     #[test]

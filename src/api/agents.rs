@@ -51,10 +51,7 @@ fn low() -> TrustLevel {
 
 fn check_len(field: &str, text: &str, max: usize) -> Result<()> {
     if text.trim().is_empty() || text.chars().count() > max {
-        return Err(Error::invalid(
-            "invalid_request",
-            format!("{field} must be 1-{max} characters"),
-        ));
+        return Err(Error::invalid("invalid_request", format!("{field} must be 1-{max} characters")));
     }
     Ok(())
 }
@@ -65,11 +62,7 @@ async fn create(
     JsonBody { body, .. }: JsonBody<CreateAgent>,
 ) -> Result<(StatusCode, Json<Agent>)> {
     check_len("name", &body.name, MAX_NAME)?;
-    let new = NewAgent {
-        name: body.name,
-        policy: body.policy,
-        trust_level: body.trust_level,
-    };
+    let new = NewAgent { name: body.name, policy: body.policy, trust_level: body.trust_level };
     let agent = agents::create_agent(&state, ADMIN, new).await?;
     Ok((StatusCode::CREATED, Json(agent)))
 }
@@ -78,18 +71,8 @@ async fn list(State(state): State<Arc<AppState>>, _: Admin) -> Result<Json<Value
     Ok(Json(json!({ "data": state.store.agents().await? })))
 }
 
-async fn show(
-    State(state): State<Arc<AppState>>,
-    _: Admin,
-    Path(id): Path<String>,
-) -> Result<Json<Agent>> {
-    Ok(Json(
-        state
-            .store
-            .agent(&id)
-            .await?
-            .ok_or(Error::NotFound("agent"))?,
-    ))
+async fn show(State(state): State<Arc<AppState>>, _: Admin, Path(id): Path<String>) -> Result<Json<Agent>> {
+    Ok(Json(state.store.agent(&id).await?.ok_or(Error::NotFound("agent"))?))
 }
 
 #[derive(Deserialize)]
@@ -106,15 +89,9 @@ async fn update(
     JsonBody { body, .. }: JsonBody<UpdateAgent>,
 ) -> Result<Json<Agent>> {
     if body.trust_level.is_none() && body.policy.is_none() {
-        return Err(Error::invalid(
-            "invalid_request",
-            "nothing to change: give trust_level and/or policy",
-        ));
+        return Err(Error::invalid("invalid_request", "nothing to change: give trust_level and/or policy"));
     }
-    let patch = AgentPatch {
-        trust_level: body.trust_level,
-        policy: body.policy,
-    };
+    let patch = AgentPatch { trust_level: body.trust_level, policy: body.policy };
     Ok(Json(agents::update_agent(&state, ADMIN, &id, patch).await?))
 }
 
@@ -133,9 +110,7 @@ async fn freeze(
 ) -> Result<Json<Agent>> {
     let reason = body.reason.unwrap_or_else(|| "frozen by admin".to_owned());
     check_len("reason", &reason, MAX_REASON)?;
-    Ok(Json(
-        agents::set_frozen(&state, ADMIN, &id, Some(reason)).await?,
-    ))
+    Ok(Json(agents::set_frozen(&state, ADMIN, &id, Some(reason)).await?))
 }
 
 async fn unfreeze(
@@ -168,10 +143,7 @@ async fn create_key(
     JsonBody { body, .. }: JsonBody<CreateKey>,
 ) -> Result<(StatusCode, Json<Value>)> {
     if body.scopes.is_empty() {
-        return Err(Error::invalid(
-            "invalid_request",
-            "scopes must not be empty",
-        ));
+        return Err(Error::invalid("invalid_request", "scopes must not be empty"));
     }
     let expires_at = body
         .expires_at
@@ -179,35 +151,23 @@ async fn create_key(
             let at = parse_ts(&t)
                 .ok_or_else(|| Error::invalid("invalid_request", "expires_at must be RFC 3339"))?;
             if at <= state.clock.now() {
-                return Err(Error::invalid(
-                    "invalid_request",
-                    "expires_at is in the past",
-                ));
+                return Err(Error::invalid("invalid_request", "expires_at is in the past"));
             }
             Ok(format_ts(at))
         })
         .transpose()?;
     let mut cidrs = Vec::with_capacity(body.allowed_cidrs.len());
     for c in &body.allowed_cidrs {
-        let net: ipnet::IpNet = c
-            .parse()
-            .or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-            .map_err(|_| {
-                Error::invalid(
-                    "invalid_request",
-                    format!("{c:?} is not a CIDR such as 203.0.113.0/24"),
-                )
+        let net: ipnet::IpNet =
+            c.parse().or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)).map_err(|_| {
+                Error::invalid("invalid_request", format!("{c:?} is not a CIDR such as 203.0.113.0/24"))
             })?;
         cidrs.push(net.trunc().to_string());
     }
     let mut scopes = body.scopes;
     scopes.sort();
     scopes.dedup();
-    let req = KeyRequest {
-        scopes,
-        expires_at,
-        allowed_cidrs: cidrs,
-    };
+    let req = KeyRequest { scopes, expires_at, allowed_cidrs: cidrs };
     let issued = agents::create_key(&state, ADMIN, &id, req).await?;
     let mut out = serde_json::to_value(&issued.record).expect("key record serializes");
     // The only time the key is ever shown.
@@ -220,11 +180,7 @@ async fn list_keys(
     _: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    state
-        .store
-        .agent(&id)
-        .await?
-        .ok_or(Error::NotFound("agent"))?;
+    state.store.agent(&id).await?.ok_or(Error::NotFound("agent"))?;
     Ok(Json(json!({ "data": state.store.keys(&id).await? })))
 }
 

@@ -49,21 +49,10 @@ async fn list(
         .transpose()?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Error::invalid(
-            "invalid_query",
-            format!("limit must be between 1 and {MAX_PAGE}"),
-        ));
+        return Err(Error::invalid("invalid_query", format!("limit must be between 1 and {MAX_PAGE}")));
     }
-    let filter = AuditFilter {
-        after_seq: q.after,
-        since,
-        kind: q.kind,
-        agent_id: q.agent,
-        limit,
-    };
+    let filter = AuditFilter { after_seq: q.after, since, kind: q.kind, agent_id: q.agent, limit };
     let records = state.store.audit_records(&filter).await?;
-    let next_after = (records.len() == limit as usize)
-        .then(|| records.last().map(|r| r.seq))
-        .flatten();
+    let next_after = (records.len() == limit as usize).then(|| records.last().map(|r| r.seq)).flatten();
     Ok(Json(json!({ "data": records, "next_after": next_after })))
 }

@@ -35,10 +35,7 @@ impl AgentPrincipal {
         if self.scopes.contains(&scope) {
             Ok(())
         } else {
-            Err(Error::forbidden(
-                "insufficient_scope",
-                format!("this API key lacks the {scope} scope"),
-            ))
+            Err(Error::forbidden("insufficient_scope", format!("this API key lacks the {scope} scope")))
         }
     }
 }
@@ -58,10 +55,7 @@ impl Principal {
                 a.require(scope)?;
                 Ok(a)
             }
-            Principal::Admin => Err(Error::forbidden(
-                "agent_only",
-                "this endpoint is for agents",
-            )),
+            Principal::Admin => Err(Error::forbidden("agent_only", "this endpoint is for agents")),
         }
     }
 }
@@ -77,10 +71,7 @@ impl FromRequestParts<Arc<AppState>> for Admin {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self> {
-        Principal::from_request_parts(parts, state)
-            .await?
-            .admin()
-            .map(|()| Admin)
+        Principal::from_request_parts(parts, state).await?.admin().map(|()| Admin)
     }
 }
 
@@ -90,10 +81,7 @@ impl FromRequestParts<Arc<AppState>> for Principal {
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self> {
         let token = bearer(parts).ok_or(Error::Unauthenticated("missing bearer token"))?;
         if token.starts_with(AGENT_KEY_PREFIX) {
-            let client = parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip());
+            let client = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
             return agent_key(state, token, client).await.map(Principal::Agent);
         }
         if state.is_config_admin_token(token)
@@ -109,19 +97,13 @@ impl FromRequestParts<Arc<AppState>> for Principal {
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
 async fn agent_key(state: &AppState, key: &str, client: Option<IpAddr>) -> Result<AgentPrincipal> {
     let presented = auth::hash(key);
-    let found = state
-        .store
-        .key_by_hash(&presented)
-        .await?
-        .ok_or(Error::Unauthenticated("invalid API key"))?;
+    let found =
+        state.store.key_by_hash(&presented).await?.ok_or(Error::Unauthenticated("invalid API key"))?;
     // The index lookup found the row; the acceptance decision itself is a
     // constant-time comparison of the stored hash with the presented one.
     if !auth::ct_eq(&found.key_hash, &presented) {
@@ -132,30 +114,16 @@ async fn agent_key(state: &AppState, key: &str, client: Option<IpAddr>) -> Resul
         return Err(Error::Unauthenticated("API key revoked"));
     }
     let now = state.clock.now();
-    if k.expires_at
-        .as_deref()
-        .and_then(parse_ts)
-        .is_some_and(|exp| exp <= now)
-    {
+    if k.expires_at.as_deref().and_then(parse_ts).is_some_and(|exp| exp <= now) {
         return Err(Error::Unauthenticated("API key expired"));
     }
     if !k.allowed_cidrs.is_empty() {
         let allowed = client.is_some_and(|ip| {
-            k.allowed_cidrs
-                .iter()
-                .filter_map(|c| c.parse::<ipnet::IpNet>().ok())
-                .any(|net| net.contains(&ip))
+            k.allowed_cidrs.iter().filter_map(|c| c.parse::<ipnet::IpNet>().ok()).any(|net| net.contains(&ip))
         });
         if !allowed {
-            return Err(Error::forbidden(
-                "ip_not_allowed",
-                "this API key may not be used from this address",
-            ));
+            return Err(Error::forbidden("ip_not_allowed", "this API key may not be used from this address"));
         }
     }
-    Ok(AgentPrincipal {
-        agent: found.agent,
-        key_id: found.key.id,
-        scopes: found.key.scopes,
-    })
+    Ok(AgentPrincipal { agent: found.agent, key_id: found.key.id, scopes: found.key.scopes })
 }

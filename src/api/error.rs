@@ -20,16 +20,12 @@ impl Error {
             Error::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            Error::UnsupportedMediaType => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-            }
+            Error::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             Error::PolicyUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "policy_unavailable"),
             Error::Store(StoreError::Unavailable(_) | StoreError::NotCommitted(_)) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
             }
-            Error::Store(StoreError::Internal(_)) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
-            }
+            Error::Store(StoreError::Internal(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }
 }
@@ -54,15 +50,10 @@ impl IntoResponse for Error {
             }
             other => other.to_string(),
         };
-        let mut response = (
-            status,
-            Json(json!({ "error": { "code": code, "message": message } })),
-        )
-            .into_response();
+        let mut response =
+            (status, Json(json!({ "error": { "code": code, "message": message } }))).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

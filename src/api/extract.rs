@@ -46,27 +46,17 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Error::PayloadTooLarge {
-                    limit: state.config.max_body_bytes,
-                }
+                Error::PayloadTooLarge { limit: state.config.max_body_bytes }
             } else {
                 Error::invalid("invalid_body", rejection.body_text())
             }
         })?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::invalid(
-                "invalid_json",
-                format!("request body is not valid JSON: {e}"),
-            )
-        })?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::invalid("invalid_json", format!("request body is not valid JSON: {e}")))?;
         if !value.is_object() {
-            return Err(Error::invalid(
-                "invalid_request",
-                "request body must be a JSON object",
-            ));
+            return Err(Error::invalid("invalid_request", "request body must be a JSON object"));
         }
-        let body =
-            T::deserialize(&value).map_err(|e| Error::invalid("invalid_request", e.to_string()))?;
+        let body = T::deserialize(&value).map_err(|e| Error::invalid("invalid_request", e.to_string()))?;
         Ok(JsonBody { body, value })
     }
 }

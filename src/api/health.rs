@@ -11,9 +11,7 @@ use serde_json::{json, Value};
 use crate::app::AppState;
 
 pub fn router() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
 }
 
 /// The process is up and serving.
@@ -26,11 +24,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>)
     let store = state.store.ping().await.is_ok();
     let policies = state.policies.current().len();
     let ready = store && policies > 0;
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "store": if store { "ok" } else { "unreachable" },

@@ -31,10 +31,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(agents::router())
         .merge(audit::router())
         .merge(health::router())
-        .route(
-            "/openapi.json",
-            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
-        )
+        .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .fallback(|| async { Error::NotFound("route").into_response() })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed.into_response() })
         .layer(DefaultBodyLimit::max(body_limit))

@@ -59,12 +59,10 @@ struct PaymentBody {
 impl PaymentBody {
     /// Parse, don't validate: after this the request cannot be malformed.
     fn parse(self) -> Result<PaymentInput> {
-        let currency: Currency =
-            self.currency
-                .parse()
-                .map_err(|e: crate::money::UnknownCurrency| {
-                    Error::invalid("invalid_currency", e.to_string())
-                })?;
+        let currency: Currency = self
+            .currency
+            .parse()
+            .map_err(|e: crate::money::UnknownCurrency| Error::invalid("invalid_currency", e.to_string()))?;
         let amount = decimal_field("amount", &self.amount, |s| parse_amount(s, currency))?;
         let fee = match &self.fee {
             None | Some(Value::Null) => Decimal::ZERO,
@@ -80,16 +78,8 @@ impl PaymentBody {
             .as_deref()
             .map(|c| identifier("merchant_category", c, MAX_CATEGORY))
             .transpose()?;
-        let rail = self
-            .rail
-            .as_deref()
-            .map(|r| identifier("rail", r, MAX_CATEGORY))
-            .transpose()?;
-        if self
-            .description
-            .as_ref()
-            .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION)
-        {
+        let rail = self.rail.as_deref().map(|r| identifier("rail", r, MAX_CATEGORY)).transpose()?;
+        if self.description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION) {
             return Err(Error::invalid(
                 "invalid_request",
                 format!("description is longer than {MAX_DESCRIPTION} characters"),
@@ -123,10 +113,7 @@ fn decimal_field(
     let Value::String(text) = value else {
         return Err(Error::invalid(
             "invalid_amount",
-            format!(
-                "{name} must be a decimal string such as \"42.50\", not a JSON {}",
-                json_type(value)
-            ),
+            format!("{name} must be a decimal string such as \"42.50\", not a JSON {}", json_type(value)),
         ));
     };
     parse(text).map_err(|e| Error::invalid("invalid_amount", format!("{name}: {e}")))
@@ -158,10 +145,7 @@ fn identifier(name: &str, text: &str, max: usize) -> Result<String> {
 
 fn idempotency_key(headers: &HeaderMap) -> Result<String> {
     let value = headers.get("idempotency-key").ok_or_else(|| {
-        Error::invalid(
-            "idempotency_key_required",
-            "the Idempotency-Key header is required",
-        )
+        Error::invalid("idempotency_key_required", "the Idempotency-Key header is required")
     })?;
     let key = value.to_str().ok().filter(|k| {
         !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY && k.bytes().all(|b| b.is_ascii_graphic())
@@ -178,13 +162,12 @@ async fn create(
     State(state): State<Arc<AppState>>,
     principal: Principal,
     headers: HeaderMap,
-    body: JsonBody<PaymentBody>,
+    body: Result<JsonBody<PaymentBody>, Error>,
 ) -> Result<Response> {
+    // Who may do this is decided before anything about the body is said.
     let agent = principal.agent(Scope::PaymentsCreate)?;
-    let idem = Idempotency {
-        key: idempotency_key(&headers)?,
-        request_hash: body.canonical_hash(),
-    };
+    let body = body?;
+    let idem = Idempotency { key: idempotency_key(&headers)?, request_hash: body.canonical_hash() };
     let input = body.body.parse()?;
     let created = payments::create(&state, &agent.agent.id, &agent.actor(), &idem, input).await?;
     Ok(match created {
@@ -196,9 +179,10 @@ async fn create(
 async fn evaluate(
     State(state): State<Arc<AppState>>,
     principal: Principal,
-    body: JsonBody<PaymentBody>,
+    body: Result<JsonBody<PaymentBody>, Error>,
 ) -> Result<Json<Value>> {
     let agent = principal.agent(Scope::PaymentsCreate)?;
+    let body = body?;
     let decision = payments::evaluate(&state, &agent.agent.id, body.body.parse()?).await?;
     // The decision's fields at the top level, and the same object under
     // `decision` so clients can parse it like a payment record's.
@@ -218,11 +202,7 @@ async fn show(
     };
     // Another agent's payment is "not found", not "forbidden": its existence
     // is not revealed.
-    let payment = state
-        .store
-        .payment(owner.as_deref(), &id)
-        .await?
-        .ok_or(Error::NotFound("payment"))?;
+    let payment = state.store.payment(owner.as_deref(), &id).await?.ok_or(Error::NotFound("payment"))?;
     Ok(Json(payment).into_response())
 }
 
@@ -246,10 +226,7 @@ async fn list(
         p => {
             let a = p.agent(Scope::PaymentsRead)?;
             if q.agent_id.as_ref().is_some_and(|id| *id != a.agent.id) {
-                return Err(Error::forbidden(
-                    "agent_only",
-                    "agents can list only their own payments",
-                ));
+                return Err(Error::forbidden("agent_only", "agents can list only their own payments"));
             }
             Some(a.agent.id)
         }
@@ -263,10 +240,7 @@ async fn list(
         .transpose()?;
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Error::invalid(
-            "invalid_query",
-            format!("limit must be between 1 and {MAX_PAGE}"),
-        ));
+        return Err(Error::invalid("invalid_query", format!("limit must be between 1 and {MAX_PAGE}")));
     }
     if let Some(c) = &q.cursor {
         if !c.starts_with("pay_")
@@ -279,21 +253,10 @@ async fn list(
             ));
         }
     }
-    let filter = PaymentFilter {
-        agent_id,
-        status,
-        before: q.cursor,
-        limit: limit + 1,
-    };
+    let filter = PaymentFilter { agent_id, status, before: q.cursor, limit: limit + 1 };
     let mut page = state.store.payments(&filter).await?;
     let has_more = page.len() > limit as usize;
     page.truncate(limit as usize);
-    let next_cursor = if has_more {
-        page.last().map(|p| p.id.clone())
-    } else {
-        None
-    };
-    Ok(Json(
-        json!({ "data": page, "has_more": has_more, "next_cursor": next_cursor }),
-    ))
+    let next_cursor = if has_more { page.last().map(|p| p.id.clone()) } else { None };
+    Ok(Json(json!({ "data": page, "has_more": has_more, "next_cursor": next_cursor })))
 }

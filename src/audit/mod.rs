@@ -20,13 +20,7 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     pub fn new(kind: &'static str, actor: impl Into<String>) -> Self {
-        Self {
-            kind,
-            actor: actor.into(),
-            agent_id: None,
-            subject: None,
-            data: serde_json::Value::Null,
-        }
+        Self { kind, actor: actor.into(), agent_id: None, subject: None, data: serde_json::Value::Null }
     }
 
     pub fn agent(mut self, agent_id: impl Into<String>) -> Self {
@@ -91,7 +85,9 @@ impl AuditRecord {
 pub enum ChainBreak {
     #[error("record seq {seq}: content does not match its hash (changed)")]
     Altered { seq: i64 },
-    #[error("record seq {seq}: prev_hash does not match the previous record (removed or reordered before it)")]
+    #[error(
+        "record seq {seq}: prev_hash does not match the previous record (removed or reordered before it)"
+    )]
     Unlinked { seq: i64 },
     #[error("record seq {seq}: sequence gap after {prev} (removed records)")]
     Gap { seq: i64, prev: i64 },
@@ -107,11 +103,7 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        Self {
-            prev_hash: GENESIS_HASH.to_owned(),
-            prev_seq: None,
-            checked: 0,
-        }
+        Self { prev_hash: GENESIS_HASH.to_owned(), prev_seq: None, checked: 0 }
     }
 }
 
@@ -119,10 +111,7 @@ impl ChainVerifier {
     pub fn check(&mut self, record: &AuditRecord) -> Result<(), ChainBreak> {
         if let Some(prev) = self.prev_seq {
             if record.seq != prev + 1 {
-                return Err(ChainBreak::Gap {
-                    seq: record.seq,
-                    prev,
-                });
+                return Err(ChainBreak::Gap { seq: record.seq, prev });
             }
         }
         if record.prev_hash != self.prev_hash {

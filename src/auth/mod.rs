@@ -56,10 +56,7 @@ mod tests {
 
     #[test]
     fn hashes_and_compares() {
-        assert_eq!(
-            hash("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert!(ct_eq("same", "same"));
         assert!(!ct_eq("same", "diff"));
         assert!(!ct_eq("same", "same-but-longer"));

@@ -56,11 +56,7 @@ pub struct CaseFailure {
 
 impl std::fmt::Display for CaseFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}:{}: case {:?}: {}",
-            self.file, self.line, self.name, self.message
-        )
+        write!(f, "{}:{}: case {:?}: {}", self.file, self.line, self.name, self.message)
     }
 }
 
@@ -68,14 +64,8 @@ impl std::fmt::Display for CaseFailure {
 /// case files (or cases naming unknown policies) are load errors.
 pub fn run_cases(set: &PolicySet, dir: &Path) -> Result<CaseReport, LoadErrors> {
     let label = dir.display().to_string();
-    let whole = |m: String| {
-        LoadErrors(vec![LoadError {
-            file: label.clone(),
-            line: 0,
-            column: 0,
-            message: m,
-        }])
-    };
+    let whole =
+        |m: String| LoadErrors(vec![LoadError { file: label.clone(), line: 0, column: 0, message: m }]);
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| whole(format!("cannot read case directory: {e}")))?
         .filter_map(Result::ok)
@@ -83,9 +73,7 @@ pub fn run_cases(set: &PolicySet, dir: &Path) -> Result<CaseReport, LoadErrors> 
         .filter(|p| {
             p.is_file()
                 && p.extension().is_some_and(|x| x == "toml")
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
         })
         .collect();
     files.sort();
@@ -94,18 +82,15 @@ pub fn run_cases(set: &PolicySet, dir: &Path) -> Result<CaseReport, LoadErrors> 
     }
     let mut sources = Vec::new();
     for p in files {
-        let text = std::fs::read_to_string(&p)
-            .map_err(|e| whole(format!("cannot read {}: {e}", p.display())))?;
+        let text =
+            std::fs::read_to_string(&p).map_err(|e| whole(format!("cannot read {}: {e}", p.display())))?;
         sources.push((p.display().to_string(), text));
     }
     run_case_sources(set, &sources)
 }
 
 /// Runs case files given as `(file label, TOML text)` pairs.
-pub fn run_case_sources(
-    set: &PolicySet,
-    sources: &[(String, String)],
-) -> Result<CaseReport, LoadErrors> {
+pub fn run_case_sources(set: &PolicySet, sources: &[(String, String)]) -> Result<CaseReport, LoadErrors> {
     let mut errors = Vec::new();
     let mut cases = Vec::new();
     for (file, text) in sources {
@@ -146,42 +131,26 @@ pub fn run_case_sources(
         let d = policy.evaluate(&c.agent, &c.payment, &spend, c.now);
         let mut problems = Vec::new();
         if d.outcome != c.expect {
-            problems.push(format!(
-                "expected {}, got {}",
-                outcome_name(c.expect),
-                outcome_name(d.outcome)
-            ));
+            problems.push(format!("expected {}, got {}", outcome_name(c.expect), outcome_name(d.outcome)));
         }
         if let Some(mut want) = c.reasons {
             let mut got: Vec<ReasonCode> = d.reasons.iter().map(|r| r.code).collect();
             want.sort();
             got.sort();
             if want != got {
-                problems.push(format!(
-                    "expected reasons [{}], got [{}]",
-                    code_list(&want),
-                    code_list(&got)
-                ));
+                problems.push(format!("expected reasons [{}], got [{}]", code_list(&want), code_list(&got)));
             }
         }
         if problems.is_empty() {
             report.passed += 1;
         } else {
-            let detail: Vec<String> = d
-                .reasons
-                .iter()
-                .map(|r| format!("{}: {}", code_name(r.code), r.message))
-                .collect();
+            let detail: Vec<String> =
+                d.reasons.iter().map(|r| format!("{}: {}", code_name(r.code), r.message)).collect();
             let mut message = problems.join("; ");
             if !detail.is_empty() {
                 message.push_str(&format!(" ({})", detail.join(" | ")));
             }
-            report.failures.push(CaseFailure {
-                file: c.file,
-                line: c.line,
-                name: c.name,
-                message,
-            });
+            report.failures.push(CaseFailure { file: c.file, line: c.line, name: c.name, message });
         }
     }
     Ok(report)
@@ -200,28 +169,11 @@ struct Case {
     reasons: Option<Vec<ReasonCode>>,
 }
 
-const CASE_KEYS: &[&str] = &[
-    "name", "policy", "now", "agent", "payment", "spend", "expect", "reasons",
-];
+const CASE_KEYS: &[&str] = &["name", "policy", "now", "agent", "payment", "spend", "expect", "reasons"];
 const AGENT_KEYS: &[&str] = &["trust_level", "frozen"];
-const PAYMENT_KEYS: &[&str] = &[
-    "amount",
-    "fee",
-    "currency",
-    "merchant_id",
-    "category",
-    "rail",
-];
-const SPEND_KEYS: &[&str] = &[
-    "day",
-    "week",
-    "month",
-    "lifetime",
-    "merchant",
-    "category",
-    "merchant_seen",
-    "velocity",
-];
+const PAYMENT_KEYS: &[&str] = &["amount", "fee", "currency", "merchant_id", "category", "rail"];
+const SPEND_KEYS: &[&str] =
+    &["day", "week", "month", "lifetime", "merchant", "category", "merchant_seen", "velocity"];
 
 fn fields<'n>(
     ck: &mut Checker,
@@ -252,10 +204,7 @@ fn parse_case(ck: &mut Checker, set: &PolicySet, item: &Node) -> Option<Case> {
         }
         n
     };
-    let name = require(ck, "name")
-        .and_then(|n| ck.string("name", n))
-        .unwrap_or("")
-        .to_owned();
+    let name = require(ck, "name").and_then(|n| ck.string("name", n)).unwrap_or("").to_owned();
     let policy_node = require(ck, "policy");
     let policy = policy_node.and_then(|n| {
         let s = ck.string("policy", n)?;
@@ -269,10 +218,7 @@ fn parse_case(ck: &mut Checker, set: &PolicySet, item: &Node) -> Option<Case> {
         Val::Str(s) | Val::Datetime(s) => match DateTime::parse_from_rfc3339(s) {
             Ok(t) => Some(t.with_timezone(&Utc)),
             Err(_) => {
-                ck.at(
-                    &n.span(),
-                    format!("`now` {s:?} must be an RFC 3339 date-time with an offset"),
-                );
+                ck.at(&n.span(), format!("`now` {s:?} must be an RFC 3339 date-time with an offset"));
                 None
             }
         },
@@ -290,10 +236,7 @@ fn parse_case(ck: &mut Checker, set: &PolicySet, item: &Node) -> Option<Case> {
             _ => None,
         };
         if o.is_none() {
-            ck.at(
-                &n.span(),
-                format!("`expect` {s:?} must be approve, deny or require_approval"),
-            );
+            ck.at(&n.span(), format!("`expect` {s:?} must be approve, deny or require_approval"));
         }
         o
     });
@@ -310,10 +253,7 @@ fn parse_case(ck: &mut Checker, set: &PolicySet, item: &Node) -> Option<Case> {
         Some(out)
     });
 
-    let mut agent = AgentFacts {
-        trust_level: TrustLevel::Low,
-        frozen: false,
-    };
+    let mut agent = AgentFacts { trust_level: TrustLevel::Low, frozen: false };
     if let Some(n) = f.get("agent") {
         if let Some(t) = ck.table("agent", n) {
             let a = fields(ck, "case agent", t, AGENT_KEYS);
@@ -377,20 +317,10 @@ fn parse_case(ck: &mut Checker, set: &PolicySet, item: &Node) -> Option<Case> {
             Some(n) => ck.string("rail", n)?.to_owned(),
             None => policy.rails.first().cloned().unwrap_or_default(),
         };
-        Some(PaymentFacts {
-            amount,
-            fee,
-            currency,
-            merchant_id,
-            merchant_category,
-            rail,
-        })
+        Some(PaymentFacts { amount, fee, currency, merchant_id, merchant_category, rail })
     });
 
-    let mut spend = SpendSnapshot {
-        merchant_seen: true,
-        ..SpendSnapshot::default()
-    };
+    let mut spend = SpendSnapshot { merchant_seen: true, ..SpendSnapshot::default() };
     if let Some(n) = f.get("spend") {
         if let Some(t) = ck.table("spend", n) {
             let s = fields(ck, "case spend", t, SPEND_KEYS);
@@ -469,16 +399,9 @@ fn outcome_name(o: Outcome) -> &'static str {
 }
 
 fn code_name(c: ReasonCode) -> String {
-    serde_json::to_value(c)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+    serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 fn code_list(codes: &[ReasonCode]) -> String {
-    codes
-        .iter()
-        .map(|c| code_name(*c))
-        .collect::<Vec<_>>()
-        .join(", ")
+    codes.iter().map(|c| code_name(*c)).collect::<Vec<_>>().join(", ")
 }

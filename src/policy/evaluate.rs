@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::{
-    ladder, AgentFacts, Decision, Limits, MerchantRule, MerchantTarget, Outcome, PaymentFacts,
-    Policy, Reason, ReasonCode, ScopeMap, SpendSnapshot, TrustLevel, VelocityRule, WindowKeys,
+    ladder, AgentFacts, Decision, Limits, MerchantRule, MerchantTarget, Outcome, PaymentFacts, Policy,
+    Reason, ReasonCode, ScopeMap, SpendSnapshot, TrustLevel, VelocityRule, WindowKeys,
 };
 use crate::money::{self, Currency};
 
@@ -32,12 +32,7 @@ impl Policy {
         let category = payment.merchant_category.as_deref();
 
         if agent.frozen {
-            reasons.push(reason(
-                ReasonCode::AgentFrozen,
-                "agent is frozen".to_owned(),
-                None,
-                None,
-            ));
+            reasons.push(reason(ReasonCode::AgentFrozen, "agent is frozen".to_owned(), None, None));
         }
         if !self.currencies.contains(&payment.currency) {
             reasons.push(reason(
@@ -54,11 +49,7 @@ impl Policy {
         if !self.rails.contains(&payment.rail) {
             reasons.push(reason(
                 ReasonCode::RailNotAllowed,
-                format!(
-                    "rail {:?} is not allowed; allowed: {}",
-                    payment.rail,
-                    self.rails.join(", ")
-                ),
+                format!("rail {:?} is not allowed; allowed: {}", payment.rail, self.rails.join(", ")),
                 None,
                 None,
             ));
@@ -68,32 +59,16 @@ impl Policy {
         let limits = self.effective_limits(agent);
         if let Some(limit) = limits.per_tx {
             if total > limit {
-                reasons.push(amount_reason(
-                    ReasonCode::PerTxLimit,
-                    cur,
-                    limit,
-                    total,
-                    |l, t| {
-                        format!("amount {t} {cur} is above the per-transaction limit of {l} {cur}")
-                    },
-                ));
+                reasons.push(amount_reason(ReasonCode::PerTxLimit, cur, limit, total, |l, t| {
+                    format!("amount {t} {cur} is above the per-transaction limit of {l} {cur}")
+                }));
             }
         }
         for (code, name, limit, spent) in [
             (ReasonCode::DailyLimit, "daily", limits.daily, spend.day),
             (ReasonCode::WeeklyLimit, "weekly", limits.weekly, spend.week),
-            (
-                ReasonCode::MonthlyLimit,
-                "monthly",
-                limits.monthly,
-                spend.month,
-            ),
-            (
-                ReasonCode::LifetimeLimit,
-                "lifetime",
-                limits.lifetime,
-                spend.lifetime,
-            ),
+            (ReasonCode::MonthlyLimit, "monthly", limits.monthly, spend.month),
+            (ReasonCode::LifetimeLimit, "lifetime", limits.lifetime, spend.lifetime),
         ] {
             if let Some(limit) = limit {
                 let after = spent + total;
@@ -120,10 +95,7 @@ impl Policy {
                         "velocity limit of {} payments per {per} would be exceeded: {c} already",
                         rule.max
                     ),
-                    None => format!(
-                        "velocity limit of {} payments per {per}: count not supplied",
-                        rule.max
-                    ),
+                    None => format!("velocity limit of {} payments per {per}: count not supplied", rule.max),
                 };
                 let attempted = count.map(|c| (u64::from(c) + 1).to_string());
                 reasons.push(reason(
@@ -160,10 +132,7 @@ impl Policy {
                             "merchant {} (category {c}) is not on the merchant allowlist",
                             payment.merchant_id
                         ),
-                        None => format!(
-                            "merchant {} is not on the merchant allowlist",
-                            payment.merchant_id
-                        ),
+                        None => format!("merchant {} is not on the merchant allowlist", payment.merchant_id),
                     },
                     None,
                     None,
@@ -174,7 +143,9 @@ impl Policy {
                             let code = ReasonCode::MerchantPerTxLimit;
                             reasons.push(amount_reason(code, cur, cap, total, |l, t| {
                                 let who = describe(&rule.target);
-                                format!("amount {t} {cur} is above the {who} cap of {l} {cur} per transaction")
+                                format!(
+                                    "amount {t} {cur} is above the {who} cap of {l} {cur} per transaction"
+                                )
                             }));
                         }
                     }
@@ -200,11 +171,7 @@ impl Policy {
                         if !s.contains(&local_now()) {
                             reasons.push(reason(
                                 ReasonCode::OutsideSchedule,
-                                format!(
-                                    "{} is allowed only {s} ({})",
-                                    describe(&rule.target),
-                                    self.timezone
-                                ),
+                                format!("{} is allowed only {s} ({})", describe(&rule.target), self.timezone),
                                 None,
                                 None,
                             ));
@@ -235,8 +202,7 @@ impl Policy {
             }
         }
         if let Some(allowed) = &self.allowed_categories {
-            let ok =
-                category.is_some_and(|c| allowed.binary_search_by(|a| a.as_str().cmp(c)).is_ok());
+            let ok = category.is_some_and(|c| allowed.binary_search_by(|a| a.as_str().cmp(c)).is_ok());
             if !ok {
                 let scopes = self.allowed_scopes.join(", ");
                 let message = match category {
@@ -260,12 +226,7 @@ impl Policy {
         } else {
             Outcome::Approve
         };
-        Decision {
-            outcome,
-            reasons,
-            policy: self.name.clone(),
-            policy_version: self.version.clone(),
-        }
+        Decision { outcome, reasons, policy: self.name.clone(), policy_version: self.version.clone() }
     }
 
     fn approval_reason(
@@ -311,9 +272,7 @@ impl Policy {
             }
             match &r.target {
                 MerchantTarget::MerchantId(id) if *id == payment.merchant_id => return Some(r),
-                MerchantTarget::Category(c)
-                    if by_category.is_none() && Some(c.as_str()) == category =>
-                {
+                MerchantTarget::Category(c) if by_category.is_none() && Some(c.as_str()) == category => {
                     by_category = Some(r)
                 }
                 _ => {}
@@ -325,9 +284,7 @@ impl Policy {
     /// The amount counted against the limits: `amount + fee` when the
     /// currency is accepted (stablecoins at par), else `None`.
     pub fn counted_amount(&self, payment: &PaymentFacts) -> Option<Decimal> {
-        self.currencies
-            .contains(&payment.currency)
-            .then(|| payment.amount + payment.fee)
+        self.currencies.contains(&payment.currency).then(|| payment.amount + payment.fee)
     }
 
     /// Labels of the calendar windows containing `now`, in the policy's time
@@ -357,9 +314,7 @@ impl Policy {
 
     /// Provider name for a rail ("sandbox" unless the policy maps it).
     pub fn provider_for(&self, rail: &str) -> &str {
-        self.providers
-            .get(rail)
-            .map_or(DEFAULT_PROVIDER, String::as_str)
+        self.providers.get(rail).map_or(DEFAULT_PROVIDER, String::as_str)
     }
 
     /// The limits that apply to this agent: the policy's own, with unset
@@ -374,18 +329,8 @@ impl Policy {
     }
 }
 
-fn reason(
-    code: ReasonCode,
-    message: String,
-    limit: Option<String>,
-    attempted: Option<String>,
-) -> Reason {
-    Reason {
-        code,
-        message,
-        limit,
-        attempted,
-    }
+fn reason(code: ReasonCode, message: String, limit: Option<String>, attempted: Option<String>) -> Reason {
+    Reason { code, message, limit, attempted }
 }
 
 /// A reason with `limit` and `attempted` amounts; `message` gets both
@@ -399,12 +344,7 @@ fn amount_reason(
 ) -> Reason {
     let (limit, attempted) = (amt(limit, currency), amt(attempted, currency));
     let message = message(&limit, &attempted);
-    Reason {
-        code,
-        message,
-        limit: Some(limit),
-        attempted: Some(attempted),
-    }
+    Reason { code, message, limit: Some(limit), attempted: Some(attempted) }
 }
 
 fn active(rule: &MerchantRule, now: DateTime<Utc>) -> bool {

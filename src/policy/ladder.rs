@@ -26,14 +26,8 @@ const fn whole(units: u32) -> Decimal {
 
 /// 5 payments per minute and 60 per hour, for every level.
 static LADDER_VELOCITY: [VelocityRule; 2] = [
-    VelocityRule {
-        max: 5,
-        per: Duration::from_secs(60),
-    },
-    VelocityRule {
-        max: 60,
-        per: Duration::from_secs(3600),
-    },
+    VelocityRule { max: 5, per: Duration::from_secs(60) },
+    VelocityRule { max: 60, per: Duration::from_secs(3600) },
 ];
 
 static LOW: LadderRow = LadderRow {
@@ -140,10 +134,7 @@ mod tests {
 
     #[test]
     fn resolve_keeps_own_limits_and_fills_the_rest() {
-        let own = Limits {
-            daily: Some(whole(70)),
-            ..Limits::default()
-        };
+        let own = Limits { daily: Some(whole(70)), ..Limits::default() };
         let l = resolve(&own, row(TrustLevel::Low));
         assert_eq!(l.per_tx, Some(whole(50)));
         assert_eq!(l.daily, Some(whole(70)));

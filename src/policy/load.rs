@@ -21,8 +21,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{
-    ladder, Limits, MerchantRule, MerchantTarget, Policy, PolicySet, Schedule, ScopeMap,
-    TrustLevel, VelocityRule,
+    ladder, Limits, MerchantRule, MerchantTarget, Policy, PolicySet, Schedule, ScopeMap, TrustLevel,
+    VelocityRule,
 };
 use crate::money::{self, AmountError, Currency};
 
@@ -30,30 +30,15 @@ use crate::money::{self, AmountError, Currency};
 /// files add categories to these (union per scope) or define new scopes.
 pub const BUILTIN_SCOPES: &[(&str, &[&str])] = &[
     ("compute", &["cloud", "compute", "hosting", "ai"]),
-    (
-        "retail",
-        &["retail", "grocery", "groceries", "apparel", "electronics"],
-    ),
-    (
-        "travel",
-        &[
-            "travel",
-            "airline",
-            "airlines",
-            "lodging",
-            "hotel",
-            "car_rental",
-            "transport",
-        ],
-    ),
+    ("retail", &["retail", "grocery", "groceries", "apparel", "electronics"]),
+    ("travel", &["travel", "airline", "airlines", "lodging", "hotel", "car_rental", "transport"]),
     ("saas", &["saas", "software", "subscriptions"]),
     ("marketing", &["advertising", "marketing"]),
     ("data", &["data", "api"]),
 ];
 
 /// `blocked_categories` when a policy does not set it.
-pub const DEFAULT_BLOCKED_CATEGORIES: &[&str] =
-    &["gambling", "alcohol", "tobacco", "adult", "weapons"];
+pub const DEFAULT_BLOCKED_CATEGORIES: &[&str] = &["gambling", "alcohol", "tobacco", "adult", "weapons"];
 
 /// Categories that are known without being in any scope.
 pub const EXTRA_CATEGORIES: &[&str] = &[
@@ -97,14 +82,8 @@ const POLICY_KEYS: &[&str] = &[
     "approvals_required",
     "approval_timeout",
 ];
-const ENTRY_KEYS: &[&str] = &[
-    "merchant_id",
-    "category",
-    "max_per_tx",
-    "expires_at",
-    "lifetime_limit",
-    "schedule",
-];
+const ENTRY_KEYS: &[&str] =
+    &["merchant_id", "category", "max_per_tx", "expires_at", "lifetime_limit", "schedule"];
 const VELOCITY_KEYS: &[&str] = &["max", "per"];
 const SCHEDULE_KEYS: &[&str] = &["days", "hours"];
 const TOP_KEYS: &[&str] = &["policies", "scopes"];
@@ -124,11 +103,7 @@ impl fmt::Display for LoadError {
         if self.line == 0 {
             write!(f, "{}: {}", self.file, self.message)
         } else {
-            write!(
-                f,
-                "{}:{}:{}: {}",
-                self.file, self.line, self.column, self.message
-            )
+            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
         }
     }
 }
@@ -155,12 +130,7 @@ impl std::error::Error for LoadErrors {}
 
 impl LoadErrors {
     fn whole(file: impl Into<String>, message: impl Into<String>) -> LoadErrors {
-        LoadErrors(vec![LoadError {
-            file: file.into(),
-            line: 0,
-            column: 0,
-            message: message.into(),
-        }])
+        LoadErrors(vec![LoadError { file: file.into(), line: 0, column: 0, message: message.into() }])
     }
 }
 
@@ -173,9 +143,8 @@ impl PolicySet {
             .map_err(|e| LoadErrors::whole(&label, format!("cannot read policy directory: {e}")))?;
         let mut files = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|e| {
-                LoadErrors::whole(&label, format!("cannot read policy directory: {e}"))
-            })?;
+            let entry =
+                entry.map_err(|e| LoadErrors::whole(&label, format!("cannot read policy directory: {e}")))?;
             let path = entry.path();
             let name = entry.file_name();
             let name = name.to_string_lossy();
@@ -194,12 +163,9 @@ impl PolicySet {
             let file = path.display().to_string();
             match std::fs::read_to_string(&path) {
                 Ok(text) => sources.push((file, text)),
-                Err(e) => errors.push(LoadError {
-                    file,
-                    line: 0,
-                    column: 0,
-                    message: format!("cannot read: {e}"),
-                }),
+                Err(e) => {
+                    errors.push(LoadError { file, line: 0, column: 0, message: format!("cannot read: {e}") })
+                }
             }
         }
         match load_sources(&sources, &label) {
@@ -309,9 +275,9 @@ impl Node {
         match &self.val {
             Val::Str(s) | Val::Datetime(s) => J::String(s.clone()),
             Val::Int(i) => J::from(*i),
-            Val::Float(f) => serde_json::Number::from_f64(*f)
-                .map(J::Number)
-                .unwrap_or_else(|| J::String(f.to_string())),
+            Val::Float(f) => {
+                serde_json::Number::from_f64(*f).map(J::Number).unwrap_or_else(|| J::String(f.to_string()))
+            }
             Val::Bool(b) => J::Bool(*b),
             Val::Array(items) => J::Array(items.iter().map(Node::to_json).collect()),
             Val::Table(entries) => {
@@ -366,9 +332,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
-        i64::try_from(v)
-            .map(|v| plain(Val::Int(v)))
-            .map_err(|_| E::custom("integer out of range"))
+        i64::try_from(v).map(|v| plain(Val::Int(v))).map_err(|_| E::custom("integer out of range"))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node, E> {
@@ -419,18 +383,10 @@ impl<'de> Visitor<'de> for NodeVisitor {
         }
         let mut entries = Vec::new();
         let node: Node = map.next_value()?;
-        entries.push(Entry {
-            key: first.name,
-            key_span: first.span,
-            node,
-        });
+        entries.push(Entry { key: first.name, key_span: first.span, node });
         while let Some(k) = map.next_key_seed(KeySeed)? {
             let node: Node = map.next_value()?;
-            entries.push(Entry {
-                key: k.name,
-                key_span: k.span,
-                node,
-            });
+            entries.push(Entry { key: k.name, key_span: k.span, node });
         }
         Ok(plain(Val::Table(entries)))
     }
@@ -460,17 +416,11 @@ impl<'de> Visitor<'de> for KeyVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
-        Ok(Key {
-            name: v.to_owned(),
-            span: None,
-        })
+        Ok(Key { name: v.to_owned(), span: None })
     }
 
     fn visit_string<E: de::Error>(self, v: String) -> Result<Key, E> {
-        Ok(Key {
-            name: v,
-            span: None,
-        })
+        Ok(Key { name: v, span: None })
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Key, A::Error> {
@@ -484,20 +434,14 @@ impl<'de> Visitor<'de> for KeyVisitor {
             }
         }
         let name = name.ok_or_else(|| de::Error::custom("spanned key without value"))?;
-        Ok(Key {
-            name,
-            span: Some(start..end),
-        })
+        Ok(Key { name, span: Some(start..end) })
     }
 }
 
 /// 1-based line and column (in characters) of a byte offset.
 pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
-    let offset = (0..=offset)
-        .rev()
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(0);
+    let offset = (0..=offset).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
@@ -516,12 +460,7 @@ pub(crate) fn parse_tree(file: &str, text: &str) -> Result<Node, LoadError> {
         Err(e) => {
             let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
             let message = e.message().trim().replace('\n', " ");
-            Err(LoadError {
-                file: file.to_owned(),
-                line,
-                column,
-                message,
-            })
+            Err(LoadError { file: file.to_owned(), line, column, message })
         }
     }
 }
@@ -537,21 +476,12 @@ pub(crate) struct Checker<'a> {
 
 impl<'a> Checker<'a> {
     pub(crate) fn new(file: &'a str, text: &'a str) -> Self {
-        Checker {
-            file,
-            text,
-            errors: Vec::new(),
-        }
+        Checker { file, text, errors: Vec::new() }
     }
 
     pub(crate) fn at(&mut self, span: &Range<usize>, message: impl Into<String>) {
         let (line, column) = line_col(self.text, span.start);
-        self.errors.push(LoadError {
-            file: self.file.to_owned(),
-            line,
-            column,
-            message: message.into(),
-        });
+        self.errors.push(LoadError { file: self.file.to_owned(), line, column, message: message.into() });
     }
 
     fn key_at(&mut self, e: &Entry, message: impl Into<String>) {
@@ -573,10 +503,7 @@ impl<'a> Checker<'a> {
         match &n.val {
             Val::Str(s) => Some(s),
             _ => {
-                self.at(
-                    &n.span(),
-                    format!("`{key}` must be a string, found {}", n.type_name()),
-                );
+                self.at(&n.span(), format!("`{key}` must be a string, found {}", n.type_name()));
                 None
             }
         }
@@ -586,10 +513,7 @@ impl<'a> Checker<'a> {
         match &n.val {
             Val::Table(t) => Some(t),
             _ => {
-                self.at(
-                    &n.span(),
-                    format!("`{key}` must be a table, found {}", n.type_name()),
-                );
+                self.at(&n.span(), format!("`{key}` must be a table, found {}", n.type_name()));
                 None
             }
         }
@@ -599,10 +523,7 @@ impl<'a> Checker<'a> {
         match &n.val {
             Val::Array(items) => Some(items),
             _ => {
-                self.at(
-                    &n.span(),
-                    format!("`{key}` must be an array, found {}", n.type_name()),
-                );
+                self.at(&n.span(), format!("`{key}` must be an array, found {}", n.type_name()));
                 None
             }
         }
@@ -619,10 +540,7 @@ impl<'a> Checker<'a> {
                 _ => {
                     self.at(
                         &item.span(),
-                        format!(
-                            "`{key}` entries must be strings, found {}",
-                            item.type_name()
-                        ),
+                        format!("`{key}` entries must be strings, found {}", item.type_name()),
                     );
                     ok = false;
                 }
@@ -632,12 +550,7 @@ impl<'a> Checker<'a> {
     }
 
     /// An amount: a decimal string, > 0, within `currency`'s precision.
-    pub(crate) fn amount(
-        &mut self,
-        key: &str,
-        n: &Node,
-        currency: Option<Currency>,
-    ) -> Option<Decimal> {
+    pub(crate) fn amount(&mut self, key: &str, n: &Node, currency: Option<Currency>) -> Option<Decimal> {
         let text = match &n.val {
             Val::Str(s) => s.as_str(),
             Val::Int(i) => {
@@ -650,19 +563,13 @@ impl<'a> Checker<'a> {
             _ => {
                 self.at(
                     &n.span(),
-                    format!(
-                        "`{key}` must be a decimal string such as \"50.00\", found {}",
-                        n.type_name()
-                    ),
+                    format!("`{key}` must be a decimal string such as \"50.00\", found {}", n.type_name()),
                 );
                 return None;
             }
         };
         if text.starts_with('-') {
-            self.at(
-                &n.span(),
-                format!("`{key}` must be greater than zero, found {text}"),
-            );
+            self.at(&n.span(), format!("`{key}` must be greater than zero, found {text}"));
             return None;
         }
         let value = match money::parse_decimal(text) {
@@ -670,36 +577,24 @@ impl<'a> Checker<'a> {
             Err(AmountError::TooLarge) => {
                 self.at(
                     &n.span(),
-                    format!(
-                        "`{key}` {text} exceeds the maximum amount of {}",
-                        money::MAX_AMOUNT
-                    ),
+                    format!("`{key}` {text} exceeds the maximum amount of {}", money::MAX_AMOUNT),
                 );
                 return None;
             }
             Err(_) => {
-                self.at(
-                    &n.span(),
-                    format!("`{key}` {text:?} is not a decimal amount such as \"50.00\""),
-                );
+                self.at(&n.span(), format!("`{key}` {text:?} is not a decimal amount such as \"50.00\""));
                 return None;
             }
         };
         if value.is_zero() {
-            self.at(
-                &n.span(),
-                format!("`{key}` must be greater than zero, found {text}"),
-            );
+            self.at(&n.span(), format!("`{key}` must be greater than zero, found {text}"));
             return None;
         }
         if let Some(c) = currency {
             if money::check_precision(value, c).is_err() {
                 self.at(
                     &n.span(),
-                    format!(
-                        "`{key}` {text} has more fraction digits than {c} allows ({})",
-                        c.exponent()
-                    ),
+                    format!("`{key}` {text} has more fraction digits than {c} allows ({})", c.exponent()),
                 );
                 return None;
             }
@@ -734,9 +629,7 @@ impl<'a> Checker<'a> {
         for e in entries {
             match e.key.as_str() {
                 "days" => match self.strings("days", &e.node) {
-                    Some(list) => {
-                        days = Some((list.into_iter().map(|(s, _)| s).collect(), &e.node))
-                    }
+                    Some(list) => days = Some((list.into_iter().map(|(s, _)| s).collect(), &e.node)),
                     None => ok = false,
                 },
                 "hours" => match self.string("hours", &e.node) {
@@ -752,10 +645,7 @@ impl<'a> Checker<'a> {
         if !ok {
             return None;
         }
-        match Schedule::parse(
-            days.as_ref().map(|(d, _)| d.as_slice()),
-            hours.map(|(h, _)| h),
-        ) {
+        match Schedule::parse(days.as_ref().map(|(d, _)| d.as_slice()), hours.map(|(h, _)| h)) {
             Ok(s) => Some(s),
             Err(msg) => {
                 let span = match (&days, &hours) {
@@ -796,9 +686,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 fn is_name(s: &str, extra: &[u8]) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || extra.contains(&b)
-        })
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || extra.contains(&b))
 }
 
 // ---------------------------------------------------------------------------
@@ -838,10 +726,7 @@ fn load_sources(sources: &[(String, String)], label: &str) -> Result<PolicySet, 
         .collect();
     let mut policies: Vec<(usize, &Entry)> = Vec::new();
     let mut defined: BTreeMap<&str, (usize, Range<usize>)> = BTreeMap::new();
-    let mut checkers: Vec<Checker> = parsed
-        .iter()
-        .map(|s| Checker::new(s.file, s.text))
-        .collect();
+    let mut checkers: Vec<Checker> = parsed.iter().map(|s| Checker::new(s.file, s.text)).collect();
     for (i, src) in parsed.iter().enumerate() {
         let ck = &mut checkers[i];
         let Some(top) = src.root.table() else {
@@ -875,10 +760,7 @@ fn load_sources(sources: &[(String, String)], label: &str) -> Result<PolicySet, 
                             let (line, col) = line_col(o.text, other_span.start);
                             ck.key_at(
                                 p,
-                                format!(
-                                    "policy {:?} is already defined at {}:{line}:{col}",
-                                    p.key, o.file
-                                ),
+                                format!("policy {:?} is already defined at {}:{line}:{col}", p.key, o.file),
                             );
                             continue;
                         }
@@ -886,28 +768,15 @@ fn load_sources(sources: &[(String, String)], label: &str) -> Result<PolicySet, 
                         policies.push((i, p));
                     }
                 }
-                _ => ck.unknown_key(
-                    e,
-                    "a policy file (use [policies.<name>] and [scopes])",
-                    TOP_KEYS,
-                ),
+                _ => ck.unknown_key(e, "a policy file (use [policies.<name>] and [scopes])", TOP_KEYS),
             }
         }
     }
 
     let mut known_categories: BTreeSet<String> = scopes.values().flatten().cloned().collect();
-    known_categories.extend(
-        DEFAULT_BLOCKED_CATEGORIES
-            .iter()
-            .chain(EXTRA_CATEGORIES)
-            .map(|c| c.to_string()),
-    );
+    known_categories.extend(DEFAULT_BLOCKED_CATEGORIES.iter().chain(EXTRA_CATEGORIES).map(|c| c.to_string()));
     let scopes_json = serde_json::to_value(&scopes).expect("scope map serializes");
-    let ctx = Context {
-        scopes: Arc::new(scopes),
-        scopes_json,
-        known_categories,
-    };
+    let ctx = Context { scopes: Arc::new(scopes), scopes_json, known_categories };
 
     // Pass 2: every policy.
     let mut set = BTreeMap::new();
@@ -929,18 +798,9 @@ fn load_sources(sources: &[(String, String)], label: &str) -> Result<PolicySet, 
         });
     }
     if !errors.is_empty() {
-        let order: BTreeMap<&str, usize> = sources
-            .iter()
-            .enumerate()
-            .map(|(i, (f, _))| (f.as_str(), i))
-            .collect();
-        errors.sort_by_key(|e| {
-            (
-                order.get(e.file.as_str()).copied().unwrap_or(usize::MAX),
-                e.line,
-                e.column,
-            )
-        });
+        let order: BTreeMap<&str, usize> =
+            sources.iter().enumerate().map(|(i, (f, _))| (f.as_str(), i)).collect();
+        errors.sort_by_key(|e| (order.get(e.file.as_str()).copied().unwrap_or(usize::MAX), e.line, e.column));
         return Err(LoadErrors(errors));
     }
     Ok(PolicySet { policies: set })
@@ -950,20 +810,11 @@ fn merge_scopes(ck: &mut Checker, table: &[Entry], scopes: &mut ScopeMap) {
     for e in table {
         let name = e.key.to_ascii_lowercase();
         if name == ALL_SCOPE {
-            ck.key_at(
-                e,
-                "scope `all` is built in (it allows every category) and cannot be redefined",
-            );
+            ck.key_at(e, "scope `all` is built in (it allows every category) and cannot be redefined");
             continue;
         }
         if !is_name(&name, b"-") {
-            ck.key_at(
-                e,
-                format!(
-                    "scope name {:?} must be 1-64 characters of a-z, 0-9, `-` and `_`",
-                    e.key
-                ),
-            );
+            ck.key_at(e, format!("scope name {:?} must be 1-64 characters of a-z, 0-9, `-` and `_`", e.key));
             continue;
         }
         let Some(list) = ck.strings(&e.key, &e.node) else {
@@ -1002,19 +853,13 @@ fn compile(ck: &mut Checker, ctx: &Context, name: &str, entry: &Entry) -> Option
     }
     let policy_span = entry.key_span.clone().unwrap_or_else(|| entry.node.span());
 
-    let description = fields
-        .get("description")
-        .and_then(|n| ck.string("description", n))
-        .map(str::to_owned);
+    let description = fields.get("description").and_then(|n| ck.string("description", n)).map(str::to_owned);
 
     let trust_level = fields.get("trust_level").and_then(|n| {
         let s = ck.string("trust_level", n)?;
         let level = TrustLevel::parse(s);
         if level.is_none() {
-            ck.at(
-                &n.span(),
-                format!("unknown trust_level {s:?}; expected low, medium, high or custom"),
-            );
+            ck.at(&n.span(), format!("unknown trust_level {s:?}; expected low, medium, high or custom"));
         }
         level
     });
@@ -1080,25 +925,22 @@ fn compile(ck: &mut Checker, ctx: &Context, name: &str, entry: &Entry) -> Option
 
     let rails = match fields.get("rails") {
         None => {
-            ck.at(&policy_span, format!("{context} needs `rails`, the payment rails it allows (e.g. rails = [\"card\"])"));
+            ck.at(
+                &policy_span,
+                format!("{context} needs `rails`, the payment rails it allows (e.g. rails = [\"card\"])"),
+            );
             None
         }
         Some(n) => ck.strings("rails", n).and_then(|list| {
             if list.is_empty() {
-                ck.at(
-                    &n.span(),
-                    "`rails` is empty: no payment could ever be accepted",
-                );
+                ck.at(&n.span(), "`rails` is empty: no payment could ever be accepted");
                 return None;
             }
             let mut out: Vec<String> = Vec::new();
             let mut ok = true;
             for (s, item) in list {
                 if !is_name(s, b"") {
-                    ck.at(
-                        &item.span(),
-                        format!("rail {s:?} must be lower-case letters, digits and `_`"),
-                    );
+                    ck.at(&item.span(), format!("rail {s:?} must be lower-case letters, digits and `_`"));
                     ok = false;
                 } else if out.iter().any(|r| r == s) {
                     ck.at(&item.span(), format!("rail {s:?} is listed twice"));
@@ -1120,19 +962,14 @@ fn compile(ck: &mut Checker, ctx: &Context, name: &str, entry: &Entry) -> Option
                 };
                 if let Some(rails) = &rails {
                     if !rails.contains(&e.key) {
-                        ck.key_at(
-                            e,
-                            format!("`providers` maps rail {:?}, which is not in `rails`", e.key),
-                        );
+                        ck.key_at(e, format!("`providers` maps rail {:?}, which is not in `rails`", e.key));
                         continue;
                     }
                 }
                 if !is_name(p, b"-") {
                     ck.at(
                         &e.node.span(),
-                        format!(
-                            "provider name {p:?} must be lower-case letters, digits, `-` and `_`"
-                        ),
+                        format!("provider name {p:?} must be lower-case letters, digits, `-` and `_`"),
                     );
                     continue;
                 }
@@ -1141,11 +978,7 @@ fn compile(ck: &mut Checker, ctx: &Context, name: &str, entry: &Entry) -> Option
         }
     }
 
-    let mut limit = |key: &str| {
-        fields
-            .get(key)
-            .map(|n| (ck.amount(key, n, currency), n.span()))
-    };
+    let mut limit = |key: &str| fields.get(key).map(|n| (ck.amount(key, n, currency), n.span()));
     let per_tx = limit("per_tx_limit");
     let daily = limit("daily_limit");
     let weekly = limit("weekly_limit");
@@ -1167,7 +1000,12 @@ fn compile(ck: &mut Checker, ctx: &Context, name: &str, entry: &Entry) -> Option
         Some(n) => ck.string("timezone", n).and_then(|s| match s.parse::<Tz>() {
             Ok(tz) => Some(tz),
             Err(_) => {
-                ck.at(&n.span(), format!("unknown time zone {s:?}; use an IANA name such as \"UTC\" or \"America/New_York\""));
+                ck.at(
+                    &n.span(),
+                    format!(
+                        "unknown time zone {s:?}; use an IANA name such as \"UTC\" or \"America/New_York\""
+                    ),
+                );
                 None
             }
         }),
@@ -1203,12 +1041,7 @@ fn compile(ck: &mut Checker, ctx: &Context, name: &str, entry: &Entry) -> Option
     };
 
     let blocked_categories = match fields.get("blocked_categories") {
-        None => Some(
-            DEFAULT_BLOCKED_CATEGORIES
-                .iter()
-                .map(|c| c.to_string())
-                .collect(),
-        ),
+        None => Some(DEFAULT_BLOCKED_CATEGORIES.iter().map(|c| c.to_string()).collect()),
         Some(n) => ck.strings("blocked_categories", n).and_then(|list| {
             let mut out: Vec<String> = Vec::new();
             let mut ok = true;
@@ -1230,13 +1063,10 @@ fn compile(ck: &mut Checker, ctx: &Context, name: &str, entry: &Entry) -> Option
         .get("merchant_denylist")
         .and_then(|n| merchant_list(ck, ctx, "merchant_denylist", n, true, currency));
 
-    let schedule = fields
-        .get("schedule")
-        .and_then(|n| ck.schedule("schedule", n));
+    let schedule = fields.get("schedule").and_then(|n| ck.schedule("schedule", n));
 
-    let approval_threshold = fields
-        .get("approval_threshold")
-        .map(|n| (ck.amount("approval_threshold", n, currency), n.span()));
+    let approval_threshold =
+        fields.get("approval_threshold").map(|n| (ck.amount("approval_threshold", n, currency), n.span()));
 
     let ratio = match fields.get("new_merchant_approval_ratio") {
         None => Some(Decimal::new(5, 1)),
@@ -1265,10 +1095,7 @@ fn compile(ck: &mut Checker, ctx: &Context, name: &str, entry: &Entry) -> Option
         Some(n) => match n.val {
             Val::Int(i) if i >= 1 && i <= i64::from(u32::MAX) => Some(i as u32),
             _ => {
-                ck.at(
-                    &n.span(),
-                    "`approvals_required` must be a whole number of at least 1",
-                );
+                ck.at(&n.span(), "`approvals_required` must be a whole number of at least 1");
                 None
             }
         },
@@ -1299,23 +1126,15 @@ fn compile(ck: &mut Checker, ctx: &Context, name: &str, entry: &Entry) -> Option
         if own.is_some() {
             format!("{key} {}", fmt_amount(v))
         } else {
-            format!(
-                "{key} {} (from the {level_name} trust ladder)",
-                fmt_amount(v)
-            )
+            format!("{key} {} (from the {level_name} trust ladder)", fmt_amount(v))
         }
     };
-    let present: Vec<_> = chain
-        .iter()
-        .filter_map(|(k, v, own)| v.map(|v| (*k, v, *own)))
-        .collect();
+    let present: Vec<_> = chain.iter().filter_map(|(k, v, own)| v.map(|v| (*k, v, *own))).collect();
     for pair in present.windows(2) {
         let (ka, va, oa) = pair[0];
         let (kb, vb, ob) = pair[1];
         // Skip when a value failed to parse (it was reported already).
-        if oa.as_ref().is_some_and(|(v, _)| v.is_none())
-            || ob.as_ref().is_some_and(|(v, _)| v.is_none())
-        {
+        if oa.as_ref().is_some_and(|(v, _)| v.is_none()) || ob.as_ref().is_some_and(|(v, _)| v.is_none()) {
             continue;
         }
         if va > vb {
@@ -1325,10 +1144,7 @@ fn compile(ck: &mut Checker, ctx: &Context, name: &str, entry: &Entry) -> Option
                 .or_else(|| ob.as_ref().map(|(_, s)| s.clone()))
                 .or_else(|| fields.get("trust_level").map(|n| n.span()))
                 .unwrap_or(policy_span.clone());
-            ck.at(
-                &span,
-                format!("{} is above {}", describe(ka, va, oa), describe(kb, vb, ob)),
-            );
+            ck.at(&span, format!("{} is above {}", describe(ka, va, oa), describe(kb, vb, ob)));
         }
     }
     let per_tx_failed = per_tx.as_ref().is_some_and(|(v, _)| v.is_none());
@@ -1369,10 +1185,8 @@ fn compile(ck: &mut Checker, ctx: &Context, name: &str, entry: &Entry) -> Option
     let allowed_categories = if allowed_scopes.iter().any(|s| s == ALL_SCOPE) {
         None
     } else {
-        let mut cats: Vec<String> = allowed_scopes
-            .iter()
-            .flat_map(|s| ctx.scopes[s].iter().cloned())
-            .collect();
+        let mut cats: Vec<String> =
+            allowed_scopes.iter().flat_map(|s| ctx.scopes[s].iter().cloned()).collect();
         cats.sort();
         cats.dedup();
         Some(cats)
@@ -1394,16 +1208,8 @@ fn compile(ck: &mut Checker, ctx: &Context, name: &str, entry: &Entry) -> Option
         timezone: timezone?,
         allowed_scopes,
         blocked_categories: blocked_categories?,
-        merchant_allowlist: allowlist
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(r, _)| r)
-            .collect(),
-        merchant_denylist: denylist
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(r, _)| r)
-            .collect(),
+        merchant_allowlist: allowlist.unwrap_or_default().into_iter().map(|(r, _)| r).collect(),
+        merchant_denylist: denylist.unwrap_or_default().into_iter().map(|(r, _)| r).collect(),
         schedule,
         approval_threshold: approval_threshold.and_then(|(v, _)| v),
         new_merchant_approval_ratio: ratio?,
@@ -1453,10 +1259,7 @@ fn velocity(ck: &mut Checker, n: &Node) -> Option<Vec<VelocityRule>> {
             match e.key.as_str() {
                 "max" => match e.node.val {
                     Val::Int(i) if i >= 1 && i <= i64::from(u32::MAX) => max = Some(i as u32),
-                    _ => ck.at(
-                        &e.node.span(),
-                        "velocity `max` must be a whole number of at least 1",
-                    ),
+                    _ => ck.at(&e.node.span(), "velocity `max` must be a whole number of at least 1"),
                 },
                 "per" => per = ck.duration("per", &e.node),
                 _ => ck.unknown_key(e, "velocity rule", VELOCITY_KEYS),
@@ -1488,7 +1291,10 @@ fn merchant_list(
     currency: Option<Currency>,
 ) -> Option<Vec<RuleWithSpan>> {
     let Val::Array(items) = &n.val else {
-        ck.at(&n.span(), format!("`{key}` must be an array of tables: write [[policies.<name>.{key}]] for each entry"));
+        ck.at(
+            &n.span(),
+            format!("`{key}` must be an array of tables: write [[policies.<name>.{key}]] for each entry"),
+        );
         return None;
     };
     let mut out = Vec::new();
@@ -1528,7 +1334,10 @@ fn merchant_list(
                 }
                 "max_per_tx" | "lifetime_limit" if deny => ck.key_at(
                     e,
-                    format!("`{}` has no effect on a denylist entry (a denied merchant is denied at any amount)", e.key),
+                    format!(
+                        "`{}` has no effect on a denylist entry (a denied merchant is denied at any amount)",
+                        e.key
+                    ),
                 ),
                 "max_per_tx" => {
                     rule.max_per_tx = ck.amount("max_per_tx", &e.node, currency);
@@ -1541,10 +1350,7 @@ fn merchant_list(
             }
         }
         if targets != 1 {
-            ck.at(
-                &item.span(),
-                format!("a {key} entry needs exactly one of `merchant_id` or `category`"),
-            );
+            ck.at(&item.span(), format!("a {key} entry needs exactly one of `merchant_id` or `category`"));
         }
         // Entries with errors are left out; the policy is rejected anyway,
         // but the valid entries still get their consistency checks.
@@ -1563,13 +1369,7 @@ fn expires_at(ck: &mut Checker, n: &Node) -> Option<DateTime<Utc>> {
     let text = match &n.val {
         Val::Str(s) | Val::Datetime(s) => s,
         _ => {
-            ck.at(
-                &n.span(),
-                format!(
-                    "`expires_at` must be an RFC 3339 date-time, found {}",
-                    n.type_name()
-                ),
-            );
+            ck.at(&n.span(), format!("`expires_at` must be an RFC 3339 date-time, found {}", n.type_name()));
             return None;
         }
     };

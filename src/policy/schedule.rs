@@ -41,9 +41,8 @@ impl Schedule {
             }
             mask = 0;
             for d in days {
-                let wd = parse_day(d).ok_or_else(|| {
-                    format!("unknown day {d:?}; use mon, tue, wed, thu, fri, sat, sun")
-                })?;
+                let wd = parse_day(d)
+                    .ok_or_else(|| format!("unknown day {d:?}; use mon, tue, wed, thu, fri, sat, sun"))?;
                 mask |= 1 << wd.num_days_from_monday();
             }
         }
@@ -115,33 +114,18 @@ impl fmt::Display for Schedule {
 
 fn parse_day(text: &str) -> Option<Weekday> {
     let lower = text.to_ascii_lowercase();
-    let full = [
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-    ];
-    let n = DAY_NAMES
-        .iter()
-        .position(|d| *d == lower)
-        .or_else(|| full.iter().position(|d| *d == lower))?;
+    let full = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+    let n = DAY_NAMES.iter().position(|d| *d == lower).or_else(|| full.iter().position(|d| *d == lower))?;
     Weekday::try_from(n as u8).ok()
 }
 
 fn parse_hours(text: &str) -> Result<(u16, u16), String> {
-    let bad = || {
-        format!("hours {text:?} must look like \"09:00-17:00\" (24-hour HH:MM-HH:MM, end excluded)")
-    };
+    let bad = || format!("hours {text:?} must look like \"09:00-17:00\" (24-hour HH:MM-HH:MM, end excluded)");
     let (start, end) = text.split_once('-').ok_or_else(bad)?;
     let start = parse_hm(start.trim(), false).ok_or_else(bad)?;
     let end = parse_hm(end.trim(), true).ok_or_else(bad)?;
     if start == end {
-        return Err(format!(
-            "hours {text:?} is an empty range; use \"00:00-24:00\" for all day"
-        ));
+        return Err(format!("hours {text:?} is an empty range; use \"00:00-24:00\" for all day"));
     }
     if start == MINUTES_PER_DAY {
         return Err(bad());
@@ -169,11 +153,7 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     fn weekdays() -> Schedule {
-        Schedule::parse(
-            Some(&["mon", "tue", "wed", "thu", "fri"]),
-            Some("09:00-17:00"),
-        )
-        .unwrap()
+        Schedule::parse(Some(&["mon", "tue", "wed", "thu", "fri"]), Some("09:00-17:00")).unwrap()
     }
 
     #[test]
@@ -219,21 +199,12 @@ mod tests {
         let ny = chrono_tz::America::New_York;
         let s = weekdays();
         // Friday 2026-11-27 16:59 EST = 21:59Z; 17:00 EST = 22:00Z.
-        let inside = Utc
-            .with_ymd_and_hms(2026, 11, 27, 21, 59, 59)
-            .unwrap()
-            .with_timezone(&ny);
-        let outside = Utc
-            .with_ymd_and_hms(2026, 11, 27, 22, 0, 0)
-            .unwrap()
-            .with_timezone(&ny);
+        let inside = Utc.with_ymd_and_hms(2026, 11, 27, 21, 59, 59).unwrap().with_timezone(&ny);
+        let outside = Utc.with_ymd_and_hms(2026, 11, 27, 22, 0, 0).unwrap().with_timezone(&ny);
         assert!(s.contains(&inside));
         assert!(!s.contains(&outside));
         // 13:00Z on Friday is 08:00 in New York: before opening.
-        let early = Utc
-            .with_ymd_and_hms(2026, 11, 27, 13, 0, 0)
-            .unwrap()
-            .with_timezone(&ny);
+        let early = Utc.with_ymd_and_hms(2026, 11, 27, 13, 0, 0).unwrap().with_timezone(&ny);
         assert!(!s.contains(&early));
     }
 

@@ -10,39 +10,16 @@ use super::*;
 use crate::money::Currency;
 
 const SHIPPED: &[(&str, &str)] = &[
-    (
-        "policies/cloud-compute.toml",
-        include_str!("../../policies/cloud-compute.toml"),
-    ),
-    (
-        "policies/demo.toml",
-        include_str!("../../policies/demo.toml"),
-    ),
-    (
-        "policies/high-trust.toml",
-        include_str!("../../policies/high-trust.toml"),
-    ),
-    (
-        "policies/low-trust.toml",
-        include_str!("../../policies/low-trust.toml"),
-    ),
-    (
-        "policies/medium-trust.toml",
-        include_str!("../../policies/medium-trust.toml"),
-    ),
-    (
-        "policies/retail.toml",
-        include_str!("../../policies/retail.toml"),
-    ),
-    (
-        "policies/scopes.toml",
-        include_str!("../../policies/scopes.toml"),
-    ),
+    ("policies/cloud-compute.toml", include_str!("../../policies/cloud-compute.toml")),
+    ("policies/demo.toml", include_str!("../../policies/demo.toml")),
+    ("policies/high-trust.toml", include_str!("../../policies/high-trust.toml")),
+    ("policies/low-trust.toml", include_str!("../../policies/low-trust.toml")),
+    ("policies/medium-trust.toml", include_str!("../../policies/medium-trust.toml")),
+    ("policies/retail.toml", include_str!("../../policies/retail.toml")),
+    ("policies/scopes.toml", include_str!("../../policies/scopes.toml")),
 ];
-const SHIPPED_CASES: &[(&str, &str)] = &[(
-    "policies/tests/shipped.toml",
-    include_str!("../../policies/tests/shipped.toml"),
-)];
+const SHIPPED_CASES: &[(&str, &str)] =
+    &[("policies/tests/shipped.toml", include_str!("../../policies/tests/shipped.toml"))];
 
 fn d(s: &str) -> Decimal {
     Decimal::from_str_exact(s).unwrap()
@@ -58,10 +35,7 @@ fn noon() -> DateTime<Utc> {
 }
 
 fn sources(files: &[(&str, &str)]) -> Vec<(String, String)> {
-    files
-        .iter()
-        .map(|(f, t)| (f.to_string(), t.to_string()))
-        .collect()
+    files.iter().map(|(f, t)| (f.to_string(), t.to_string())).collect()
 }
 
 fn load(files: &[(&str, &str)]) -> PolicySet {
@@ -89,9 +63,7 @@ fn load_errors(files: &[(&str, &str)]) -> Vec<LoadError> {
 }
 
 fn has_error(errors: &[LoadError], file: &str, line: usize, needle: &str) -> bool {
-    errors
-        .iter()
-        .any(|e| e.file == file && e.line == line && e.message.contains(needle))
+    errors.iter().any(|e| e.file == file && e.line == line && e.message.contains(needle))
 }
 
 fn assert_error(errors: &[LoadError], file: &str, line: usize, needle: &str) {
@@ -103,17 +75,11 @@ fn assert_error(errors: &[LoadError], file: &str, line: usize, needle: &str) {
 }
 
 fn low() -> AgentFacts {
-    AgentFacts {
-        trust_level: TrustLevel::Low,
-        frozen: false,
-    }
+    AgentFacts { trust_level: TrustLevel::Low, frozen: false }
 }
 
 fn agent(trust_level: TrustLevel) -> AgentFacts {
-    AgentFacts {
-        trust_level,
-        frozen: false,
-    }
+    AgentFacts { trust_level, frozen: false }
 }
 
 fn pay(amount: &str, merchant: &str, category: Option<&str>) -> PaymentFacts {
@@ -132,10 +98,7 @@ fn cloud(amount: &str) -> PaymentFacts {
 }
 
 fn seen() -> SpendSnapshot {
-    SpendSnapshot {
-        merchant_seen: true,
-        ..SpendSnapshot::default()
-    }
+    SpendSnapshot { merchant_seen: true, ..SpendSnapshot::default() }
 }
 
 /// Evaluates with velocity counts padded to the rules that apply.
@@ -206,24 +169,9 @@ fn window_limits_exactly_at_pass_one_cent_over_fail() {
     type SetSpent = fn(&mut SpendSnapshot, Decimal);
     let cases: [(SetSpent, ReasonCode, &str, &str); 4] = [
         (|s, v| s.day = v, ReasonCode::DailyLimit, "90.00", "100.00"),
-        (
-            |s, v| s.week = v,
-            ReasonCode::WeeklyLimit,
-            "290.00",
-            "300.00",
-        ),
-        (
-            |s, v| s.month = v,
-            ReasonCode::MonthlyLimit,
-            "490.00",
-            "500.00",
-        ),
-        (
-            |s, v| s.lifetime = v,
-            ReasonCode::LifetimeLimit,
-            "790.00",
-            "800.00",
-        ),
+        (|s, v| s.week = v, ReasonCode::WeeklyLimit, "290.00", "300.00"),
+        (|s, v| s.month = v, ReasonCode::MonthlyLimit, "490.00", "500.00"),
+        (|s, v| s.lifetime = v, ReasonCode::LifetimeLimit, "790.00", "800.00"),
     ];
     for (set, code, spent, limit) in cases {
         let mut spend = seen();
@@ -235,32 +183,18 @@ fn window_limits_exactly_at_pass_one_cent_over_fail() {
         assert_eq!(r.limit.as_deref(), Some(limit));
         let attempted = (d(spent) + d("10.01")).to_string();
         assert_eq!(r.attempted.as_deref(), Some(attempted.as_str()));
-        assert!(
-            r.message
-                .contains(&format!("{spent} spent, 10.01 attempted")),
-            "{}",
-            r.message
-        );
+        assert!(r.message.contains(&format!("{spent} spent, 10.01 attempted")), "{}", r.message);
     }
 }
 
 #[test]
 fn daily_reason_message_and_amounts() {
     let p = policy("trust_level = \"custom\"\ndaily_limit = \"100.00\"\n");
-    let spend = SpendSnapshot {
-        day: d("95"),
-        ..seen()
-    };
+    let spend = SpendSnapshot { day: d("95"), ..seen() };
     let dec = eval(&p, low(), &cloud("10"), &spend);
     let r = &dec.reasons[0];
-    assert_eq!(
-        r.message,
-        "daily limit of 100.00 USD would be exceeded: 95.00 spent, 10.00 attempted"
-    );
-    assert_eq!(
-        (r.limit.as_deref(), r.attempted.as_deref()),
-        (Some("100.00"), Some("105.00"))
-    );
+    assert_eq!(r.message, "daily limit of 100.00 USD would be exceeded: 95.00 spent, 10.00 attempted");
+    assert_eq!((r.limit.as_deref(), r.attempted.as_deref()), (Some("100.00"), Some("105.00")));
 }
 
 #[test]
@@ -284,9 +218,7 @@ fn merchant_cap_exactly_at_passes_one_cent_over_fails() {
 
 #[test]
 fn usdc_sub_cent_amounts_are_not_rounded_onto_the_limit() {
-    let p = policy(
-        "trust_level = \"custom\"\ncurrencies = [\"USD\", \"USDC\"]\nper_tx_limit = \"50.00\"\n",
-    );
+    let p = policy("trust_level = \"custom\"\ncurrencies = [\"USD\", \"USDC\"]\nper_tx_limit = \"50.00\"\n");
     let mut pay = cloud("50.000001");
     pay.currency = Currency::Usdc;
     let dec = eval(&p, low(), &pay, &seen());
@@ -301,27 +233,10 @@ fn usdc_sub_cent_amounts_are_not_rounded_onto_the_limit() {
 
 #[test]
 fn every_failing_rule_is_listed_in_code_order() {
-    let p = policy(
-        "trust_level = \"custom\"\nper_tx_limit = \"50.00\"\napproval_threshold = \"10.00\"\n",
-    );
-    let frozen = AgentFacts {
-        trust_level: TrustLevel::Low,
-        frozen: true,
-    };
-    let dec = eval(
-        &p,
-        frozen,
-        &pay("60.00", "casino.example", Some("gambling")),
-        &seen(),
-    );
-    assert_deny(
-        &dec,
-        &[
-            ReasonCode::PerTxLimit,
-            ReasonCode::CategoryBlocked,
-            ReasonCode::AgentFrozen,
-        ],
-    );
+    let p = policy("trust_level = \"custom\"\nper_tx_limit = \"50.00\"\napproval_threshold = \"10.00\"\n");
+    let frozen = AgentFacts { trust_level: TrustLevel::Low, frozen: true };
+    let dec = eval(&p, frozen, &pay("60.00", "casino.example", Some("gambling")), &seen());
+    assert_deny(&dec, &[ReasonCode::PerTxLimit, ReasonCode::CategoryBlocked, ReasonCode::AgentFrozen]);
     // Same result whatever else is going on: the list is sorted by code.
     let mut sorted = dec.reasons.clone();
     sorted.sort_by_key(|r| r.code);
@@ -331,12 +246,7 @@ fn every_failing_rule_is_listed_in_code_order() {
 #[test]
 fn deny_beats_approval() {
     let p = policy("approval_threshold = \"20.00\"\n");
-    let dec = eval(
-        &p,
-        low(),
-        &pay("30.00", "liquor.example", Some("alcohol")),
-        &SpendSnapshot::default(),
-    );
+    let dec = eval(&p, low(), &pay("30.00", "liquor.example", Some("alcohol")), &SpendSnapshot::default());
     assert_deny(&dec, &[ReasonCode::CategoryBlocked]);
 }
 
@@ -355,18 +265,13 @@ fn approval_threshold_boundary() {
 #[test]
 fn new_merchant_needs_approval_above_ratio() {
     let p = policy("approval_threshold = \"40.00\"\n");
-    let new = SpendSnapshot {
-        merchant_seen: false,
-        ..SpendSnapshot::default()
-    };
+    let new = SpendSnapshot { merchant_seen: false, ..SpendSnapshot::default() };
     assert_approve(&eval(&p, low(), &cloud("20.00"), &new));
     let dec = eval(&p, low(), &cloud("20.01"), &new);
     assert_eq!(dec.outcome, Outcome::RequireApproval);
     assert_eq!(dec.reasons[0].limit.as_deref(), Some("20.00"));
     assert!(
-        dec.reasons[0]
-            .message
-            .contains("first payment to merchant aws.amazon.com"),
+        dec.reasons[0].message.contains("first payment to merchant aws.amazon.com"),
         "{}",
         dec.reasons[0].message
     );
@@ -375,24 +280,15 @@ fn new_merchant_needs_approval_above_ratio() {
 
     let quarter = policy("approval_threshold = \"40.00\"\nnew_merchant_approval_ratio = 0.25\n");
     assert_approve(&eval(&quarter, low(), &cloud("10.00"), &new));
-    assert_eq!(
-        eval(&quarter, low(), &cloud("10.01"), &new).outcome,
-        Outcome::RequireApproval
-    );
+    assert_eq!(eval(&quarter, low(), &cloud("10.01"), &new).outcome, Outcome::RequireApproval);
     let zero = policy("approval_threshold = \"40.00\"\nnew_merchant_approval_ratio = \"0\"\n");
-    assert_eq!(
-        eval(&zero, low(), &cloud("0.01"), &new).outcome,
-        Outcome::RequireApproval
-    );
+    assert_eq!(eval(&zero, low(), &cloud("0.01"), &new).outcome, Outcome::RequireApproval);
 }
 
 #[test]
 fn no_threshold_means_no_approval() {
     let p = policy("");
-    let new = SpendSnapshot {
-        merchant_seen: false,
-        ..SpendSnapshot::default()
-    };
+    let new = SpendSnapshot { merchant_seen: false, ..SpendSnapshot::default() };
     assert_approve(&eval(&p, low(), &cloud("50.00"), &new));
 }
 
@@ -402,39 +298,15 @@ fn no_threshold_means_no_approval() {
 #[test]
 fn unpinned_policy_follows_the_agents_level() {
     let p = policy("");
-    assert_deny(
-        &eval(&p, low(), &cloud("50.01"), &seen()),
-        &[ReasonCode::PerTxLimit],
-    );
-    assert_approve(&eval(
-        &p,
-        agent(TrustLevel::Medium),
-        &cloud("50.01"),
-        &seen(),
-    ));
-    let spend = SpendSnapshot {
-        day: d("95.00"),
-        ..seen()
-    };
-    assert_deny(
-        &eval(&p, low(), &cloud("10.00"), &spend),
-        &[ReasonCode::DailyLimit],
-    );
-    assert_approve(&eval(
-        &p,
-        agent(TrustLevel::Medium),
-        &cloud("10.00"),
-        &spend,
-    ));
+    assert_deny(&eval(&p, low(), &cloud("50.01"), &seen()), &[ReasonCode::PerTxLimit]);
+    assert_approve(&eval(&p, agent(TrustLevel::Medium), &cloud("50.01"), &seen()));
+    let spend = SpendSnapshot { day: d("95.00"), ..seen() };
+    assert_deny(&eval(&p, low(), &cloud("10.00"), &spend), &[ReasonCode::DailyLimit]);
+    assert_approve(&eval(&p, agent(TrustLevel::Medium), &cloud("10.00"), &spend));
     let l = p.effective_limits(&agent(TrustLevel::High));
     assert_eq!(
         (l.per_tx, l.daily, l.weekly, l.monthly),
-        (
-            Some(d("5000")),
-            Some(d("10000")),
-            Some(d("50000")),
-            Some(d("100000"))
-        )
+        (Some(d("5000")), Some(d("10000")), Some(d("50000")), Some(d("100000")))
     );
     assert_eq!(l.lifetime, None);
     // Own limits win over the ladder; the rest still comes from it.
@@ -448,10 +320,7 @@ fn pinned_policy_ignores_the_agents_level() {
     let p = policy("trust_level = \"medium\"\n");
     for level in [TrustLevel::Low, TrustLevel::High, TrustLevel::Custom] {
         assert_approve(&eval(&p, agent(level), &cloud("500.00"), &seen()));
-        assert_deny(
-            &eval(&p, agent(level), &cloud("500.01"), &seen()),
-            &[ReasonCode::PerTxLimit],
-        );
+        assert_deny(&eval(&p, agent(level), &cloud("500.01"), &seen()), &[ReasonCode::PerTxLimit]);
     }
 }
 
@@ -465,13 +334,7 @@ fn custom_has_no_ladder() {
     let unpinned = policy("per_tx_limit = \"20.00\"\n");
     let custom = agent(TrustLevel::Custom);
     let l = unpinned.effective_limits(&custom);
-    assert_eq!(
-        l,
-        Limits {
-            per_tx: Some(d("20.00")),
-            ..Limits::default()
-        }
-    );
+    assert_eq!(l, Limits { per_tx: Some(d("20.00")), ..Limits::default() });
     assert_approve(&eval(&unpinned, custom, &cloud("20.00"), &seen()));
 }
 
@@ -479,52 +342,25 @@ fn custom_has_no_ladder() {
 fn velocity_boundary_and_ladder_rules() {
     let p = policy("");
     let rules = p.velocity_rules(&low());
-    assert_eq!(
-        rules
-            .iter()
-            .map(|r| (r.max, r.per.as_secs()))
-            .collect::<Vec<_>>(),
-        [(5, 60), (60, 3600)]
-    );
-    let with = |v: Vec<u32>| SpendSnapshot {
-        velocity: v,
-        ..seen()
-    };
+    assert_eq!(rules.iter().map(|r| (r.max, r.per.as_secs())).collect::<Vec<_>>(), [(5, 60), (60, 3600)]);
+    let with = |v: Vec<u32>| SpendSnapshot { velocity: v, ..seen() };
     assert_approve(&eval(&p, low(), &cloud("1.00"), &with(vec![4, 59])));
     let dec = eval(&p, low(), &cloud("1.00"), &with(vec![5, 5]));
     assert_deny(&dec, &[ReasonCode::VelocityLimit]);
     assert_eq!(
-        (
-            dec.reasons[0].limit.as_deref(),
-            dec.reasons[0].attempted.as_deref()
-        ),
+        (dec.reasons[0].limit.as_deref(), dec.reasons[0].attempted.as_deref()),
         (Some("5"), Some("6"))
     );
-    assert_deny(
-        &eval(&p, low(), &cloud("1.00"), &with(vec![0, 60])),
-        &[ReasonCode::VelocityLimit],
-    );
+    assert_deny(&eval(&p, low(), &cloud("1.00"), &with(vec![0, 60])), &[ReasonCode::VelocityLimit]);
     // Counts the store did not supply fail closed.
     let dec = p.evaluate(&low(), &cloud("1.00"), &seen(), noon());
-    assert_deny(
-        &dec,
-        &[ReasonCode::VelocityLimit, ReasonCode::VelocityLimit],
-    );
+    assert_deny(&dec, &[ReasonCode::VelocityLimit, ReasonCode::VelocityLimit]);
 
     let own = policy("velocity = { max = 2, per = \"10m\" }\n");
     let rules = own.velocity_rules(&agent(TrustLevel::High));
-    assert_eq!(
-        rules,
-        [VelocityRule {
-            max: 2,
-            per: std::time::Duration::from_secs(600)
-        }]
-    );
+    assert_eq!(rules, [VelocityRule { max: 2, per: std::time::Duration::from_secs(600) }]);
     assert_approve(&eval(&own, low(), &cloud("1.00"), &with(vec![1])));
-    assert_deny(
-        &eval(&own, low(), &cloud("1.00"), &with(vec![2])),
-        &[ReasonCode::VelocityLimit],
-    );
+    assert_deny(&eval(&own, low(), &cloud("1.00"), &with(vec![2])), &[ReasonCode::VelocityLimit]);
     let none = policy("velocity = []\n");
     assert!(none.velocity_rules(&low()).is_empty());
 }
@@ -538,23 +374,14 @@ fn denylist_beats_allowlist() {
         "[[policies.p.merchant_allowlist]]\nmerchant_id = \"aws.amazon.com\"\n\
          [[policies.p.merchant_denylist]]\nmerchant_id = \"aws.amazon.com\"\n",
     );
-    assert_deny(
-        &eval(&p, low(), &cloud("1.00"), &seen()),
-        &[ReasonCode::MerchantDenied],
-    );
+    assert_deny(&eval(&p, low(), &cloud("1.00"), &seen()), &[ReasonCode::MerchantDenied]);
     let by_category = policy(
         "[[policies.p.merchant_allowlist]]\nmerchant_id = \"aws.amazon.com\"\n\
          [[policies.p.merchant_denylist]]\ncategory = \"cloud\"\n",
     );
-    assert_deny(
-        &eval(&by_category, low(), &cloud("1.00"), &seen()),
-        &[ReasonCode::MerchantDenied],
-    );
+    assert_deny(&eval(&by_category, low(), &cloud("1.00"), &seen()), &[ReasonCode::MerchantDenied]);
     let other = pay("1.00", "shop.example", Some("retail"));
-    assert_deny(
-        &eval(&by_category, low(), &other, &seen()),
-        &[ReasonCode::MerchantNotAllowed],
-    );
+    assert_deny(&eval(&by_category, low(), &other, &seen()), &[ReasonCode::MerchantNotAllowed]);
 }
 
 #[test]
@@ -566,15 +393,9 @@ fn expired_entries_do_not_apply() {
     );
     let before = at("2026-11-26T11:59:59Z");
     assert_approve(&eval_at(&p, low(), &cloud("1.00"), &seen(), before));
-    assert_deny(
-        &eval_at(&p, low(), &cloud("1.00"), &seen(), noon()),
-        &[ReasonCode::MerchantNotAllowed],
-    );
+    assert_deny(&eval_at(&p, low(), &cloud("1.00"), &seen(), noon()), &[ReasonCode::MerchantNotAllowed]);
     let gcp = pay("1.00", "gcp.example", Some("cloud"));
-    assert_deny(
-        &eval_at(&p, low(), &gcp, &seen(), before),
-        &[ReasonCode::MerchantDenied],
-    );
+    assert_deny(&eval_at(&p, low(), &gcp, &seen(), before), &[ReasonCode::MerchantDenied]);
     assert_approve(&eval_at(&p, low(), &gcp, &seen(), noon()));
 }
 
@@ -584,60 +405,35 @@ fn merchant_id_entry_wins_over_category_entry() {
         "[[policies.p.merchant_allowlist]]\ncategory = \"cloud\"\nlifetime_limit = \"1000.00\"\n\
          [[policies.p.merchant_allowlist]]\nmerchant_id = \"aws.amazon.com\"\nmax_per_tx = \"20.00\"\nlifetime_limit = \"100.00\"\n",
     );
-    let spend = SpendSnapshot {
-        merchant: d("90.00"),
-        category: d("990.00"),
-        ..seen()
-    };
+    let spend = SpendSnapshot { merchant: d("90.00"), category: d("990.00"), ..seen() };
     // The merchant entry applies (its cap and its lifetime on spend.merchant).
     assert_approve(&eval(&p, low(), &cloud("10.00"), &spend));
     let dec = eval(&p, low(), &cloud("10.01"), &spend);
     assert_deny(&dec, &[ReasonCode::LifetimeLimit]);
     assert_eq!(dec.reasons[0].limit.as_deref(), Some("100.00"));
     assert_eq!(dec.reasons[0].attempted.as_deref(), Some("100.01"));
-    assert_deny(
-        &eval(&p, low(), &cloud("20.01"), &seen()),
-        &[ReasonCode::MerchantPerTxLimit],
-    );
+    assert_deny(&eval(&p, low(), &cloud("20.01"), &seen()), &[ReasonCode::MerchantPerTxLimit]);
     // Another cloud merchant gets the category entry: lifetime on spend.category.
     let other = pay("10.01", "hetzner.com", Some("cloud"));
     let dec = eval(&p, low(), &other, &spend);
     assert_deny(&dec, &[ReasonCode::LifetimeLimit]);
     assert_eq!(dec.reasons[0].limit.as_deref(), Some("1000.00"));
-    assert_approve(&eval(
-        &p,
-        low(),
-        &pay("10.00", "hetzner.com", Some("cloud")),
-        &spend,
-    ));
+    assert_approve(&eval(&p, low(), &pay("10.00", "hetzner.com", Some("cloud")), &spend));
 }
 
 #[test]
 fn scopes_restrict_categories() {
     let p = policy("allowed_scopes = [\"compute\"]\n");
     assert_approve(&eval(&p, low(), &cloud("1.00"), &seen()));
-    assert_approve(&eval(
-        &p,
-        low(),
-        &pay("1.00", "openai.com", Some("ai")),
-        &seen(),
-    ));
+    assert_approve(&eval(&p, low(), &pay("1.00", "openai.com", Some("ai")), &seen()));
     assert_deny(
         &eval(&p, low(), &pay("1.00", "shop", Some("retail")), &seen()),
         &[ReasonCode::ScopeNotAllowed],
     );
-    assert_deny(
-        &eval(&p, low(), &pay("1.00", "shop", None), &seen()),
-        &[ReasonCode::ScopeNotAllowed],
-    );
+    assert_deny(&eval(&p, low(), &pay("1.00", "shop", None), &seen()), &[ReasonCode::ScopeNotAllowed]);
     let all = policy("");
     assert_approve(&eval(&all, low(), &pay("1.00", "shop", None), &seen()));
-    assert_approve(&eval(
-        &all,
-        low(),
-        &pay("1.00", "shop", Some("something-new")),
-        &seen(),
-    ));
+    assert_approve(&eval(&all, low(), &pay("1.00", "shop", Some("something-new")), &seen()));
 }
 
 #[test]
@@ -651,17 +447,9 @@ fn scope_tables_merge_across_files() {
     assert_eq!(p.scopes()["office"], ["printing", "stationery"]);
     assert!(p.scopes()["compute"].contains(&"gpu".to_owned()));
     assert!(p.scopes()["compute"].contains(&"cloud".to_owned()));
-    assert_approve(&eval(
-        &p,
-        low(),
-        &pay("1.00", "x", Some("stationery")),
-        &seen(),
-    ));
+    assert_approve(&eval(&p, low(), &pay("1.00", "x", Some("stationery")), &seen()));
     assert_approve(&eval(&p, low(), &cloud("1.00"), &seen()));
-    assert_deny(
-        &eval(&p, low(), &pay("1.00", "x", Some("gpu")), &seen()),
-        &[ReasonCode::CategoryBlocked],
-    );
+    assert_deny(&eval(&p, low(), &pay("1.00", "x", Some("gpu")), &seen()), &[ReasonCode::CategoryBlocked]);
     // blocked_categories replaces the default list.
     assert_approve(&eval(
         &policy("blocked_categories = []\n"),
@@ -678,48 +466,18 @@ fn policy_schedule_in_local_time() {
     );
     // Thursday 09:00 EST = 14:00Z; 17:00 EST = 22:00Z.
     assert_deny(
-        &eval_at(
-            &p,
-            low(),
-            &cloud("1.00"),
-            &seen(),
-            at("2026-11-26T13:59:59Z"),
-        ),
+        &eval_at(&p, low(), &cloud("1.00"), &seen(), at("2026-11-26T13:59:59Z")),
         &[ReasonCode::OutsideSchedule],
     );
-    assert_approve(&eval_at(
-        &p,
-        low(),
-        &cloud("1.00"),
-        &seen(),
-        at("2026-11-26T14:00:00Z"),
-    ));
-    assert_approve(&eval_at(
-        &p,
-        low(),
-        &cloud("1.00"),
-        &seen(),
-        at("2026-11-26T21:59:59Z"),
-    ));
+    assert_approve(&eval_at(&p, low(), &cloud("1.00"), &seen(), at("2026-11-26T14:00:00Z")));
+    assert_approve(&eval_at(&p, low(), &cloud("1.00"), &seen(), at("2026-11-26T21:59:59Z")));
     assert_deny(
-        &eval_at(
-            &p,
-            low(),
-            &cloud("1.00"),
-            &seen(),
-            at("2026-11-26T22:00:00Z"),
-        ),
+        &eval_at(&p, low(), &cloud("1.00"), &seen(), at("2026-11-26T22:00:00Z")),
         &[ReasonCode::OutsideSchedule],
     );
     // Saturday noon local.
     assert_deny(
-        &eval_at(
-            &p,
-            low(),
-            &cloud("1.00"),
-            &seen(),
-            at("2026-11-28T17:00:00Z"),
-        ),
+        &eval_at(&p, low(), &cloud("1.00"), &seen(), at("2026-11-28T17:00:00Z")),
         &[ReasonCode::OutsideSchedule],
     );
 }
@@ -733,49 +491,21 @@ fn wrapping_schedule_and_entry_schedules() {
     );
     // 22:00 IST = 16:30Z; 06:00 IST = 00:30Z.
     assert_deny(
-        &eval_at(
-            &p,
-            low(),
-            &cloud("1.00"),
-            &seen(),
-            at("2026-11-26T16:29:00Z"),
-        ),
+        &eval_at(&p, low(), &cloud("1.00"), &seen(), at("2026-11-26T16:29:00Z")),
         &[ReasonCode::OutsideSchedule],
     );
-    assert_approve(&eval_at(
-        &p,
-        low(),
-        &cloud("1.00"),
-        &seen(),
-        at("2026-11-26T16:30:00Z"),
-    ));
-    assert_approve(&eval_at(
-        &p,
-        low(),
-        &cloud("1.00"),
-        &seen(),
-        at("2026-11-26T23:00:00Z"),
-    ));
-    assert_approve(&eval_at(
-        &p,
-        low(),
-        &cloud("1.00"),
-        &seen(),
-        at("2026-11-27T00:29:59Z"),
-    ));
+    assert_approve(&eval_at(&p, low(), &cloud("1.00"), &seen(), at("2026-11-26T16:30:00Z")));
+    assert_approve(&eval_at(&p, low(), &cloud("1.00"), &seen(), at("2026-11-26T23:00:00Z")));
+    assert_approve(&eval_at(&p, low(), &cloud("1.00"), &seen(), at("2026-11-27T00:29:59Z")));
     assert_deny(
-        &eval_at(
-            &p,
-            low(),
-            &cloud("1.00"),
-            &seen(),
-            at("2026-11-27T00:30:00Z"),
-        ),
+        &eval_at(&p, low(), &cloud("1.00"), &seen(), at("2026-11-27T00:30:00Z")),
         &[ReasonCode::OutsideSchedule],
     );
 
     // A denylist entry with a schedule denies only inside it: no weekend travel.
-    let q = policy("[[policies.p.merchant_denylist]]\ncategory = \"travel\"\nschedule = { days = [\"sat\", \"sun\"] }\n");
+    let q = policy(
+        "[[policies.p.merchant_denylist]]\ncategory = \"travel\"\nschedule = { days = [\"sat\", \"sun\"] }\n",
+    );
     let trip = pay("1.00", "airline.example", Some("travel"));
     assert_approve(&eval_at(&q, low(), &trip, &seen(), noon()));
     assert_deny(
@@ -796,17 +526,11 @@ fn currencies_rails_and_providers() {
     assert_eq!(p.counted_amount(&usdc), Some(d("10.5")));
     let mut eur = cloud("10.00");
     eur.currency = Currency::Eur;
-    assert_deny(
-        &eval(&p, low(), &eur, &seen()),
-        &[ReasonCode::CurrencyNotAllowed],
-    );
+    assert_deny(&eval(&p, low(), &eur, &seen()), &[ReasonCode::CurrencyNotAllowed]);
     assert_eq!(p.counted_amount(&eur), None);
     let mut wire = cloud("10.00");
     wire.rail = "wire".into();
-    assert_deny(
-        &eval(&p, low(), &wire, &seen()),
-        &[ReasonCode::RailNotAllowed],
-    );
+    assert_deny(&eval(&p, low(), &wire, &seen()), &[ReasonCode::RailNotAllowed]);
     assert_eq!(p.provider_for("usdc"), "circle");
     assert_eq!(p.provider_for("card"), "sandbox");
     // The default: only the base currency.
@@ -819,19 +543,12 @@ fn window_keys_use_the_policy_time_zone() {
     let before = p.window_keys(at("2026-11-27T04:59:59Z"));
     let after = p.window_keys(at("2026-11-27T05:00:00Z"));
     assert_eq!(
-        (
-            before.day.as_str(),
-            before.week.as_str(),
-            before.month.as_str()
-        ),
+        (before.day.as_str(), before.week.as_str(), before.month.as_str()),
         ("2026-11-26", "2026-W48", "2026-11")
     );
     assert_eq!(after.day, "2026-11-27");
     let utc = policy("");
-    assert_eq!(
-        utc.window_keys(at("2026-11-27T04:59:59Z")).day,
-        "2026-11-27"
-    );
+    assert_eq!(utc.window_keys(at("2026-11-27T04:59:59Z")).day, "2026-11-27");
 }
 
 #[test]
@@ -844,12 +561,7 @@ fn names_are_case_insensitive() {
     assert_eq!(p.allowed_scopes, ["compute"]);
     assert_eq!(p.blocked_categories, ["gambling"]);
     assert_approve(&eval(&p, low(), &cloud("1.00"), &seen()));
-    assert_approve(&eval(
-        &p,
-        low(),
-        &pay("1.00", "openai.com", Some("ai")),
-        &seen(),
-    ));
+    assert_approve(&eval(&p, low(), &pay("1.00", "openai.com", Some("ai")), &seen()));
 }
 
 // ---------------------------------------------------------------------------
@@ -870,15 +582,12 @@ fn versions_hash_each_policy_and_the_scope_table() {
     assert_eq!(edited.get("a").unwrap().version, va);
     assert_ne!(edited.get("b").unwrap().version, vb);
     // Key order, comments and the file a policy lives in do not matter.
-    let a_reordered = "# comment\n[policies.a]\nper_tx_limit = \"10.00\"\nrails = [\"card\"]\ncurrency = \"USD\"\n";
+    let a_reordered =
+        "# comment\n[policies.a]\nper_tx_limit = \"10.00\"\nrails = [\"card\"]\ncurrency = \"USD\"\n";
     let moved = load(&[("z.toml", a_reordered), ("b.toml", b)]);
     assert_eq!(moved.get("a").unwrap().version, va);
     // The scope table is part of every version.
-    let scoped = load(&[
-        ("a.toml", a),
-        ("b.toml", b),
-        ("s.toml", "[scopes]\noffice = [\"printing\"]\n"),
-    ]);
+    let scoped = load(&[("a.toml", a), ("b.toml", b), ("s.toml", "[scopes]\noffice = [\"printing\"]\n")]);
     assert_ne!(scoped.get("a").unwrap().version, va);
     assert_ne!(scoped.get("b").unwrap().version, vb);
 }
@@ -897,10 +606,7 @@ daily_limit = \"100.00\"
 ";
     let errors = load_errors(&[("bad.toml", text)]);
     assert_eq!(errors.len(), 1, "{}", LoadErrors(errors.clone()));
-    assert_eq!(
-        errors[0].to_string(),
-        "bad.toml:4:16: per_tx_limit 200.00 is above daily_limit 100.00"
-    );
+    assert_eq!(errors[0].to_string(), "bad.toml:4:16: per_tx_limit 200.00 is above daily_limit 100.00");
 }
 
 #[test]
@@ -957,30 +663,10 @@ schedule = { days = [\"mon\", \"funday\"] }
     assert_error(&errors, f, 7, "more fraction digits than USD allows");
     assert_error(&errors, f, 8, "did you mean `daily_limit`?");
     assert_error(&errors, f, 9, "unknown time zone \"Mars/Olympus\"");
-    assert_error(
-        &errors,
-        f,
-        10,
-        "unknown scope \"cmopute\"; did you mean \"compute\"?",
-    );
-    assert_error(
-        &errors,
-        f,
-        11,
-        "unknown merchant category \"gamblng\"; did you mean \"gambling\"?",
-    );
-    assert_error(
-        &errors,
-        f,
-        12,
-        "currency EUR cannot be counted against USD limits",
-    );
-    assert_error(
-        &errors,
-        f,
-        13,
-        "velocity `max` must be a whole number of at least 1",
-    );
+    assert_error(&errors, f, 10, "unknown scope \"cmopute\"; did you mean \"compute\"?");
+    assert_error(&errors, f, 11, "unknown merchant category \"gamblng\"; did you mean \"gambling\"?");
+    assert_error(&errors, f, 12, "currency EUR cannot be counted against USD limits");
+    assert_error(&errors, f, 13, "velocity `max` must be a whole number of at least 1");
     assert_error(&errors, f, 14, "approvals_required");
     assert_error(&errors, f, 15, "approval_timeout");
     assert_error(&errors, f, 16, "new_merchant_approval_ratio");
@@ -1024,24 +710,9 @@ colour = \"red\"
         5,
         "approval_threshold 60.00 is above per_tx_limit 50.00, so it never triggers",
     );
-    assert_error(
-        &errors,
-        "l.toml",
-        9,
-        "max_per_tx 75.00 is above the policy's per_tx_limit 50.00",
-    );
-    assert_error(
-        &errors,
-        "l.toml",
-        11,
-        "exactly one of `merchant_id` or `category`",
-    );
-    assert_error(
-        &errors,
-        "l.toml",
-        16,
-        "unknown merchant category \"clod\"; did you mean \"cloud\"?",
-    );
+    assert_error(&errors, "l.toml", 9, "max_per_tx 75.00 is above the policy's per_tx_limit 50.00");
+    assert_error(&errors, "l.toml", 11, "exactly one of `merchant_id` or `category`");
+    assert_error(&errors, "l.toml", 16, "unknown merchant category \"clod\"; did you mean \"cloud\"?");
     assert_error(&errors, "l.toml", 17, "with an offset");
     assert_error(&errors, "l.toml", 21, "no effect on a denylist entry");
     assert_error(&errors, "l.toml", 22, "unknown key `colour`");
@@ -1056,12 +727,7 @@ fn missing_required_keys_and_bad_structure() {
     )]);
     assert_error(&errors, "m.toml", 1, "needs `currency`");
     assert_error(&errors, "m.toml", 1, "needs `rails`");
-    assert_error(
-        &errors,
-        "m.toml",
-        5,
-        "base currency must be a fiat currency",
-    );
+    assert_error(&errors, "m.toml", 5, "base currency must be a fiat currency");
     assert_error(&errors, "m.toml", 6, "`rails` is empty");
     let errors = load_errors(&[("x.toml", "[polices.p]\ncurrency = \"USD\"\n")]);
     assert_error(&errors, "x.toml", 1, "unknown key `polices`");
@@ -1075,17 +741,8 @@ fn syntax_errors_and_duplicates_across_files() {
     let dup = "# the same name again\n\n[policies.p]\ncurrency = \"USD\"\nrails = [\"card\"]\n";
     let broken = "[policies.q]\ncurrency = \"USD\"\nrails = [\"card\"\n";
     let errors = load_errors(&[("a.toml", ok), ("b.toml", dup), ("c.toml", broken)]);
-    assert_error(
-        &errors,
-        "b.toml",
-        3,
-        "policy \"p\" is already defined at a.toml:1:11",
-    );
-    assert!(
-        errors.iter().any(|e| e.file == "c.toml" && e.line >= 3),
-        "{}",
-        LoadErrors(errors.clone())
-    );
+    assert_error(&errors, "b.toml", 3, "policy \"p\" is already defined at a.toml:1:11");
+    assert!(errors.iter().any(|e| e.file == "c.toml" && e.line >= 3), "{}", LoadErrors(errors.clone()));
     assert_eq!(errors.len(), 2);
     // Display: one error per line, file:line:column: message.
     let shown = LoadErrors(errors).to_string();
@@ -1105,20 +762,9 @@ fn load_dir_reads_toml_files_only() {
     let dir = std::env::temp_dir().join(format!("purser-policy-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("tests")).unwrap();
-    assert!(
-        PolicySet::load_dir(&dir).is_err(),
-        "a directory without policies is an error"
-    );
-    std::fs::write(
-        dir.join("b.toml"),
-        "[policies.b]\ncurrency = \"EUR\"\nrails = [\"sepa\"]\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("a.toml"),
-        "[policies.a]\ncurrency = \"USD\"\nrails = [\"card\"]\n",
-    )
-    .unwrap();
+    assert!(PolicySet::load_dir(&dir).is_err(), "a directory without policies is an error");
+    std::fs::write(dir.join("b.toml"), "[policies.b]\ncurrency = \"EUR\"\nrails = [\"sepa\"]\n").unwrap();
+    std::fs::write(dir.join("a.toml"), "[policies.a]\ncurrency = \"USD\"\nrails = [\"card\"]\n").unwrap();
     std::fs::write(dir.join("README.md"), "not toml").unwrap();
     std::fs::write(dir.join("tests/cases.toml"), "this is [ not a policy").unwrap();
     let set = PolicySet::load_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
@@ -1130,10 +776,7 @@ fn load_dir_reads_toml_files_only() {
     assert!(errors[0].file.ends_with("c.toml") && errors[0].line == 1);
     std::fs::remove_dir_all(&dir).unwrap();
     let missing = PolicySet::load_dir(&dir).unwrap_err();
-    assert!(
-        missing.to_string().contains("cannot read policy directory"),
-        "{missing}"
-    );
+    assert!(missing.to_string().contains("cannot read policy directory"), "{missing}");
 }
 
 // ---------------------------------------------------------------------------
@@ -1143,17 +786,7 @@ fn load_dir_reads_toml_files_only() {
 fn shipped_policies_load() {
     let set = load(SHIPPED);
     let names: Vec<&str> = set.names().collect();
-    assert_eq!(
-        names,
-        [
-            "cloud-compute",
-            "demo",
-            "high-trust",
-            "low-trust",
-            "medium-trust",
-            "retail"
-        ]
-    );
+    assert_eq!(names, ["cloud-compute", "demo", "high-trust", "low-trust", "medium-trust", "retail"]);
     let demo = set.get("demo").unwrap();
     assert_eq!(demo.limits.per_tx, Some(d("500.00")));
     assert_eq!(demo.limits.daily, Some(d("1000.00")));
@@ -1165,10 +798,7 @@ fn shipped_policies_load() {
     let low_trust = set.get("low-trust").unwrap();
     assert_eq!(low_trust.trust_level, Some(TrustLevel::Low));
     assert_eq!(low_trust.limits.per_tx, Some(d("50.00")));
-    assert_eq!(
-        set.get("cloud-compute").unwrap().allowed_scopes,
-        ["compute"]
-    );
+    assert_eq!(set.get("cloud-compute").unwrap().allowed_scopes, ["compute"]);
     assert!(set.get("retail").unwrap().schedule.is_some());
 }
 
@@ -1198,14 +828,8 @@ reasons = [\"per_tx_limit\"]
     assert_eq!(report.failures.len(), 1);
     let f = &report.failures[0];
     assert_eq!((f.file.as_str(), f.line), ("t.toml", 1));
-    assert!(
-        f.message.contains("expected approve, got require_approval"),
-        "{}",
-        f.message
-    );
+    assert!(f.message.contains("expected approve, got require_approval"), "{}", f.message);
     let bad = "[[case]]\nname = \"x\"\npolicy = \"nope\"\nnow = 2026-11-26T12:00:00Z\npayment = { amount = \"1\", merchant_id = \"m\" }\nexpect = \"approve\"\n";
-    let errors = run_case_sources(&set, &sources(&[("t.toml", bad)]))
-        .unwrap_err()
-        .0;
+    let errors = run_case_sources(&set, &sources(&[("t.toml", bad)])).unwrap_err().0;
     assert_error(&errors, "t.toml", 3, "unknown policy \"nope\"");
 }

@@ -72,10 +72,7 @@ mod tests {
         let after = keys("2026-11-26T18:30:00Z", ist);
         assert_eq!(before.0, "2026-11-26");
         assert_eq!(after.0, "2026-11-27");
-        let local = ist
-            .with_ymd_and_hms(2026, 11, 27, 0, 0, 0)
-            .unwrap()
-            .with_timezone(&Utc);
+        let local = ist.with_ymd_and_hms(2026, 11, 27, 0, 0, 0).unwrap().with_timezone(&Utc);
         assert_eq!(WindowKeys::at(local, ist).day, "2026-11-27");
     }
 
@@ -91,10 +88,7 @@ mod tests {
     fn iso_week_year_differs_from_calendar_year() {
         // 2027-01-01 is a Friday: ISO week 53 of 2026.
         let k = keys("2027-01-01T12:00:00Z", Tz::UTC);
-        assert_eq!(
-            k,
-            ("2027-01-01".into(), "2026-W53".into(), "2027-01".into())
-        );
+        assert_eq!(k, ("2027-01-01".into(), "2026-W53".into(), "2027-01".into()));
         // 2025-12-29 is a Monday: ISO week 1 of 2026.
         assert_eq!(keys("2025-12-29T00:00:00Z", Tz::UTC).1, "2026-W01");
         assert_eq!(keys("2025-12-28T23:59:59Z", Tz::UTC).1, "2025-W52");

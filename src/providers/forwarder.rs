@@ -42,11 +42,7 @@ impl Forwarder {
         clock: Arc<dyn Clock>,
     ) -> (Forwarder, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let worker = Worker {
-            store,
-            providers,
-            clock,
-        };
+        let worker = Worker { store, providers, clock };
         (Forwarder { tx }, tokio::spawn(worker.run(rx)))
     }
 
@@ -153,10 +149,7 @@ async fn forward(providers: &Providers, payment: &Payment) -> ForwardOutcome {
     let Some(provider) = providers.get(&target.name) else {
         return ForwardOutcome::Failed {
             code: "provider_not_configured".into(),
-            message: format!(
-                "provider {:?} is not configured on this gateway",
-                target.name
-            ),
+            message: format!("provider {:?} is not configured on this gateway", target.name),
         };
     };
     let request = ForwardRequest {

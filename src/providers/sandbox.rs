@@ -25,20 +25,12 @@ impl Sandbox {
             message: message.to_owned(),
         };
         if req.merchant_id.contains("decline") {
-            failure(
-                "card_declined",
-                "sandbox: the merchant id asks for a decline",
-            )
+            failure("card_declined", "sandbox: the merchant id asks for a decline")
         } else if req.merchant_id.contains("insufficient") {
-            failure(
-                "insufficient_funds",
-                "sandbox: the merchant id asks for insufficient funds",
-            )
+            failure("insufficient_funds", "sandbox: the merchant id asks for insufficient funds")
         } else {
             let digest = Sha256::digest(req.reference.as_bytes());
-            ForwardOutcome::Succeeded {
-                transaction_id: format!("sbx_{}", &hex::encode(digest)[..16]),
-            }
+            ForwardOutcome::Succeeded { transaction_id: format!("sbx_{}", &hex::encode(digest)[..16]) }
         }
     }
 }
@@ -70,14 +62,8 @@ mod tests {
 
     #[test]
     fn outcomes_are_deterministic() {
-        assert_eq!(
-            Sandbox::decide(&req("aws.amazon.com")),
-            Sandbox::decide(&req("aws.amazon.com"))
-        );
-        assert!(matches!(
-            Sandbox::decide(&req("aws.amazon.com")),
-            ForwardOutcome::Succeeded { .. }
-        ));
+        assert_eq!(Sandbox::decide(&req("aws.amazon.com")), Sandbox::decide(&req("aws.amazon.com")));
+        assert!(matches!(Sandbox::decide(&req("aws.amazon.com")), ForwardOutcome::Succeeded { .. }));
         assert!(matches!(
             Sandbox::decide(&req("shop-decline.example")),
             ForwardOutcome::Failed { ref code, .. } if code == "card_declined"

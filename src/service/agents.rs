@@ -33,18 +33,10 @@ pub struct IssuedKey {
 
 fn require_policy(state: &AppState, name: &str) -> Result<()> {
     if state.policies.current().get(name).is_none() {
-        let known: Vec<String> = state
-            .policies
-            .current()
-            .names()
-            .map(str::to_owned)
-            .collect();
+        let known: Vec<String> = state.policies.current().names().map(str::to_owned).collect();
         return Err(Error::unprocessable(
             "unknown_policy",
-            format!(
-                "no policy named {name:?} is loaded; known: {}",
-                known.join(", ")
-            ),
+            format!("no policy named {name:?} is loaded; known: {}", known.join(", ")),
         ));
     }
     Ok(())
@@ -92,10 +84,8 @@ pub async fn update_agent(state: &AppState, actor: &str, id: &str, patch: AgentP
         .write(move |tx| {
             Box::pin(async move {
                 let before = tx.agent(&id).await?.ok_or(Error::NotFound("agent"))?;
-                let after = tx
-                    .update_agent(&id, &patch, &format_ts(now))
-                    .await?
-                    .ok_or(Error::NotFound("agent"))?;
+                let after =
+                    tx.update_agent(&id, &patch, &format_ts(now)).await?.ok_or(Error::NotFound("agent"))?;
                 let data = json!({
                     "before": { "policy": before.policy, "trust_level": before.trust_level },
                     "after": { "policy": after.policy, "trust_level": after.trust_level },
@@ -192,13 +182,10 @@ pub(crate) async fn insert_key(
         created_at: record.created_at.clone(),
     })
     .await?;
-    let event = AuditEvent::new("key.created", actor)
-        .agent(agent_id)
-        .subject(&record.id)
-        .data(json!({
-            "prefix": record.prefix, "scopes": record.scopes,
-            "expires_at": record.expires_at, "allowed_cidrs": record.allowed_cidrs,
-        }));
+    let event = AuditEvent::new("key.created", actor).agent(agent_id).subject(&record.id).data(json!({
+        "prefix": record.prefix, "scopes": record.scopes,
+        "expires_at": record.expires_at, "allowed_cidrs": record.allowed_cidrs,
+    }));
     tx.append_audit(event, now).await?;
     Ok(IssuedKey { key, record })
 }

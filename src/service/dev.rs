@@ -66,7 +66,8 @@ async fn mint(tx: &mut WriteTx, configured_admin: bool, now: DateTime<Utc>) -> R
                 updated_at: ts.clone(),
             };
             tx.insert_agent(&agent).await?;
-            let data = json!({ "name": agent.name, "policy": agent.policy, "trust_level": agent.trust_level });
+            let data =
+                json!({ "name": agent.name, "policy": agent.policy, "trust_level": agent.trust_level });
             tx.append_audit(AuditEvent::new("agent.created", DEV).agent(&agent.id).data(data), now).await?;
             agent
         }

@@ -13,9 +13,7 @@ use crate::error::{Error, Result};
 use crate::ids;
 use crate::model::{Agent, ApprovalSummary, Money, Payment, PaymentStatus, ProviderRef};
 use crate::money::{to_counter, Currency};
-use crate::policy::{
-    AgentFacts, Decision, Outcome, PaymentFacts, Policy, VelocityRule, WindowKeys,
-};
+use crate::policy::{AgentFacts, Decision, Outcome, PaymentFacts, Policy, VelocityRule, WindowKeys};
 use crate::store::{NewPayment, SpendQuery};
 
 /// A payment request after parsing at the edge: amounts already validated
@@ -55,18 +53,10 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn new(
-        state: &AppState,
-        agent: &Agent,
-        input: &PaymentInput,
-        now: DateTime<Utc>,
-    ) -> Result<Prepared> {
+    fn new(state: &AppState, agent: &Agent, input: &PaymentInput, now: DateTime<Utc>) -> Result<Prepared> {
         // Fail closed: an agent whose policy is gone cannot be evaluated.
         let policy = state.policies.current().get(&agent.policy).ok_or_else(|| {
-            Error::PolicyUnavailable(format!(
-                "policy {:?} of this agent is not loaded",
-                agent.policy
-            ))
+            Error::PolicyUnavailable(format!("policy {:?} of this agent is not loaded", agent.policy))
         })?;
         let facts = PaymentFacts {
             amount: input.amount,
@@ -74,24 +64,12 @@ impl Prepared {
             currency: input.currency,
             merchant_id: input.merchant_id.clone(),
             merchant_category: input.merchant_category.clone(),
-            rail: input
-                .rail
-                .clone()
-                .unwrap_or_else(|| policy.rails.first().cloned().unwrap_or_default()),
+            rail: input.rail.clone().unwrap_or_else(|| policy.rails.first().cloned().unwrap_or_default()),
         };
-        let agent = AgentFacts {
-            trust_level: agent.trust_level,
-            frozen: agent.frozen,
-        };
+        let agent = AgentFacts { trust_level: agent.trust_level, frozen: agent.frozen };
         let windows = policy.window_keys(now);
         let velocity = policy.velocity_rules(&agent);
-        Ok(Prepared {
-            policy,
-            agent,
-            facts,
-            windows,
-            velocity,
-        })
+        Ok(Prepared { policy, agent, facts, windows, velocity })
     }
 
     fn spend_query<'a>(&'a self, agent_id: &'a str, now: DateTime<Utc>) -> SpendQuery<'a> {
@@ -171,11 +149,7 @@ pub async fn create(
 /// anything (no payment, no reservation, no audit record).
 pub async fn evaluate(state: &AppState, agent_id: &str, input: PaymentInput) -> Result<Decision> {
     let now = state.clock.now();
-    let agent = state
-        .store
-        .agent(agent_id)
-        .await?
-        .ok_or(Error::Unauthenticated("agent no longer exists"))?;
+    let agent = state.store.agent(agent_id).await?.ok_or(Error::Unauthenticated("agent no longer exists"))?;
     let prep = Prepared::new(state, &agent, &input, now)?;
     let spend = state.store.spend(&prep.spend_query(agent_id, now)).await?;
     Ok(prep.policy.evaluate(&prep.agent, &prep.facts, &spend, now))
@@ -190,9 +164,7 @@ fn replayed(stored_hash: &str, idem: &Idempotency, payment: Option<Payment>) -> 
     }
     // The key row and its payment are written in one transaction.
     let payment = payment.ok_or_else(|| {
-        Error::Store(crate::store::StoreError::Internal(
-            "idempotency key without its payment".into(),
-        ))
+        Error::Store(crate::store::StoreError::Internal("idempotency key without its payment".into()))
     })?;
     Ok(Created::Replayed(payment))
 }
@@ -219,8 +191,8 @@ fn new_payment(
         transaction_id: None,
     });
     let approval = (status == PaymentStatus::PendingApproval).then(|| {
-        let timeout = chrono::Duration::from_std(prep.policy.approval_timeout)
-            .unwrap_or(chrono::Duration::days(1));
+        let timeout =
+            chrono::Duration::from_std(prep.policy.approval_timeout).unwrap_or(chrono::Duration::days(1));
         ApprovalSummary {
             id: ids::new("apv"),
             status: "pending".to_owned(),
@@ -228,10 +200,7 @@ fn new_payment(
             expires_at: format_ts(now + timeout),
         }
     });
-    let money = |value| Money {
-        value,
-        currency: input.currency,
-    };
+    let money = |value| Money { value, currency: input.currency };
     Payment {
         id: ulid,
         agent_id: agent_id.to_owned(),
@@ -259,16 +228,13 @@ fn decision_event(p: &Payment, actor: &str) -> AuditEvent {
         PaymentStatus::PendingApproval => "payment.pending_approval",
         _ => "payment.denied",
     };
-    AuditEvent::new(kind, actor)
-        .agent(&p.agent_id)
-        .subject(&p.id)
-        .data(json!({
-            "amount": p.amount.to_string(),
-            "fee": p.fee.to_string(),
-            "currency": p.currency,
-            "merchant_id": p.merchant_id,
-            "merchant_category": p.merchant_category,
-            "rail": p.rail,
-            "decision": p.decision,
-        }))
+    AuditEvent::new(kind, actor).agent(&p.agent_id).subject(&p.id).data(json!({
+        "amount": p.amount.to_string(),
+        "fee": p.fee.to_string(),
+        "currency": p.currency,
+        "merchant_id": p.merchant_id,
+        "merchant_category": p.merchant_category,
+        "rail": p.rail,
+        "decision": p.decision,
+    }))
 }

@@ -9,8 +9,7 @@ use crate::policy::TrustLevel;
 
 pub(super) const AGENT_COLUMNS: &str =
     "id, name, policy, trust_level, frozen, frozen_reason, created_at, updated_at";
-const KEY_COLUMNS: &str =
-    "id, agent_id, prefix, scopes, allowed_cidrs, expires_at, created_at, revoked_at";
+const KEY_COLUMNS: &str = "id, agent_id, prefix, scopes, allowed_cidrs, expires_at, created_at, revoked_at";
 const KEY_COLUMNS_K: &str = "k.id, k.agent_id, k.prefix, k.scopes, k.allowed_cidrs, k.expires_at, \
      k.created_at, k.revoked_at";
 
@@ -100,10 +99,7 @@ impl Store {
 
     pub async fn keys(&self, agent_id: &str) -> Result<Vec<ApiKey>> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE agent_id = ? ORDER BY id");
-        let rows = sqlx::query(&sql)
-            .bind(agent_id)
-            .fetch_all(&self.read)
-            .await?;
+        let rows = sqlx::query(&sql).bind(agent_id).fetch_all(&self.read).await?;
         rows.iter().map(key_from_row).collect()
     }
 
@@ -116,11 +112,7 @@ impl Store {
              a.created_at AS a_created_at, a.updated_at AS a_updated_at \
              FROM api_keys k JOIN agents a ON a.id = k.agent_id WHERE k.key_hash = ?"
         );
-        let Some(row) = sqlx::query(&sql)
-            .bind(key_hash)
-            .fetch_optional(&self.read)
-            .await?
-        else {
+        let Some(row) = sqlx::query(&sql).bind(key_hash).fetch_optional(&self.read).await? else {
             return Ok(None);
         };
         Ok(Some(KeyAuth {
@@ -131,11 +123,10 @@ impl Store {
     }
 
     pub async fn admin_token_valid(&self, token_hash: &str) -> Result<bool> {
-        let found =
-            sqlx::query("SELECT 1 FROM admin_tokens WHERE token_hash = ? AND revoked_at IS NULL")
-                .bind(token_hash)
-                .fetch_optional(&self.read)
-                .await?;
+        let found = sqlx::query("SELECT 1 FROM admin_tokens WHERE token_hash = ? AND revoked_at IS NULL")
+            .bind(token_hash)
+            .fetch_optional(&self.read)
+            .await?;
         Ok(found.is_some())
     }
 }
@@ -166,12 +157,7 @@ impl WriteTx {
     }
 
     /// Applies `patch`; returns the agent as it is now, or `None` if absent.
-    pub async fn update_agent(
-        &mut self,
-        id: &str,
-        patch: &AgentPatch,
-        now: &str,
-    ) -> Result<Option<Agent>> {
+    pub async fn update_agent(&mut self, id: &str, patch: &AgentPatch, now: &str) -> Result<Option<Agent>> {
         sqlx::query(
             "UPDATE agents SET trust_level = COALESCE(?, trust_level), policy = COALESCE(?, policy), \
              updated_at = ? WHERE id = ?",
@@ -185,12 +171,7 @@ impl WriteTx {
         self.agent(id).await
     }
 
-    pub async fn set_frozen(
-        &mut self,
-        id: &str,
-        reason: Option<&str>,
-        now: &str,
-    ) -> Result<Option<Agent>> {
+    pub async fn set_frozen(&mut self, id: &str, reason: Option<&str>, now: &str) -> Result<Option<Agent>> {
         sqlx::query("UPDATE agents SET frozen = ?, frozen_reason = ?, updated_at = ? WHERE id = ?")
             .bind(reason.is_some() as i64)
             .bind(reason)
@@ -233,12 +214,7 @@ impl WriteTx {
     }
 
     /// Revokes every live key of `agent_id` whose id is not `keep`.
-    pub async fn revoke_other_keys(
-        &mut self,
-        agent_id: &str,
-        keep: &str,
-        now: &str,
-    ) -> Result<u64> {
+    pub async fn revoke_other_keys(&mut self, agent_id: &str, keep: &str, now: &str) -> Result<u64> {
         let done = sqlx::query(
             "UPDATE api_keys SET revoked_at = ? WHERE agent_id = ? AND id <> ? AND revoked_at IS NULL",
         )
@@ -251,12 +227,7 @@ impl WriteTx {
     }
 
     /// Replaces all dev admin tokens with one new token hash.
-    pub async fn replace_admin_tokens(
-        &mut self,
-        id: &str,
-        token_hash: &str,
-        now: &str,
-    ) -> Result<()> {
+    pub async fn replace_admin_tokens(&mut self, id: &str, token_hash: &str, now: &str) -> Result<()> {
         sqlx::query("UPDATE admin_tokens SET revoked_at = ? WHERE revoked_at IS NULL")
             .bind(now)
             .execute(self.write())
@@ -272,10 +243,7 @@ impl WriteTx {
 
     pub async fn agent_by_name(&mut self, name: &str) -> Result<Option<Agent>> {
         let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE name = ? ORDER BY id LIMIT 1");
-        let row = sqlx::query(&sql)
-            .bind(name)
-            .fetch_optional(self.read())
-            .await?;
+        let row = sqlx::query(&sql).bind(name).fetch_optional(self.read()).await?;
         row.as_ref().map(agent_from_row).transpose()
     }
 }

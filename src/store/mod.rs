@@ -59,10 +59,7 @@ impl From<sqlx::Error> for StoreError {
             // SQLITE_FULL / SQLITE_CANTOPEN: the store cannot take writes now.
             sqlx::Error::Database(ref db)
                 if db.code().is_some_and(|c| {
-                    matches!(
-                        c.parse::<i32>().map(|c| c & 0xff),
-                        Ok(5 | 6 | 8 | 10 | 13 | 14)
-                    )
+                    matches!(c.parse::<i32>().map(|c| c & 0xff), Ok(5 | 6 | 8 | 10 | 13 | 14))
                 }) =>
             {
                 StoreError::Unavailable(e)

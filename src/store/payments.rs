@@ -80,38 +80,23 @@ fn payment_from_row(row: &SqliteRow) -> Result<Payment> {
         .parse()
         .map_err(|e| StoreError::Internal(format!("column currency: {e}")))?;
     let status: String = row.get("status");
-    let status = status
-        .parse()
-        .map_err(|()| StoreError::Internal(format!("column status: {status:?}")))?;
-    let money = |column: &str| Money {
-        value: from_minor(row.get(column), currency),
-        currency,
-    };
-    let provider = row
-        .get::<Option<String>, _>("provider")
-        .map(|name| ProviderRef {
-            name,
-            reference: row
-                .get::<Option<String>, _>("provider_reference")
-                .unwrap_or_default(),
-            transaction_id: row.get("provider_txn_id"),
-        });
-    let approval = row
-        .get::<Option<String>, _>("approval_id")
-        .map(|id| ApprovalSummary {
-            id,
-            status: row.get("approval_status"),
-            approvals_required: row.get::<i64, _>("approvals_required") as u32,
-            expires_at: row.get("expires_at"),
-        });
-    let failure = row
-        .get::<Option<String>, _>("failure_code")
-        .map(|code| Failure {
-            code,
-            message: row
-                .get::<Option<String>, _>("failure_message")
-                .unwrap_or_default(),
-        });
+    let status = status.parse().map_err(|()| StoreError::Internal(format!("column status: {status:?}")))?;
+    let money = |column: &str| Money { value: from_minor(row.get(column), currency), currency };
+    let provider = row.get::<Option<String>, _>("provider").map(|name| ProviderRef {
+        name,
+        reference: row.get::<Option<String>, _>("provider_reference").unwrap_or_default(),
+        transaction_id: row.get("provider_txn_id"),
+    });
+    let approval = row.get::<Option<String>, _>("approval_id").map(|id| ApprovalSummary {
+        id,
+        status: row.get("approval_status"),
+        approvals_required: row.get::<i64, _>("approvals_required") as u32,
+        expires_at: row.get("expires_at"),
+    });
+    let failure = row.get::<Option<String>, _>("failure_code").map(|code| Failure {
+        code,
+        message: row.get::<Option<String>, _>("failure_message").unwrap_or_default(),
+    });
     Ok(Payment {
         id: row.get("id"),
         agent_id: row.get("agent_id"),
@@ -139,12 +124,7 @@ async fn payment_by_id(
     id: &str,
 ) -> Result<Option<Payment>> {
     let sql = format!("{PAYMENT_SELECT} WHERE p.id = ? AND (? IS NULL OR p.agent_id = ?)");
-    let row = sqlx::query(&sql)
-        .bind(id)
-        .bind(agent_id)
-        .bind(agent_id)
-        .fetch_optional(conn)
-        .await?;
+    let row = sqlx::query(&sql).bind(id).bind(agent_id).bind(agent_id).fetch_optional(conn).await?;
     row.as_ref().map(payment_from_row).transpose()
 }
 
@@ -175,18 +155,13 @@ async fn spend_snapshot(conn: &mut SqliteConnection, q: &SpendQuery<'_>) -> Resu
     }
     let rows = query.fetch_all(conn).await?;
 
-    let mut snap = SpendSnapshot {
-        velocity: vec![0; q.velocity.len()],
-        ..Default::default()
-    };
+    let mut snap = SpendSnapshot { velocity: vec![0; q.velocity.len()], ..Default::default() };
     for row in rows {
         let window: String = row.get("window");
         let units = from_counter(row.get("units"));
         let count: i64 = row.get("count");
         if let Some(i) = window.strip_prefix("velocity:") {
-            let i: usize = i
-                .parse()
-                .map_err(|_| StoreError::Internal(window.clone()))?;
+            let i: usize = i.parse().map_err(|_| StoreError::Internal(window.clone()))?;
             snap.velocity[i] = u32::try_from(count).unwrap_or(u32::MAX);
         } else if window == keys[0] {
             snap.day = units;
@@ -241,7 +216,9 @@ impl Store {
     /// Payments still `approved` (not yet forwarded) since before `before`,
     /// oldest first.
     pub async fn approved_payments(&self, before: DateTime<Utc>, limit: u32) -> Result<Vec<Payment>> {
-        let sql = format!("{PAYMENT_SELECT} WHERE p.status = 'approved' AND p.updated_at < ? ORDER BY p.id LIMIT ?");
+        let sql = format!(
+            "{PAYMENT_SELECT} WHERE p.status = 'approved' AND p.updated_at < ? ORDER BY p.id LIMIT ?"
+        );
         let rows = sqlx::query(&sql).bind(format_ts(before)).bind(limit).fetch_all(&self.read).await?;
         rows.iter().map(payment_from_row).collect()
     }
@@ -267,9 +244,8 @@ impl WriteTx {
         );
         let row = sqlx::query(&sql).bind(idempotency_key).bind(agent_id).fetch_optional(self.read()).await?;
         let Some(row) = row else { return Ok((None, None)) };
-        let replay = row
-            .get::<Option<String>, _>("payment_id")
-            .map(|id| (row.get::<String, _>("request_hash"), id));
+        let replay =
+            row.get::<Option<String>, _>("payment_id").map(|id| (row.get::<String, _>("request_hash"), id));
         Ok((Some(agent_from_row(&row)?), replay))
     }
 
@@ -323,20 +299,13 @@ impl WriteTx {
             .await?;
         }
         if new.reserved_units > 0 {
-            self.adjust_spend(&p.agent_id, new.reserved_keys, new.reserved_units, 1)
-                .await?;
+            self.adjust_spend(&p.agent_id, new.reserved_keys, new.reserved_units, 1).await?;
         }
         Ok(())
     }
 
     /// Adds (or, negative, removes) a reservation to every counter in `keys`.
-    async fn adjust_spend(
-        &mut self,
-        agent_id: &str,
-        keys: &[String],
-        units: i64,
-        count: i64,
-    ) -> Result<()> {
+    async fn adjust_spend(&mut self, agent_id: &str, keys: &[String], units: i64, count: i64) -> Result<()> {
         let sql = format!(
             "INSERT INTO spend_counters (agent_id, window, units, count) VALUES {} \
              ON CONFLICT (agent_id, window) DO UPDATE SET units = units + excluded.units, \
@@ -354,7 +323,12 @@ impl WriteTx {
     /// Records a provider's answer for an `approved` payment; a failure
     /// releases the reservation. Returns `false` (and changes nothing) when
     /// the payment is no longer `approved`: its outcome was already recorded.
-    pub async fn record_forward(&mut self, payment_id: &str, outcome: &ForwardOutcome, now: DateTime<Utc>) -> Result<bool> {
+    pub async fn record_forward(
+        &mut self,
+        payment_id: &str,
+        outcome: &ForwardOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         let now = format_ts(now);
         let row = match outcome {
             ForwardOutcome::Succeeded { transaction_id } => {

@@ -7,13 +7,8 @@ use crate::helpers::*;
 #[tokio::test]
 async fn admin_creates_lists_and_updates_agents() {
     let app = spawn_app().await;
-    let (status, agent) = app
-        .admin(
-            Method::POST,
-            "/v1/agents",
-            Some(json!({ "name": "buyer", "policy": "test" })),
-        )
-        .await;
+    let (status, agent) =
+        app.admin(Method::POST, "/v1/agents", Some(json!({ "name": "buyer", "policy": "test" }))).await;
     assert_eq!(status, StatusCode::CREATED);
     assert!(agent["id"].as_str().unwrap().starts_with("agt_"));
     assert_eq!(agent["trust_level"], "low", "new agents start at low");
@@ -31,18 +26,10 @@ async fn admin_creates_lists_and_updates_agents() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        (patched["policy"].as_str(), patched["trust_level"].as_str()),
-        (Some("strict"), Some("high"))
-    );
+    assert_eq!((patched["policy"].as_str(), patched["trust_level"].as_str()), (Some("strict"), Some("high")));
 
-    let (status, e) = app
-        .admin(
-            Method::POST,
-            "/v1/agents",
-            Some(json!({ "name": "x", "policy": "no-such-policy" })),
-        )
-        .await;
+    let (status, e) =
+        app.admin(Method::POST, "/v1/agents", Some(json!({ "name": "x", "policy": "no-such-policy" }))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(e["error"]["code"], "unknown_policy");
     let (status, _) = app.admin(Method::GET, "/v1/agents/agt_missing", None).await;
@@ -54,20 +41,13 @@ async fn keys_are_shown_once_and_listed_without_secrets() {
     let app = spawn_app().await;
     let a = app.create_agent("test").await;
     assert!(a.key.starts_with("psr_agent_"));
-    assert!(
-        a.key.len() >= "psr_agent_".len() + 43,
-        "32 bytes of entropy"
-    );
-    let (status, keys) = app
-        .admin(Method::GET, &format!("/v1/agents/{}/keys", a.id), None)
-        .await;
+    assert!(a.key.len() >= "psr_agent_".len() + 43, "32 bytes of entropy");
+    let (status, keys) = app.admin(Method::GET, &format!("/v1/agents/{}/keys", a.id), None).await;
     assert_eq!(status, StatusCode::OK);
     let text = keys.to_string();
     assert!(!text.contains(&a.key), "the key is never listed");
     assert!(!text.contains(&purser::auth::hash(&a.key)), "nor its hash");
-    assert!(a
-        .key
-        .starts_with(keys["data"][0]["prefix"].as_str().unwrap()));
+    assert!(a.key.starts_with(keys["data"][0]["prefix"].as_str().unwrap()));
 }
 
 #[tokio::test]
@@ -80,48 +60,26 @@ async fn credentials_are_checked_on_every_request() {
     assert_eq!(e["error"]["code"], "unauthorized");
     let (status, _) = app.get("psr_agent_not-a-real-key", "/v1/payments").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = app
-        .get("psr_admin_wrong-token-0123456789abcdefghij", "/v1/agents")
-        .await;
+    let (status, _) = app.get("psr_admin_wrong-token-0123456789abcdefghij", "/v1/agents").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // An agent key cannot call admin endpoints; the admin cannot pay.
     let (status, e) = app.get(&a.key, "/v1/agents").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(e["error"]["code"], "admin_only");
-    let (status, _) = app
-        .pay(ADMIN_TOKEN, "k", payment("1.00", "aws.amazon.com"))
-        .await;
+    let (status, _) = app.pay(ADMIN_TOKEN, "k", payment("1.00", "aws.amazon.com")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // Revoked keys stop working at once.
-    let (_, keys) = app
-        .admin(Method::GET, &format!("/v1/agents/{}/keys", a.id), None)
-        .await;
+    let (_, keys) = app.admin(Method::GET, &format!("/v1/agents/{}/keys", a.id), None).await;
     let key_id = keys["data"][0]["id"].as_str().unwrap().to_owned();
-    let (status, _) = app
-        .admin(
-            Method::DELETE,
-            &format!("/v1/agents/{}/keys/{key_id}", a.id),
-            None,
-        )
-        .await;
+    let (status, _) = app.admin(Method::DELETE, &format!("/v1/agents/{}/keys/{key_id}", a.id), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, e) = app.get(&a.key, "/v1/payments").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(e["error"]["message"].as_str().unwrap().contains("revoked"));
-    let (status, _) = app
-        .admin(
-            Method::DELETE,
-            &format!("/v1/agents/{}/keys/{key_id}", a.id),
-            None,
-        )
-        .await;
-    assert_eq!(
-        status,
-        StatusCode::NOT_FOUND,
-        "revoking twice finds no live key"
-    );
+    let (status, _) = app.admin(Method::DELETE, &format!("/v1/agents/{}/keys/{key_id}", a.id), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "revoking twice finds no live key");
 }
 
 #[tokio::test]
@@ -141,21 +99,13 @@ async fn keys_expire_and_carry_scopes_and_address_limits() {
     let (_, local) = mk(json!({ "allowed_cidrs": ["127.0.0.0/8"] })).await;
     let local = local["key"].as_str().unwrap().to_owned();
 
-    let (status, e) = app
-        .pay(&read_only, "k", payment("1.00", "aws.amazon.com"))
-        .await;
-    assert_eq!(
-        (status, e["error"]["code"].as_str()),
-        (StatusCode::FORBIDDEN, Some("insufficient_scope"))
-    );
+    let (status, e) = app.pay(&read_only, "k", payment("1.00", "aws.amazon.com")).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("insufficient_scope")));
     let (status, _) = app.get(&read_only, "/v1/payments").await;
     assert_eq!(status, StatusCode::OK);
 
     let (status, e) = app.get(&elsewhere, "/v1/payments").await;
-    assert_eq!(
-        (status, e["error"]["code"].as_str()),
-        (StatusCode::FORBIDDEN, Some("ip_not_allowed"))
-    );
+    assert_eq!((status, e["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("ip_not_allowed")));
     let (status, _) = app.get(&local, "/v1/payments").await;
     assert_eq!(status, StatusCode::OK);
 
@@ -183,12 +133,8 @@ async fn health_and_readiness_and_openapi() {
     let (status, h) = into_parts(app.http.get(app.url("/healthz")).send().await.unwrap()).await;
     assert_eq!((status, h["status"].as_str()), (StatusCode::OK, Some("ok")));
     let (status, r) = into_parts(app.http.get(app.url("/readyz")).send().await.unwrap()).await;
-    assert_eq!(
-        (status, r["status"].as_str()),
-        (StatusCode::OK, Some("ready"))
-    );
-    let (status, spec) =
-        into_parts(app.http.get(app.url("/openapi.json")).send().await.unwrap()).await;
+    assert_eq!((status, r["status"].as_str()), (StatusCode::OK, Some("ready")));
+    let (status, spec) = into_parts(app.http.get(app.url("/openapi.json")).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     let paths = spec["paths"].as_object().expect("openapi has paths");
     for route in [
@@ -205,9 +151,6 @@ async fn health_and_readiness_and_openapi() {
         "/healthz",
         "/readyz",
     ] {
-        assert!(
-            paths.contains_key(route),
-            "{route} missing from /openapi.json"
-        );
+        assert!(paths.contains_key(route), "{route} missing from /openapi.json");
     }
 }

@@ -12,11 +12,7 @@ async fn raw_pay(
     idem: Option<&str>,
     body: Vec<u8>,
 ) -> (StatusCode, Value) {
-    let mut req = app
-        .http
-        .post(app.url("/v1/payments"))
-        .bearer_auth(key)
-        .body(body);
+    let mut req = app.http.post(app.url("/v1/payments")).bearer_auth(key).body(body);
     if let Some(ct) = content_type {
         req = req.header("Content-Type", ct);
     }
@@ -63,14 +59,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_json",
         ),
-        (
-            "not an object",
-            json_ct,
-            Some("k"),
-            b"[1,2]".to_vec(),
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-        ),
+        ("not an object", json_ct, Some("k"), b"[1,2]".to_vec(), StatusCode::BAD_REQUEST, "invalid_request"),
         (
             "amount as number",
             json_ct,
@@ -216,12 +205,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
         let (got, e) = raw_pay(&app, &a.key, ct, idem, body).await;
         assert_eq!(got, status, "{name}: {e}");
         assert_eq!(e["error"]["code"], code, "{name}: {e}");
-        assert!(
-            e["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty()),
-            "{name}"
-        );
+        assert!(e["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{name}");
     }
     // None of them created a payment.
     let (_, list) = app.get(&a.key, "/v1/payments").await;
@@ -233,36 +217,16 @@ async fn unknown_routes_methods_and_queries_answer_json() {
     let app = spawn_app().await;
     let a = app.create_agent("test").await;
     let (status, e) = app.get(&a.key, "/v1/nope").await;
-    assert_eq!(
-        (status, e["error"]["code"].as_str()),
-        (StatusCode::NOT_FOUND, Some("not_found"))
-    );
-    let (status, e) = into_parts(
-        app.http
-            .delete(app.url("/v1/payments"))
-            .bearer_auth(&a.key)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    assert_eq!((status, e["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    let (status, e) =
+        into_parts(app.http.delete(app.url("/v1/payments")).bearer_auth(&a.key).send().await.unwrap()).await;
     assert_eq!(
         (status, e["error"]["code"].as_str()),
         (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed"))
     );
-    for q in [
-        "limit=0",
-        "limit=201",
-        "limit=abc",
-        "status=bogus",
-        "cursor=not-a-cursor",
-        "surprise=1",
-    ] {
+    for q in ["limit=0", "limit=201", "limit=abc", "status=bogus", "cursor=not-a-cursor", "surprise=1"] {
         let (status, e) = app.get(&a.key, &format!("/v1/payments?{q}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{q}: {e}");
-        assert!(
-            e["error"]["code"].as_str().unwrap().starts_with("invalid_"),
-            "{q}: {e}"
-        );
+        assert!(e["error"]["code"].as_str().unwrap().starts_with("invalid_"), "{q}: {e}");
     }
 }

@@ -19,22 +19,12 @@ async fn hundred_simultaneous_payments_never_exceed_the_daily_limit() {
     let a = app.create_agent("test").await;
     let results = join_all((0..100).map(|i| {
         let (app, key) = (&app, &a.key);
-        async move {
-            app.pay(key, &format!("c{i}"), payment("10.00", "aws.amazon.com"))
-                .await
-        }
+        async move { app.pay(key, &format!("c{i}"), payment("10.00", "aws.amazon.com")).await }
     }))
     .await;
-    let approved: Vec<&Value> = results
-        .iter()
-        .map(|(_, p)| p)
-        .filter(|p| p["status"] == "approved")
-        .collect();
-    let denied: Vec<&Value> = results
-        .iter()
-        .map(|(_, p)| p)
-        .filter(|p| p["status"] == "denied")
-        .collect();
+    let approved: Vec<&Value> =
+        results.iter().map(|(_, p)| p).filter(|p| p["status"] == "approved").collect();
+    let denied: Vec<&Value> = results.iter().map(|(_, p)| p).filter(|p| p["status"] == "denied").collect();
     assert_eq!(approved.len(), 10, "exactly 10 x 10.00 fit in 100.00");
     assert_eq!(denied.len(), 90);
     assert!(denied.iter().all(|p| reason_codes(p) == ["daily_limit"]));
@@ -56,9 +46,7 @@ fn amounts(n: usize) -> Vec<String> {
     let mut x: u64 = 0x5eed;
     (0..n)
         .map(|_| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             let cents = 1 + (x >> 33) % 3000;
             format!("{}.{:02}", cents / 100, cents % 100)
         })
@@ -72,28 +60,17 @@ async fn concurrent_mixed_amounts_match_a_sequential_model() {
     let amounts = amounts(150);
     let results = join_all(amounts.iter().enumerate().map(|(i, amt)| {
         let (app, key) = (&app, &a.key);
-        async move {
-            app.pay(key, &format!("m{i}"), payment(amt, "aws.amazon.com"))
-                .await
-        }
+        async move { app.pay(key, &format!("m{i}"), payment(amt, "aws.amazon.com")).await }
     }))
     .await;
-    let by_id: HashMap<String, &Value> = results
-        .iter()
-        .map(|(_, p)| (p["id"].as_str().unwrap().to_owned(), p))
-        .collect();
+    let by_id: HashMap<String, &Value> =
+        results.iter().map(|(_, p)| (p["id"].as_str().unwrap().to_owned(), p)).collect();
     assert_eq!(by_id.len(), amounts.len());
 
     // The audit log's sequence is the order decisions committed in. Replaying
     // the payments in that order through a sequential model of the daily
     // limit must give exactly the outcomes the gateway gave.
-    let (_, audit) = app
-        .admin(
-            Method::GET,
-            &format!("/v1/audit?agent={}&limit=1000", a.id),
-            None,
-        )
-        .await;
+    let (_, audit) = app.admin(Method::GET, &format!("/v1/audit?agent={}&limit=1000", a.id), None).await;
     let mut spent = Decimal::ZERO;
     let limit = Decimal::new(10000, 2);
     let mut checked = 0;
@@ -118,8 +95,5 @@ async fn concurrent_mixed_amounts_match_a_sequential_model() {
     }
     assert_eq!(checked, amounts.len());
     assert!(spent <= limit);
-    assert!(
-        spent > limit - Decimal::new(3000, 2),
-        "the limit was actually used up"
-    );
+    assert!(spent > limit - Decimal::new(3000, 2), "the limit was actually used up");
 }

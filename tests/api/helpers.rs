@@ -69,18 +69,13 @@ pub async fn spawn_app_with(policies: &str, start: DateTime<Utc>) -> TestApp {
     let db = format!("sqlite://{}", dir.path().join("purser.db").display());
     let config = Config::for_tests(db, policy_dir, ADMIN_TOKEN.to_owned());
     let clock = Arc::new(ManualClock::new(start));
-    let app = App::build(config, clock.clone() as Arc<dyn Clock>)
-        .await
-        .expect("app builds");
+    let app = App::build(config, clock.clone() as Arc<dyn Clock>).await.expect("app builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     tokio::spawn(app.serve(listener, std::future::pending()));
     TestApp {
         base: format!("http://{addr}"),
-        http: reqwest::Client::builder()
-            .pool_max_idle_per_host(256)
-            .build()
-            .unwrap(),
+        http: reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap(),
         clock,
         _dir: dir,
     }
@@ -102,10 +97,7 @@ impl TestApp {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = self
-            .http
-            .request(method, self.url(path))
-            .bearer_auth(ADMIN_TOKEN);
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(ADMIN_TOKEN);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -114,26 +106,14 @@ impl TestApp {
 
     pub async fn create_agent(&self, policy: &str) -> Agent {
         let (status, agent) = self
-            .admin(
-                reqwest::Method::POST,
-                "/v1/agents",
-                Some(json!({ "name": "tester", "policy": policy })),
-            )
+            .admin(reqwest::Method::POST, "/v1/agents", Some(json!({ "name": "tester", "policy": policy })))
             .await;
         assert_eq!(status, StatusCode::CREATED, "{agent}");
         let id = agent["id"].as_str().unwrap().to_owned();
-        let (status, key) = self
-            .admin(
-                reqwest::Method::POST,
-                &format!("/v1/agents/{id}/keys"),
-                Some(json!({})),
-            )
-            .await;
+        let (status, key) =
+            self.admin(reqwest::Method::POST, &format!("/v1/agents/{id}/keys"), Some(json!({}))).await;
         assert_eq!(status, StatusCode::CREATED, "{key}");
-        Agent {
-            id,
-            key: key["key"].as_str().unwrap().to_owned(),
-        }
+        Agent { id, key: key["key"].as_str().unwrap().to_owned() }
     }
 
     pub async fn pay(&self, key: &str, idempotency_key: &str, body: Value) -> (StatusCode, Value) {
@@ -150,15 +130,7 @@ impl TestApp {
     }
 
     pub async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
-        into_parts(
-            self.http
-                .get(self.url(path))
-                .bearer_auth(key)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        into_parts(self.http.get(self.url(path)).bearer_auth(key).send().await.unwrap()).await
     }
 
     /// Waits until the forwarder has moved `payment_id` past `approved`.
