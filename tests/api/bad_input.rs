@@ -22,6 +22,29 @@ async fn raw_pay(
     into_parts(req.send().await.unwrap()).await
 }
 
+/// One bad request and the error it must get.
+struct Case<'a> {
+    name: &'a str,
+    content_type: Option<&'a str>,
+    idem: Option<&'a str>,
+    body: Vec<u8>,
+    status: StatusCode,
+    code: &'a str,
+}
+
+impl<'a> Case<'a> {
+    fn new(
+        name: &'a str,
+        content_type: Option<&'a str>,
+        idem: Option<&'a str>,
+        body: Vec<u8>,
+        status: StatusCode,
+        code: &'a str,
+    ) -> Self {
+        Case { name, content_type, idem, body, status, code }
+    }
+}
+
 #[tokio::test]
 async fn bad_payment_requests_get_stable_error_codes() {
     let app = spawn_app().await;
@@ -34,8 +57,8 @@ async fn bad_payment_requests_get_stable_error_codes() {
     };
     let json_ct = Some("application/json");
     let long_key = "x".repeat(300);
-    let cases: Vec<(&str, Option<&str>, Option<&str>, Vec<u8>, StatusCode, &str)> = vec![
-        (
+    let cases = vec![
+        Case::new(
             "wrong content type",
             Some("text/plain"),
             Some("k"),
@@ -43,7 +66,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
         ),
-        (
+        Case::new(
             "no content type",
             None,
             Some("k"),
@@ -51,7 +74,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
         ),
-        (
+        Case::new(
             "malformed json",
             json_ct,
             Some("k"),
@@ -59,8 +82,15 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_json",
         ),
-        ("not an object", json_ct, Some("k"), b"[1,2]".to_vec(), StatusCode::BAD_REQUEST, "invalid_request"),
-        (
+        Case::new(
+            "not an object",
+            json_ct,
+            Some("k"),
+            b"[1,2]".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        Case::new(
             "amount as number",
             json_ct,
             Some("k"),
@@ -68,7 +98,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_amount",
         ),
-        (
+        Case::new(
             "too many digits",
             json_ct,
             Some("k"),
@@ -76,7 +106,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_amount",
         ),
-        (
+        Case::new(
             "negative",
             json_ct,
             Some("k"),
@@ -84,7 +114,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_amount",
         ),
-        (
+        Case::new(
             "zero",
             json_ct,
             Some("k"),
@@ -92,7 +122,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_amount",
         ),
-        (
+        Case::new(
             "exponent",
             json_ct,
             Some("k"),
@@ -100,7 +130,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_amount",
         ),
-        (
+        Case::new(
             "huge",
             json_ct,
             Some("k"),
@@ -108,7 +138,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_amount",
         ),
-        (
+        Case::new(
             "fee as number",
             json_ct,
             Some("k"),
@@ -116,7 +146,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_amount",
         ),
-        (
+        Case::new(
             "unknown currency",
             json_ct,
             Some("k"),
@@ -124,7 +154,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_currency",
         ),
-        (
+        Case::new(
             "JPY fraction",
             json_ct,
             Some("k"),
@@ -136,7 +166,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_amount",
         ),
-        (
+        Case::new(
             "unknown field",
             json_ct,
             Some("k"),
@@ -144,7 +174,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_request",
         ),
-        (
+        Case::new(
             "missing merchant",
             json_ct,
             Some("k"),
@@ -152,7 +182,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_request",
         ),
-        (
+        Case::new(
             "empty merchant",
             json_ct,
             Some("k"),
@@ -160,7 +190,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_request",
         ),
-        (
+        Case::new(
             "merchant wrong type",
             json_ct,
             Some("k"),
@@ -168,7 +198,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_request",
         ),
-        (
+        Case::new(
             "missing idempotency key",
             json_ct,
             None,
@@ -176,7 +206,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "idempotency_key_required",
         ),
-        (
+        Case::new(
             "oversized idempotency key",
             json_ct,
             Some(long_key.as_str()),
@@ -184,7 +214,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_idempotency_key",
         ),
-        (
+        Case::new(
             "oversized body",
             json_ct,
             Some("k"),
@@ -192,7 +222,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
         ),
-        (
+        Case::new(
             "deeply nested",
             json_ct,
             Some("k"),
@@ -201,8 +231,8 @@ async fn bad_payment_requests_get_stable_error_codes() {
             "invalid_json",
         ),
     ];
-    for (name, ct, idem, body, status, code) in cases {
-        let (got, e) = raw_pay(&app, &a.key, ct, idem, body).await;
+    for Case { name, content_type, idem, body, status, code } in cases {
+        let (got, e) = raw_pay(&app, &a.key, content_type, idem, body).await;
         assert_eq!(got, status, "{name}: {e}");
         assert_eq!(e["error"]["code"], code, "{name}: {e}");
         assert!(e["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{name}");
