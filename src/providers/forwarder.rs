@@ -6,6 +6,7 @@
 //! the same reference (the provider's idempotency key), so it is never paid
 //! twice. Outcomes of one batch are written in one transaction.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,26 +111,38 @@ impl Worker {
     }
 }
 
-/// Records each outcome and its audit record; a payment someone else already
-/// recorded is skipped.
+/// Records each outcome and its audit record; a payment whose outcome was
+/// already recorded is skipped. Successes, the common case, are one
+/// statement for the whole batch.
 async fn record_outcomes(
     tx: &mut WriteTx,
     outcomes: Vec<(Payment, ForwardOutcome)>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let successes: Vec<(String, String)> = outcomes
+        .iter()
+        .filter_map(|(p, o)| match o {
+            ForwardOutcome::Succeeded { transaction_id } => Some((p.id.clone(), transaction_id.clone())),
+            ForwardOutcome::Failed { .. } => None,
+        })
+        .collect();
+    let recorded: HashSet<String> = tx.record_successes(&successes, now).await?.into_iter().collect();
     for (payment, outcome) in &outcomes {
-        if !tx.record_forward(&payment.id, outcome, now).await? {
-            continue;
-        }
-        let provider = payment.provider.as_ref().map_or("none", |p| p.name.as_str());
         let (kind, data) = match outcome {
             ForwardOutcome::Succeeded { transaction_id } => {
+                if !recorded.contains(&payment.id) {
+                    continue;
+                }
                 ("payment.succeeded", json!({ "transaction_id": transaction_id }))
             }
             ForwardOutcome::Failed { code, message } => {
+                if !tx.record_failure(&payment.id, code, message, now).await? {
+                    continue;
+                }
                 ("payment.failed", json!({ "code": code, "message": message }))
             }
         };
+        let provider = payment.provider.as_ref().map_or("none", |p| p.name.as_str());
         let event = AuditEvent::new(kind, format!("provider:{provider}"))
             .agent(&payment.agent_id)
             .subject(&payment.id)

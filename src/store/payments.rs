@@ -320,57 +320,67 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Records a provider's answer for an `approved` payment; a failure
-    /// releases the reservation. Returns `false` (and changes nothing) when
-    /// the payment is no longer `approved`: its outcome was already recorded.
-    pub async fn record_forward(
+    /// Marks `approved` payments as `succeeded` with their provider
+    /// transaction ids, in one statement. Returns the ids it changed; a
+    /// payment no longer `approved` (already recorded) is left alone.
+    pub async fn record_successes(
+        &mut self,
+        done: &[(String, String)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>> {
+        if done.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "WITH done(id, txn) AS (VALUES {}) \
+             UPDATE payments SET status = 'succeeded', updated_at = ?, \
+             provider_txn_id = (SELECT txn FROM done WHERE done.id = payments.id) \
+             WHERE id IN (SELECT id FROM done) AND status = 'approved' RETURNING id",
+            vec!["(?, ?)"; done.len()].join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for (id, txn) in done {
+            query = query.bind(id).bind(txn);
+        }
+        let rows = query.bind(format_ts(now)).fetch_all(self.write()).await?;
+        Ok(rows.iter().map(|r| r.get("id")).collect())
+    }
+
+    /// Marks an `approved` payment `failed` and releases its reservation.
+    /// Returns `false` (and changes nothing) when it is no longer `approved`.
+    pub async fn record_failure(
         &mut self,
         payment_id: &str,
-        outcome: &ForwardOutcome,
+        code: &str,
+        message: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let now = format_ts(now);
-        let row = match outcome {
-            ForwardOutcome::Succeeded { transaction_id } => {
-                sqlx::query(
-                    "UPDATE payments SET status = 'succeeded', provider_txn_id = ?, updated_at = ? \
-                     WHERE id = ? AND status = 'approved' RETURNING agent_id",
-                )
-                .bind(transaction_id)
-                .bind(&now)
-                .bind(payment_id)
-                .fetch_optional(self.write())
-                .await?
+        let row = sqlx::query(
+            "SELECT agent_id, reserved_units, reserved_keys FROM payments \
+             WHERE id = ? AND status = 'approved'",
+        )
+        .bind(payment_id)
+        .fetch_optional(self.read())
+        .await?;
+        if let Some(row) = &row {
+            let units: i64 = row.get("reserved_units");
+            if units > 0 {
+                let keys: Vec<String> = from_json("reserved_keys", row.get("reserved_keys"))?;
+                let agent_id: String = row.get("agent_id");
+                self.adjust_spend(&agent_id, &keys, -units, -1).await?;
             }
-            ForwardOutcome::Failed { code, message } => {
-                let row = sqlx::query(
-                    "SELECT agent_id, reserved_units, reserved_keys FROM payments \
-                     WHERE id = ? AND status = 'approved'",
-                )
-                .bind(payment_id)
-                .fetch_optional(self.read())
-                .await?;
-                if let Some(row) = &row {
-                    let units: i64 = row.get("reserved_units");
-                    if units > 0 {
-                        let keys: Vec<String> = from_json("reserved_keys", row.get("reserved_keys"))?;
-                        let agent_id: String = row.get("agent_id");
-                        self.adjust_spend(&agent_id, &keys, -units, -1).await?;
-                    }
-                    sqlx::query(
-                        "UPDATE payments SET status = 'failed', reserved_units = 0, failure_code = ?, \
-                         failure_message = ?, updated_at = ? WHERE id = ?",
-                    )
-                    .bind(code)
-                    .bind(message)
-                    .bind(&now)
-                    .bind(payment_id)
-                    .execute(self.write())
-                    .await?;
-                }
-                row
-            }
-        };
+            sqlx::query(
+                "UPDATE payments SET status = 'failed', reserved_units = 0, failure_code = ?, \
+                 failure_message = ?, updated_at = ? WHERE id = ?",
+            )
+            .bind(code)
+            .bind(message)
+            .bind(&now)
+            .bind(payment_id)
+            .execute(self.write())
+            .await?;
+        }
         Ok(row.is_some())
     }
 }
