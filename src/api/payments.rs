@@ -169,7 +169,7 @@ async fn create(
     let body = body?;
     let idem = Idempotency { key: idempotency_key(&headers)?, request_hash: body.canonical_hash() };
     let input = body.body.parse()?;
-    let created = payments::create(&state, &agent.agent.id, &agent.actor(), &idem, input).await?;
+    let created = payments::create(&state, &agent.agent, &agent.actor(), &idem, input).await?;
     Ok(match created {
         Created::New(p) => (StatusCode::CREATED, Json(p)).into_response(),
         Created::Replayed(p) => (StatusCode::OK, Json(p)).into_response(),

@@ -89,31 +89,44 @@ impl Prepared {
 /// so concurrent requests can never together exceed a limit.
 pub async fn create(
     state: &Arc<AppState>,
-    agent_id: &str,
+    caller: &Agent,
     actor: &str,
     idem: &Idempotency,
     input: PaymentInput,
 ) -> Result<Created> {
-    let (st, agent_id, actor, idem) = (state.clone(), agent_id.to_owned(), actor.to_owned(), idem.clone());
+    let (st, caller, actor, idem) = (state.clone(), caller.clone(), actor.to_owned(), idem.clone());
     let created = state
         .store
         .write(move |tx| {
             Box::pin(async move {
-                // Under the write lock, so of two concurrent requests with the
-                // same key exactly one creates the payment. Time, agent and
-                // spend are read here too: they are those of the moment the
-                // decision commits.
-                let (agent, replay) = tx.agent_and_idempotency(&agent_id, &idem.key).await?;
-                if let Some((hash, payment_id)) = replay {
-                    let payment = tx.payment(Some(&agent_id), &payment_id).await?;
+                // Time, agent and spend are read under the write lock: they
+                // are those of the moment the decision commits, and of two
+                // concurrent requests with the same key exactly one creates
+                // the payment. The spend windows come from the agent as it
+                // authenticated; one read serves the common case.
+                let now = st.clock.now();
+                let prep = Prepared::new(&st, &caller, &input, now)?;
+                let ctx = tx
+                    .decision_context(&idem.key, &prep.spend_query(&caller.id, now))
+                    .await?
+                    .ok_or(Error::Unauthenticated("agent no longer exists"))?;
+                if let Some((hash, payment_id)) = ctx.replay {
+                    let payment = tx.payment(Some(&caller.id), &payment_id).await?;
                     return replayed(&hash, &idem, payment);
                 }
-                let now = st.clock.now();
-                let agent = agent.ok_or(Error::Unauthenticated("agent no longer exists"))?;
-                let prep = Prepared::new(&st, &agent, &input, now)?;
-                let query = prep.spend_query(&agent_id, now);
-                let spend = tx.spend(&query).await?;
-                let decision = prep.policy.evaluate(&prep.agent, &prep.facts, &spend, now);
+                let (prep, spend) = if ctx.agent.policy == caller.policy
+                    && ctx.agent.trust_level == caller.trust_level
+                {
+                    (prep, ctx.spend)
+                } else {
+                    // Re-bound or re-levelled since it authenticated: read
+                    // the spend its current policy looks at.
+                    let prep = Prepared::new(&st, &ctx.agent, &input, now)?;
+                    let spend = tx.spend(&prep.spend_query(&caller.id, now)).await?;
+                    (prep, spend)
+                };
+                let agent_facts = AgentFacts { trust_level: ctx.agent.trust_level, frozen: ctx.agent.frozen };
+                let decision = prep.policy.evaluate(&agent_facts, &prep.facts, &spend, now);
 
                 let reserved_units = match decision.outcome {
                     Outcome::Deny => 0,
@@ -122,8 +135,8 @@ pub async fn create(
                         to_counter(prep.policy.counted_amount(&prep.facts).unwrap_or_default())
                     }
                 };
-                let reserved_keys = query.counter_keys();
-                let payment = new_payment(&prep, &agent_id, input, decision, now);
+                let reserved_keys = prep.spend_query(&caller.id, now).counter_keys();
+                let payment = new_payment(&prep, &caller.id, input, decision, now);
                 let new = NewPayment {
                     payment: &payment,
                     idempotency_key: &idem.key,

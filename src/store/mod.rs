@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use agents::{AgentPatch, KeyAuth, NewKey};
 pub use audit::AuditFilter;
-pub use payments::{ForwardOutcome, NewPayment, PaymentFilter, SpendQuery};
+pub use payments::{DecisionContext, ForwardOutcome, NewPayment, PaymentFilter, SpendQuery};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 

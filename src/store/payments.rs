@@ -46,6 +46,15 @@ impl SpendQuery<'_> {
     }
 }
 
+/// What a decision reads before it is made (see `WriteTx::decision_context`).
+#[derive(Debug, Clone)]
+pub struct DecisionContext {
+    pub agent: Agent,
+    /// (request hash, payment id) already stored under the idempotency key.
+    pub replay: Option<(String, String)>,
+    pub spend: SpendSnapshot,
+}
+
 /// A payment about to be stored, with the reservation it holds.
 #[derive(Debug, Clone)]
 pub struct NewPayment<'a> {
@@ -128,57 +137,72 @@ async fn payment_by_id(
     row.as_ref().map(payment_from_row).transpose()
 }
 
-/// Reads counters and velocity counts in one round trip.
-async fn spend_snapshot(conn: &mut SqliteConnection, q: &SpendQuery<'_>) -> Result<SpendSnapshot> {
-    let keys = q.counter_keys();
-    let mut sql = format!(
-        "SELECT window, units, count FROM spend_counters WHERE agent_id = ? AND window IN ({})",
-        vec!["?"; keys.len()].join(", ")
-    );
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// A spend snapshot as select-list expressions: one scalar subquery per
+/// counter and per velocity rule, so the snapshot is a single row and can
+/// share a round trip with other columns. Bind with [`bind_spend`], in the
+/// place the expressions have in the statement.
+fn spend_columns(q: &SpendQuery<'_>) -> String {
+    let counter = |column: &str, alias: &str| {
+        format!("COALESCE((SELECT {column} FROM spend_counters WHERE agent_id = ? AND window = ?), 0) AS {alias}")
+    };
+    let mut columns = vec![
+        counter("units", "s_day"),
+        counter("units", "s_week"),
+        counter("units", "s_month"),
+        counter("units", "s_lifetime"),
+        counter("units", "s_merchant"),
+        counter("count", "s_merchant_count"),
+    ];
+    columns.push(match q.category {
+        Some(_) => counter("units", "s_category"),
+        None => "0 AS s_category".to_owned(),
+    });
     for i in 0..q.velocity.len() {
         // LIMIT bounds the scan: counting past the rule's max changes nothing.
-        sql.push_str(&format!(
-            " UNION ALL SELECT 'velocity:{i}', 0, (SELECT COUNT(*) FROM (SELECT 1 FROM payments \
-             WHERE agent_id = ? AND reserved_units > 0 AND created_at > ? LIMIT ?))"
+        columns.push(format!(
+            "(SELECT COUNT(*) FROM (SELECT 1 FROM payments WHERE agent_id = ? AND reserved_units > 0 \
+             AND created_at > ? LIMIT ?)) AS s_v{i}"
         ));
     }
-    let mut query = sqlx::query(&sql).bind(q.agent_id);
-    for k in &keys {
-        query = query.bind(k);
+    columns.join(", ")
+}
+
+fn bind_spend<'q>(mut query: SqliteQuery<'q>, q: &SpendQuery<'_>) -> SqliteQuery<'q> {
+    let keys = q.counter_keys();
+    // Counter columns in `spend_columns` order: day, week, month, lifetime,
+    // merchant (units, then count), category.
+    for key in [&keys[0], &keys[1], &keys[2], &keys[3], &keys[4], &keys[4]] {
+        query = query.bind(q.agent_id.to_owned()).bind(key.clone());
+    }
+    if let Some(key) = keys.get(5) {
+        query = query.bind(q.agent_id.to_owned()).bind(key.clone());
     }
     for rule in q.velocity {
         let since = chrono::Duration::from_std(rule.per)
             .ok()
             .and_then(|per| q.now.checked_sub_signed(per))
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        query = query.bind(q.agent_id).bind(format_ts(since)).bind(rule.max);
+        query = query.bind(q.agent_id.to_owned()).bind(format_ts(since)).bind(rule.max);
     }
-    let rows = query.fetch_all(conn).await?;
+    query
+}
 
-    let mut snap = SpendSnapshot { velocity: vec![0; q.velocity.len()], ..Default::default() };
-    for row in rows {
-        let window: String = row.get("window");
-        let units = from_counter(row.get("units"));
-        let count: i64 = row.get("count");
-        if let Some(i) = window.strip_prefix("velocity:") {
-            let i: usize = i.parse().map_err(|_| StoreError::Internal(window.clone()))?;
-            snap.velocity[i] = u32::try_from(count).unwrap_or(u32::MAX);
-        } else if window == keys[0] {
-            snap.day = units;
-        } else if window == keys[1] {
-            snap.week = units;
-        } else if window == keys[2] {
-            snap.month = units;
-        } else if window == keys[3] {
-            snap.lifetime = units;
-        } else if window == keys[4] {
-            snap.merchant = units;
-            snap.merchant_seen = count > 0;
-        } else {
-            snap.category = units;
-        }
+fn spend_from_row(row: &SqliteRow, q: &SpendQuery<'_>) -> SpendSnapshot {
+    let units = |alias: &str| from_counter(row.get(alias));
+    SpendSnapshot {
+        day: units("s_day"),
+        week: units("s_week"),
+        month: units("s_month"),
+        lifetime: units("s_lifetime"),
+        merchant: units("s_merchant"),
+        merchant_seen: row.get::<i64, _>("s_merchant_count") > 0,
+        category: units("s_category"),
+        velocity: (0..q.velocity.len())
+            .map(|i| u32::try_from(row.get::<i64, _>(format!("s_v{i}").as_str())).unwrap_or(u32::MAX))
+            .collect(),
     }
-    Ok(snap)
 }
 
 impl Store {
@@ -209,8 +233,9 @@ impl Store {
 
     /// A snapshot for a dry run; decisions read theirs inside `WriteTx`.
     pub async fn spend(&self, q: &SpendQuery<'_>) -> Result<SpendSnapshot> {
-        let mut conn = self.read.acquire().await?;
-        spend_snapshot(&mut conn, q).await
+        let sql = format!("SELECT {}", spend_columns(q));
+        let row = bind_spend(sqlx::query(&sql), q).fetch_one(&self.read).await?;
+        Ok(spend_from_row(&row, q))
     }
 
     /// Payments still `approved` (not yet forwarded) since before `before`,
@@ -229,28 +254,31 @@ impl WriteTx {
         payment_by_id(self.read(), agent_id, id).await
     }
 
-    /// The agent, and the (request hash, payment id) already stored under
-    /// `idempotency_key` if any, in one round trip.
-    pub async fn agent_and_idempotency(
+    /// Everything a decision reads, in one round trip: the agent, the
+    /// (request hash, payment id) already stored under `idempotency_key` if
+    /// any, and the spend snapshot for `q`.
+    pub async fn decision_context(
         &mut self,
-        agent_id: &str,
         idempotency_key: &str,
-    ) -> Result<(Option<Agent>, Option<(String, String)>)> {
+        q: &SpendQuery<'_>,
+    ) -> Result<Option<DecisionContext>> {
         let columns: Vec<String> = AGENT_COLUMNS.split(", ").map(|c| format!("a.{c}")).collect();
         let sql = format!(
-            "SELECT {}, p.request_hash, p.id AS payment_id FROM agents a \
+            "SELECT {}, p.request_hash, p.id AS payment_id, {} FROM agents a \
              LEFT JOIN payments p ON p.agent_id = a.id AND p.idempotency_key = ? WHERE a.id = ?",
-            columns.join(", ")
+            columns.join(", "),
+            spend_columns(q),
         );
-        let row = sqlx::query(&sql).bind(idempotency_key).bind(agent_id).fetch_optional(self.read()).await?;
-        let Some(row) = row else { return Ok((None, None)) };
-        let replay =
-            row.get::<Option<String>, _>("payment_id").map(|id| (row.get::<String, _>("request_hash"), id));
-        Ok((Some(agent_from_row(&row)?), replay))
+        let query = bind_spend(sqlx::query(&sql), q).bind(idempotency_key.to_owned()).bind(q.agent_id.to_owned());
+        let Some(row) = query.fetch_optional(self.read()).await? else { return Ok(None) };
+        let replay = row.get::<Option<String>, _>("payment_id").map(|id| (row.get::<String, _>("request_hash"), id));
+        Ok(Some(DecisionContext { agent: agent_from_row(&row)?, replay, spend: spend_from_row(&row, q) }))
     }
 
     pub async fn spend(&mut self, q: &SpendQuery<'_>) -> Result<SpendSnapshot> {
-        spend_snapshot(self.read(), q).await
+        let sql = format!("SELECT {}", spend_columns(q));
+        let row = bind_spend(sqlx::query(&sql), q).fetch_one(self.read()).await?;
+        Ok(spend_from_row(&row, q))
     }
 
     pub async fn insert_payment(&mut self, new: &NewPayment<'_>) -> Result<()> {
