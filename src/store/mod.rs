@@ -101,7 +101,7 @@ impl Store {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(opts.read_only(true))
             .await?;
-        let jobs = writer::start(write.clone());
+        let jobs = writer::start(write.clone())?;
         Ok(Store { read, write, jobs })
     }
 
