@@ -84,6 +84,27 @@ CREATE TABLE spend_counters (
     PRIMARY KEY (agent_id, window)
 ) WITHOUT ROWID;
 
+-- The counters are derived from payments.reserved_units by these triggers,
+-- so no code path can change a reservation without its counters following:
+-- inserting a reserving payment books it under its reserved_keys, and
+-- lowering reserved_units (a release) takes the difference back out.
+CREATE TRIGGER payments_reserve AFTER INSERT ON payments WHEN NEW.reserved_units > 0
+BEGIN
+    INSERT INTO spend_counters (agent_id, window, units, count)
+    SELECT NEW.agent_id, k.value, NEW.reserved_units, 1 FROM json_each(NEW.reserved_keys) AS k WHERE true
+    ON CONFLICT (agent_id, window) DO UPDATE
+        SET units = units + excluded.units, count = count + excluded.count;
+END;
+
+CREATE TRIGGER payments_release AFTER UPDATE OF reserved_units ON payments
+    WHEN NEW.reserved_units < OLD.reserved_units
+BEGIN
+    UPDATE spend_counters
+        SET units = units - (OLD.reserved_units - NEW.reserved_units),
+            count = count - (NEW.reserved_units = 0)
+        WHERE agent_id = OLD.agent_id AND window IN (SELECT value FROM json_each(OLD.reserved_keys));
+END;
+
 CREATE TABLE approvals (
     id                 TEXT PRIMARY KEY,
     payment_id         TEXT NOT NULL UNIQUE REFERENCES payments(id),

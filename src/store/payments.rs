@@ -326,25 +326,6 @@ impl WriteTx {
             .execute(self.write())
             .await?;
         }
-        if new.reserved_units > 0 {
-            self.adjust_spend(&p.agent_id, new.reserved_keys, new.reserved_units, 1).await?;
-        }
-        Ok(())
-    }
-
-    /// Adds (or, negative, removes) a reservation to every counter in `keys`.
-    async fn adjust_spend(&mut self, agent_id: &str, keys: &[String], units: i64, count: i64) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO spend_counters (agent_id, window, units, count) VALUES {} \
-             ON CONFLICT (agent_id, window) DO UPDATE SET units = units + excluded.units, \
-             count = count + excluded.count",
-            vec!["(?, ?, ?, ?)"; keys.len()].join(", ")
-        );
-        let mut query = sqlx::query(&sql);
-        for k in keys {
-            query = query.bind(agent_id).bind(k).bind(units).bind(count);
-        }
-        query.execute(self.write()).await?;
         Ok(())
     }
 
@@ -374,41 +355,20 @@ impl WriteTx {
         Ok(rows.iter().map(|r| r.get("id")).collect())
     }
 
-    /// Marks an `approved` payment `failed` and releases its reservation.
-    /// Returns `false` (and changes nothing) when it is no longer `approved`.
-    pub async fn record_failure(
-        &mut self,
-        payment_id: &str,
-        code: &str,
-        message: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        let now = format_ts(now);
-        let row = sqlx::query(
-            "SELECT agent_id, reserved_units, reserved_keys FROM payments \
-             WHERE id = ? AND status = 'approved'",
+    /// Marks an `approved` payment `failed`, which releases its reservation
+    /// (the `payments_release` trigger). Returns `false` (and changes
+    /// nothing) when it is no longer `approved`.
+    pub async fn record_failure(&mut self, payment_id: &str, code: &str, message: &str, now: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE payments SET status = 'failed', reserved_units = 0, failure_code = ?, \
+             failure_message = ?, updated_at = ? WHERE id = ? AND status = 'approved'",
         )
+        .bind(code)
+        .bind(message)
+        .bind(format_ts(now))
         .bind(payment_id)
-        .fetch_optional(self.read())
+        .execute(self.write())
         .await?;
-        if let Some(row) = &row {
-            let units: i64 = row.get("reserved_units");
-            if units > 0 {
-                let keys: Vec<String> = from_json("reserved_keys", row.get("reserved_keys"))?;
-                let agent_id: String = row.get("agent_id");
-                self.adjust_spend(&agent_id, &keys, -units, -1).await?;
-            }
-            sqlx::query(
-                "UPDATE payments SET status = 'failed', reserved_units = 0, failure_code = ?, \
-                 failure_message = ?, updated_at = ? WHERE id = ?",
-            )
-            .bind(code)
-            .bind(message)
-            .bind(&now)
-            .bind(payment_id)
-            .execute(self.write())
-            .await?;
-        }
-        Ok(row.is_some())
+        Ok(done.rows_affected() == 1)
     }
 }
