@@ -114,17 +114,16 @@ pub async fn create(
                     let payment = tx.payment(Some(&caller.id), &payment_id).await?;
                     return replayed(&hash, &idem, payment);
                 }
-                let (prep, spend) = if ctx.agent.policy == caller.policy
-                    && ctx.agent.trust_level == caller.trust_level
-                {
-                    (prep, ctx.spend)
-                } else {
-                    // Re-bound or re-levelled since it authenticated: read
-                    // the spend its current policy looks at.
-                    let prep = Prepared::new(&st, &ctx.agent, &input, now)?;
-                    let spend = tx.spend(&prep.spend_query(&caller.id, now)).await?;
-                    (prep, spend)
-                };
+                let (prep, spend) =
+                    if ctx.agent.policy == caller.policy && ctx.agent.trust_level == caller.trust_level {
+                        (prep, ctx.spend)
+                    } else {
+                        // Re-bound or re-levelled since it authenticated: read
+                        // the spend its current policy looks at.
+                        let prep = Prepared::new(&st, &ctx.agent, &input, now)?;
+                        let spend = tx.spend(&prep.spend_query(&caller.id, now)).await?;
+                        (prep, spend)
+                    };
                 let agent_facts = AgentFacts { trust_level: ctx.agent.trust_level, frozen: ctx.agent.frozen };
                 let decision = prep.policy.evaluate(&agent_facts, &prep.facts, &spend, now);
 

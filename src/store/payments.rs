@@ -145,7 +145,9 @@ type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::Sqlite
 /// place the expressions have in the statement.
 fn spend_columns(q: &SpendQuery<'_>) -> String {
     let counter = |column: &str, alias: &str| {
-        format!("COALESCE((SELECT {column} FROM spend_counters WHERE agent_id = ? AND window = ?), 0) AS {alias}")
+        format!(
+            "COALESCE((SELECT {column} FROM spend_counters WHERE agent_id = ? AND window = ?), 0) AS {alias}"
+        )
     };
     let mut columns = vec![
         counter("units", "s_day"),
@@ -269,9 +271,11 @@ impl WriteTx {
             columns.join(", "),
             spend_columns(q),
         );
-        let query = bind_spend(sqlx::query(&sql), q).bind(idempotency_key.to_owned()).bind(q.agent_id.to_owned());
+        let query =
+            bind_spend(sqlx::query(&sql), q).bind(idempotency_key.to_owned()).bind(q.agent_id.to_owned());
         let Some(row) = query.fetch_optional(self.read()).await? else { return Ok(None) };
-        let replay = row.get::<Option<String>, _>("payment_id").map(|id| (row.get::<String, _>("request_hash"), id));
+        let replay =
+            row.get::<Option<String>, _>("payment_id").map(|id| (row.get::<String, _>("request_hash"), id));
         Ok(Some(DecisionContext { agent: agent_from_row(&row)?, replay, spend: spend_from_row(&row, q) }))
     }
 
@@ -358,7 +362,13 @@ impl WriteTx {
     /// Marks an `approved` payment `failed`, which releases its reservation
     /// (the `payments_release` trigger). Returns `false` (and changes
     /// nothing) when it is no longer `approved`.
-    pub async fn record_failure(&mut self, payment_id: &str, code: &str, message: &str, now: DateTime<Utc>) -> Result<bool> {
+    pub async fn record_failure(
+        &mut self,
+        payment_id: &str,
+        code: &str,
+        message: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE payments SET status = 'failed', reserved_units = 0, failure_code = ?, \
              failure_message = ?, updated_at = ? WHERE id = ? AND status = 'approved'",

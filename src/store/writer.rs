@@ -102,7 +102,9 @@ async fn commit(mut tx: WriteTx) -> Result<(), StoreError> {
 pub(super) fn start(pool: SqlitePool) -> std::io::Result<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    std::thread::Builder::new().name("purser-writer".into()).spawn(move || runtime.block_on(run(pool, rx)))?;
+    std::thread::Builder::new()
+        .name("purser-writer".into())
+        .spawn(move || runtime.block_on(run(pool, rx)))?;
     Ok(tx)
 }
 
