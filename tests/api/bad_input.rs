@@ -22,28 +22,9 @@ async fn raw_pay(
     into_parts(req.send().await.unwrap()).await
 }
 
-/// One bad request and the error it must get.
-struct Case<'a> {
-    name: &'a str,
-    content_type: Option<&'a str>,
-    idem: Option<&'a str>,
-    body: Vec<u8>,
-    status: StatusCode,
-    code: &'a str,
-}
-
-impl<'a> Case<'a> {
-    fn new(
-        name: &'a str,
-        content_type: Option<&'a str>,
-        idem: Option<&'a str>,
-        body: Vec<u8>,
-        status: StatusCode,
-        code: &'a str,
-    ) -> Self {
-        Case { name, content_type, idem, body, status, code }
-    }
-}
+/// A bad request and the error it must get: name, Content-Type,
+/// Idempotency-Key, body, status, error code.
+type Case<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Vec<u8>, StatusCode, &'a str);
 
 #[tokio::test]
 async fn bad_payment_requests_get_stable_error_codes() {
@@ -57,8 +38,8 @@ async fn bad_payment_requests_get_stable_error_codes() {
     };
     let json_ct = Some("application/json");
     let long_key = "x".repeat(300);
-    let cases = vec![
-        Case::new(
+    let cases: Vec<Case> = vec![
+        (
             "wrong content type",
             Some("text/plain"),
             Some("k"),
@@ -66,7 +47,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
         ),
-        Case::new(
+        (
             "no content type",
             None,
             Some("k"),
@@ -74,7 +55,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
         ),
-        Case::new(
+        (
             "malformed json",
             json_ct,
             Some("k"),
@@ -82,15 +63,8 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_json",
         ),
-        Case::new(
-            "not an object",
-            json_ct,
-            Some("k"),
-            b"[1,2]".to_vec(),
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-        ),
-        Case::new(
+        ("not an object", json_ct, Some("k"), b"[1,2]".to_vec(), StatusCode::BAD_REQUEST, "invalid_request"),
+        (
             "amount as number",
             json_ct,
             Some("k"),
@@ -98,7 +72,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_amount",
         ),
-        Case::new(
+        (
             "too many digits",
             json_ct,
             Some("k"),
@@ -106,7 +80,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_amount",
         ),
-        Case::new(
+        (
             "negative",
             json_ct,
             Some("k"),
@@ -114,7 +88,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_amount",
         ),
-        Case::new(
+        (
             "zero",
             json_ct,
             Some("k"),
@@ -122,7 +96,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_amount",
         ),
-        Case::new(
+        (
             "exponent",
             json_ct,
             Some("k"),
@@ -130,7 +104,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_amount",
         ),
-        Case::new(
+        (
             "huge",
             json_ct,
             Some("k"),
@@ -138,7 +112,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_amount",
         ),
-        Case::new(
+        (
             "fee as number",
             json_ct,
             Some("k"),
@@ -146,7 +120,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_amount",
         ),
-        Case::new(
+        (
             "unknown currency",
             json_ct,
             Some("k"),
@@ -154,7 +128,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_currency",
         ),
-        Case::new(
+        (
             "JPY fraction",
             json_ct,
             Some("k"),
@@ -166,7 +140,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_amount",
         ),
-        Case::new(
+        (
             "unknown field",
             json_ct,
             Some("k"),
@@ -174,7 +148,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_request",
         ),
-        Case::new(
+        (
             "missing merchant",
             json_ct,
             Some("k"),
@@ -182,7 +156,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_request",
         ),
-        Case::new(
+        (
             "empty merchant",
             json_ct,
             Some("k"),
@@ -190,7 +164,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_request",
         ),
-        Case::new(
+        (
             "merchant wrong type",
             json_ct,
             Some("k"),
@@ -198,7 +172,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_request",
         ),
-        Case::new(
+        (
             "missing idempotency key",
             json_ct,
             None,
@@ -206,7 +180,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "idempotency_key_required",
         ),
-        Case::new(
+        (
             "oversized idempotency key",
             json_ct,
             Some(long_key.as_str()),
@@ -214,7 +188,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::BAD_REQUEST,
             "invalid_idempotency_key",
         ),
-        Case::new(
+        (
             "oversized body",
             json_ct,
             Some("k"),
@@ -222,7 +196,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
         ),
-        Case::new(
+        (
             "deeply nested",
             json_ct,
             Some("k"),
@@ -231,7 +205,7 @@ async fn bad_payment_requests_get_stable_error_codes() {
             "invalid_json",
         ),
     ];
-    for Case { name, content_type, idem, body, status, code } in cases {
+    for (name, content_type, idem, body, status, code) in cases {
         let (got, e) = raw_pay(&app, &a.key, content_type, idem, body).await;
         assert_eq!(got, status, "{name}: {e}");
         assert_eq!(e["error"]["code"], code, "{name}: {e}");
