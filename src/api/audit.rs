@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Admin;
-use super::extract::QueryParams;
+use super::extract::{empty_as_none, QueryParams};
 use crate::app::AppState;
 use crate::clock::{format_ts, parse_ts};
 use crate::error::{Error, Result};
@@ -25,12 +25,16 @@ pub fn router() -> Router<Arc<AppState>> {
 #[serde(deny_unknown_fields)]
 struct AuditQuery {
     /// RFC 3339: records at or after this time.
+    #[serde(default, deserialize_with = "empty_as_none")]
     since: Option<String>,
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default, deserialize_with = "empty_as_none")]
     kind: Option<String>,
+    #[serde(default, deserialize_with = "empty_as_none")]
     agent: Option<String>,
     /// Records after this sequence number (the previous page's `next_after`).
+    #[serde(default, deserialize_with = "empty_as_none")]
     after: Option<i64>,
+    #[serde(default, deserialize_with = "empty_as_none")]
     limit: Option<u32>,
 }
 

@@ -73,3 +73,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
             .map_err(|e| Error::invalid("invalid_query", e.body_text()))
     }
 }
+
+/// For query parameters: `?status=` (present but empty) means "not given",
+/// as in `GET /v1/payments?status=&limit=&cursor=`; otherwise the value must
+/// parse as `T`.
+pub fn empty_as_none<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text: Option<String> = serde::Deserialize::deserialize(de)?;
+    match text.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) => t.parse().map(Some).map_err(serde::de::Error::custom),
+    }
+}

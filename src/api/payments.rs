@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::auth::Principal;
-use super::extract::{JsonBody, QueryParams};
+use super::extract::{empty_as_none, JsonBody, QueryParams};
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::model::{PaymentStatus, Scope};
@@ -209,10 +209,14 @@ async fn show(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    #[serde(default, deserialize_with = "empty_as_none")]
     status: Option<String>,
+    #[serde(default, deserialize_with = "empty_as_none")]
     limit: Option<u32>,
+    #[serde(default, deserialize_with = "empty_as_none")]
     cursor: Option<String>,
     /// Admin only: one agent's payments.
+    #[serde(default, deserialize_with = "empty_as_none")]
     agent_id: Option<String>,
 }
 

@@ -217,6 +217,9 @@ async fn payments_list_pages_with_a_cursor_newest_first() {
         }
     }
     assert_eq!(seen, ids);
+    let (status, all) = app.get(&a.key, "/v1/payments?status=&limit=&cursor=").await;
+    assert_eq!(status, StatusCode::OK, "empty parameters mean 'not given': {all}");
+    assert_eq!(all["data"].as_array().unwrap().len(), 5);
     let (_, denied) = app.get(&a.key, "/v1/payments?status=denied").await;
     assert_eq!(denied["data"], json!([]));
 }
