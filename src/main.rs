@@ -27,6 +27,11 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Work with the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Print a new random admin token (for PURSER_ADMIN_TOKEN).
     Token,
     /// Load-test the payment path end to end and print decisions/s and latency.
@@ -47,6 +52,15 @@ enum PolicyCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; report the first changed, removed or reordered record.
+    Verify {
+        #[arg(long, env = "PURSER_DATABASE_URL", default_value = "sqlite://purser.db")]
+        database_url: String,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -54,6 +68,7 @@ fn main() -> ExitCode {
         Command::Policy { command: PolicyCommand::Check { dir } } => policy_check(&dir),
         Command::Policy { command: PolicyCommand::Test { dir } } => policy_test(&dir),
         Command::Bench(args) => bench(args),
+        Command::Audit { command: AuditCommand::Verify { database_url } } => audit_verify(&database_url),
         Command::Token => {
             println!("{}", purser::auth::generate(purser::auth::ADMIN_TOKEN_PREFIX));
             Ok(())
@@ -75,6 +90,14 @@ fn policy_check(dir: &std::path::Path) -> anyhow::Result<()> {
         println!("ok  {name}  {}  ({})", p.version, p.source);
     }
     println!("{} policies valid in {}", set.len(), dir.display());
+    Ok(())
+}
+
+#[tokio::main]
+async fn audit_verify(database_url: &str) -> anyhow::Result<()> {
+    let store = purser::store::Store::connect(database_url).await?;
+    let checked = purser::service::audit::verify(&store).await?;
+    println!("audit chain intact: {checked} records");
     Ok(())
 }
 

@@ -2,5 +2,6 @@
 //! policy engine with the store; they know nothing about HTTP.
 
 pub mod agents;
+pub mod audit;
 pub mod dev;
 pub mod payments;

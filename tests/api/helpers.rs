@@ -49,6 +49,7 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub clock: Arc<ManualClock>,
+    pub database_url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -67,7 +68,7 @@ pub async fn spawn_app_with(policies: &str, start: DateTime<Utc>) -> TestApp {
     std::fs::create_dir(&policy_dir).unwrap();
     std::fs::write(policy_dir.join("test.toml"), policies).unwrap();
     let db = format!("sqlite://{}", dir.path().join("purser.db").display());
-    let config = Config::for_tests(db, policy_dir, ADMIN_TOKEN.to_owned());
+    let config = Config::for_tests(db.clone(), policy_dir, ADMIN_TOKEN.to_owned());
     let clock = Arc::new(ManualClock::new(start));
     let app = App::build(config, clock.clone() as Arc<dyn Clock>).await.expect("app builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -77,6 +78,7 @@ pub async fn spawn_app_with(policies: &str, start: DateTime<Utc>) -> TestApp {
         base: format!("http://{addr}"),
         http: reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap(),
         clock,
+        database_url: db,
         _dir: dir,
     }
 }

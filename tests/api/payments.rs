@@ -329,4 +329,16 @@ async fn every_decision_and_admin_change_is_in_a_verifiable_audit_chain() {
         assert!(kinds.contains(&expected), "{expected} missing from {kinds:?}");
     }
     assert!(!audit.to_string().contains(&a.key), "the key never appears in the audit log");
+
+    // What `purser audit verify` runs: intact, then one edited record is found.
+    let store = purser::store::Store::connect(&app.database_url).await.unwrap();
+    let checked = purser::service::audit::verify(&store).await.unwrap();
+    assert_eq!(checked, records.len() as u64);
+    let raw = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+    sqlx::query("UPDATE audit_log SET data = '{\"amount\":\"0.01\"}' WHERE seq = 3")
+        .execute(&raw)
+        .await
+        .unwrap();
+    let broken = purser::service::audit::verify(&store).await.unwrap_err().to_string();
+    assert!(broken.contains("seq 3"), "{broken}");
 }
