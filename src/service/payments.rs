@@ -116,7 +116,9 @@ pub async fn create(
                 }
                 let (prep, spend) =
                     if ctx.agent.policy == caller.policy && ctx.agent.trust_level == caller.trust_level {
-                        (prep, ctx.spend)
+                        // Same windows; only the frozen flag may have changed.
+                        let agent = AgentFacts { frozen: ctx.agent.frozen, ..prep.agent };
+                        (Prepared { agent, ..prep }, ctx.spend)
                     } else {
                         // Re-bound or re-levelled since it authenticated: read
                         // the spend its current policy looks at.
@@ -124,8 +126,7 @@ pub async fn create(
                         let spend = tx.spend(&prep.spend_query(&caller.id, now)).await?;
                         (prep, spend)
                     };
-                let agent_facts = AgentFacts { trust_level: ctx.agent.trust_level, frozen: ctx.agent.frozen };
-                let decision = prep.policy.evaluate(&agent_facts, &prep.facts, &spend, now);
+                let decision = prep.policy.evaluate(&prep.agent, &prep.facts, &spend, now);
 
                 let reserved_units = match decision.outcome {
                     Outcome::Deny => 0,
@@ -174,7 +175,8 @@ fn replayed(stored_hash: &str, idem: &Idempotency, payment: Option<Payment>) -> 
             "this Idempotency-Key was already used with a different request body",
         ));
     }
-    // The key row and its payment are written in one transaction.
+    // The key is a column of the payment row: one without the other is
+    // corruption, not a client error.
     let payment = payment.ok_or_else(|| {
         Error::Store(crate::store::StoreError::Internal("idempotency key without its payment".into()))
     })?;

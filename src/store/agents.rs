@@ -25,7 +25,8 @@ fn agent_from_prefixed_row(row: &SqliteRow, prefix: &str) -> Result<Agent> {
         id: row.get(col("id").as_str()),
         name: row.get(col("name").as_str()),
         policy: row.get(col("policy").as_str()),
-        trust_level: from_json("trust_level", &format!("\"{trust}\""))?,
+        trust_level: TrustLevel::parse(&trust)
+            .ok_or_else(|| StoreError::Internal(format!("column trust_level: {trust:?}")))?,
         frozen: row.get::<i64, _>(col("frozen").as_str()) != 0,
         frozen_reason: row.get(col("frozen_reason").as_str()),
         created_at: row.get(col("created_at").as_str()),
@@ -44,13 +45,6 @@ fn key_from_row(row: &SqliteRow) -> Result<ApiKey> {
         created_at: row.get("created_at"),
         revoked_at: row.get("revoked_at"),
     })
-}
-
-fn trust_str(level: TrustLevel) -> String {
-    serde_json::to_value(level)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .expect("trust level serializes to a string")
 }
 
 /// A key found by its hash, with the agent it belongs to.
@@ -146,7 +140,7 @@ impl WriteTx {
         .bind(&agent.id)
         .bind(&agent.name)
         .bind(&agent.policy)
-        .bind(trust_str(agent.trust_level))
+        .bind(agent.trust_level.as_str())
         .bind(agent.frozen as i64)
         .bind(&agent.frozen_reason)
         .bind(&agent.created_at)
@@ -162,7 +156,7 @@ impl WriteTx {
             "UPDATE agents SET trust_level = COALESCE(?, trust_level), policy = COALESCE(?, policy), \
              updated_at = ? WHERE id = ?",
         )
-        .bind(patch.trust_level.map(trust_str))
+        .bind(patch.trust_level.map(TrustLevel::as_str))
         .bind(&patch.policy)
         .bind(now)
         .bind(id)
@@ -245,11 +239,5 @@ impl WriteTx {
         let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE name = ? ORDER BY id LIMIT 1");
         let row = sqlx::query(&sql).bind(name).fetch_optional(self.read()).await?;
         row.as_ref().map(agent_from_row).transpose()
-    }
-}
-
-impl From<serde_json::Error> for StoreError {
-    fn from(e: serde_json::Error) -> Self {
-        StoreError::Internal(e.to_string())
     }
 }
