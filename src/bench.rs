@@ -93,9 +93,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
             (base, keys, Some(dir))
         }
     };
+    // Idempotency keys unique to this run, so a gateway can be benched twice.
+    let run_id = crate::ids::new("bench");
     // Warm up connections and caches; not measured.
-    for key in &keys {
-        pay(&http, &base, key, &format!("warmup-{key}")).await?;
+    for (i, key) in keys.iter().enumerate() {
+        pay(&http, &base, key, &format!("{run_id}-warmup-{i}")).await?;
     }
 
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -105,7 +107,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
         let (http, base, next) = (http.clone(), base.clone(), next.clone());
         let key = keys[c % keys.len()].clone();
         let total = args.requests;
-        let run_id = started.elapsed().as_nanos();
+        let run_id = run_id.clone();
         clients.spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0;
@@ -115,7 +117,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
                     break;
                 }
                 let t = Instant::now();
-                match pay(&http, &base, &key, &format!("bench-{run_id}-{c}-{i}")).await {
+                match pay(&http, &base, &key, &format!("{run_id}-{i}")).await {
                     Ok(()) => latencies.push(t.elapsed()),
                     Err(_) => errors += 1,
                 }
