@@ -17,16 +17,7 @@ use crate::app::App;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 
-/// No ladder, limits far above what a run spends, no velocity rule: the run
-/// measures the decision path, not a limit being hit.
-const BENCH_POLICY: &str = r#"
-[policies.bench]
-trust_level = "custom"
-currency = "USD"
-rails = ["card"]
-per_tx_limit = "1000.00"
-daily_limit = "100000000.00"
-"#;
+const BENCH_POLICY: &str = include_str!("../benches/policies/bench.toml");
 
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
