@@ -101,6 +101,9 @@ async fn keys_expire_and_carry_scopes_and_address_limits() {
 
     let (status, e) = app.pay(&read_only, "k", payment("1.00", "aws.amazon.com")).await;
     assert_eq!((status, e["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("insufficient_scope")));
+    // Who may pay is answered before anything about the body.
+    let (status, _) = app.pay(&read_only, "k", json!({ "amount": 1 })).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = app.get(&read_only, "/v1/payments").await;
     assert_eq!(status, StatusCode::OK);
 
