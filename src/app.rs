@@ -78,7 +78,8 @@ impl App {
             forwarder,
             admin_token_hash,
         });
-        Ok(App { state, workers: vec![forward_worker] })
+        let expirer = tokio::spawn(expire_approvals(state.clone()));
+        Ok(App { state, workers: vec![forward_worker, expirer] })
     }
 
     /// Serves the API on `listener` until `shutdown` resolves, then stops
@@ -97,6 +98,20 @@ impl App {
         }
         self.state.store.close().await;
         Ok(())
+    }
+}
+
+/// Expires overdue approvals now (deadlines that passed while the gateway
+/// was down) and then every `approval_sweep`.
+async fn expire_approvals(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(state.config.approval_sweep);
+    loop {
+        tick.tick().await;
+        match crate::service::approvals::expire_overdue(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "expired overdue approvals"),
+            Err(e) => tracing::warn!(error = %e, "could not expire overdue approvals"),
+        }
     }
 }
 

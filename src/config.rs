@@ -37,6 +37,11 @@ pub struct Config {
     #[arg(long, env = "PURSER_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
 
+    /// How often pending approvals past their deadline are expired (their
+    /// reservations released). Also done once at start.
+    #[arg(long, env = "PURSER_APPROVAL_SWEEP", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub approval_sweep: std::time::Duration,
+
     /// Log format: `pretty` or `json`.
     #[arg(long, env = "PURSER_LOG_FORMAT", default_value = "pretty")]
     pub log_format: String,
@@ -70,6 +75,7 @@ impl Config {
             admin_token: Some(admin_token),
             dev: false,
             max_body_bytes: 64 * 1024,
+            approval_sweep: std::time::Duration::from_millis(20),
             log_format: "pretty".to_owned(),
         }
     }

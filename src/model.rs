@@ -183,3 +183,42 @@ impl fmt::Display for Money {
 fn serialize_money<S: Serializer>(m: &Money, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(m)
 }
+
+/// A person who approves or denies payments above a policy's threshold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Approver {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// One approver's vote on one approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Vote {
+    pub approver_id: String,
+    pub approver_name: String,
+    pub decision: String,
+    pub comment: Option<String>,
+    pub at: String,
+}
+
+/// An approval request with what an approver needs to decide it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Approval {
+    pub id: String,
+    pub status: String,
+    pub approvals_required: u32,
+    pub expires_at: String,
+    pub created_at: String,
+    pub decided_at: Option<String>,
+    pub votes: Vec<Vote>,
+    pub agent: AgentRef,
+    pub payment: Payment,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentRef {
+    pub id: String,
+    pub name: String,
+}

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Admin;
-use super::extract::JsonBody;
+use super::extract::{JsonBody, OptionalJsonBody};
 use crate::app::AppState;
 use crate::clock::{format_ts, parse_ts};
 use crate::error::{Error, Result};
@@ -95,7 +95,7 @@ async fn update(
     Ok(Json(agents::update_agent(&state, ADMIN, &id, patch).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct Freeze {
     #[serde(default)]
@@ -106,7 +106,7 @@ async fn freeze(
     State(state): State<Arc<AppState>>,
     _: Admin,
     Path(id): Path<String>,
-    JsonBody { body, .. }: JsonBody<Freeze>,
+    OptionalJsonBody(body): OptionalJsonBody<Freeze>,
 ) -> Result<Json<Agent>> {
     let reason = body.reason.unwrap_or_else(|| "frozen by admin".to_owned());
     check_len("reason", &reason, MAX_REASON)?;

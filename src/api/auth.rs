@@ -8,15 +8,16 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use crate::app::AppState;
-use crate::auth::{self, ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX};
+use crate::auth::{self, ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, APPROVER_TOKEN_PREFIX};
 use crate::clock::parse_ts;
 use crate::error::{Error, Result};
-use crate::model::{Agent, Scope};
+use crate::model::{Agent, Approver, Scope};
 
 /// An authenticated caller.
 pub enum Principal {
     Admin,
     Agent(AgentPrincipal),
+    Approver(Approver),
 }
 
 pub struct AgentPrincipal {
@@ -44,7 +45,7 @@ impl Principal {
     pub fn admin(self) -> Result<()> {
         match self {
             Principal::Admin => Ok(()),
-            Principal::Agent(_) => Err(not_admin()),
+            Principal::Agent(_) | Principal::Approver(_) => Err(not_admin()),
         }
     }
 
@@ -55,13 +56,36 @@ impl Principal {
                 a.require(scope)?;
                 Ok(a)
             }
-            Principal::Admin => Err(Error::forbidden("agent_only", "this endpoint is for agents")),
+            Principal::Admin | Principal::Approver(_) => {
+                Err(Error::forbidden("agent_only", "this endpoint is for agents"))
+            }
         }
     }
 }
 
 fn not_admin() -> Error {
     Error::forbidden("admin_only", "this endpoint needs the admin token")
+}
+
+impl Principal {
+    /// The calling approver; agents can never approve (not even their own
+    /// payments), and neither can the admin token.
+    pub fn approver(self) -> Result<Approver> {
+        match self {
+            Principal::Approver(a) => Ok(a),
+            _ => Err(Error::forbidden("approver_only", "only approvers can approve or deny payments")),
+        }
+    }
+
+    /// Approvers and admins may read approvals.
+    pub fn approval_reader(self) -> Result<()> {
+        match self {
+            Principal::Approver(_) | Principal::Admin => Ok(()),
+            Principal::Agent(_) => {
+                Err(Error::forbidden("approver_only", "only approvers and admins read approvals"))
+            }
+        }
+    }
 }
 
 /// Extracts an admin principal or rejects the request.
@@ -83,6 +107,16 @@ impl FromRequestParts<Arc<AppState>> for Principal {
         if token.starts_with(AGENT_KEY_PREFIX) {
             let client = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
             return agent_key(state, token, client).await.map(Principal::Agent);
+        }
+        if token.starts_with(APPROVER_TOKEN_PREFIX) {
+            let (approver, stored) = state
+                .store
+                .approver_by_token_hash(&auth::hash(token))
+                .await?
+                .ok_or(Error::Unauthenticated("invalid approver token"))?;
+            if auth::ct_eq(&stored, &auth::hash(token)) {
+                return Ok(Principal::Approver(approver));
+            }
         }
         if state.is_config_admin_token(token)
             || (token.starts_with(ADMIN_TOKEN_PREFIX)

@@ -35,30 +35,61 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Error> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+        let is_json = is_json(&req);
+        let bytes = body_bytes(req, state).await?;
         if !is_json {
             return Err(Error::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Error::PayloadTooLarge { limit: state.config.max_body_bytes }
-            } else {
-                Error::invalid("invalid_body", rejection.body_text())
-            }
-        })?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::invalid("invalid_json", format!("request body is not valid JSON: {e}")))?;
-        if !value.is_object() {
-            return Err(Error::invalid("invalid_request", "request body must be a JSON object"));
-        }
-        let body = T::deserialize(&value).map_err(|e| Error::invalid("invalid_request", e.to_string()))?;
-        Ok(JsonBody { body, value })
+        parse(&bytes)
     }
+}
+
+/// A JSON body that may be left out entirely (no body at all means
+/// `T::default()`); a body that is sent must be JSON like any other.
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + Default> FromRequest<Arc<AppState>> for OptionalJsonBody<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Error> {
+        let is_json = is_json(&req);
+        let bytes = body_bytes(req, state).await?;
+        if bytes.is_empty() {
+            return Ok(OptionalJsonBody(T::default()));
+        }
+        if !is_json {
+            return Err(Error::UnsupportedMediaType);
+        }
+        parse(&bytes).map(|b: JsonBody<T>| OptionalJsonBody(b.body))
+    }
+}
+
+fn is_json(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+async fn body_bytes(req: Request, state: &Arc<AppState>) -> Result<Bytes, Error> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::PayloadTooLarge { limit: state.config.max_body_bytes }
+        } else {
+            Error::invalid("invalid_body", rejection.body_text())
+        }
+    })
+}
+
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<JsonBody<T>, Error> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| Error::invalid("invalid_json", format!("request body is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(Error::invalid("invalid_request", "request body must be a JSON object"));
+    }
+    let body = T::deserialize(&value).map_err(|e| Error::invalid("invalid_request", e.to_string()))?;
+    Ok(JsonBody { body, value })
 }
 
 /// Query parameters, rejected as `invalid_query` when they do not parse.

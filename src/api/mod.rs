@@ -2,6 +2,7 @@
 //! call a service function and render; they hold no business logic.
 
 mod agents;
+mod approvals;
 mod audit;
 mod auth;
 mod error;
@@ -29,6 +30,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(payments::router())
         .merge(agents::router())
+        .merge(approvals::router())
         .merge(audit::router())
         .merge(health::router())
         .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))

@@ -9,6 +9,7 @@ use subtle::ConstantTimeEq;
 
 pub const AGENT_KEY_PREFIX: &str = "psr_agent_";
 pub const ADMIN_TOKEN_PREFIX: &str = "psr_admin_";
+pub const APPROVER_TOKEN_PREFIX: &str = "psr_appr_";
 
 /// Bytes of entropy in every generated key or token (DESIGN: >= 32).
 const SECRET_BYTES: usize = 32;
@@ -34,7 +35,7 @@ pub fn ct_eq(a: &str, b: &str) -> bool {
 /// The part of a generated key that may be shown after creation, to tell
 /// keys apart: the prefix and the first 6 characters of the random part.
 pub fn display_prefix(secret: &str) -> String {
-    let prefix = [AGENT_KEY_PREFIX, ADMIN_TOKEN_PREFIX]
+    let prefix = [AGENT_KEY_PREFIX, ADMIN_TOKEN_PREFIX, APPROVER_TOKEN_PREFIX]
         .into_iter()
         .find(|p| secret.starts_with(p))
         .unwrap_or_default();

@@ -13,6 +13,7 @@
 //! the result is exactly that of running them one by one.
 
 mod agents;
+mod approvals;
 mod audit;
 mod payments;
 mod writer;
@@ -26,6 +27,7 @@ use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 pub use agents::{AgentPatch, KeyAuth, NewKey};
+pub use approvals::{ApprovalState, ConsoleSession};
 pub use audit::AuditFilter;
 pub use payments::{DecisionContext, ForwardOutcome, NewPayment, PaymentFilter, SpendQuery};
 

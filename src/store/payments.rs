@@ -127,7 +127,7 @@ fn payment_from_row(row: &SqliteRow) -> Result<Payment> {
     })
 }
 
-async fn payment_by_id(
+pub(super) async fn payment_by_id(
     conn: &mut SqliteConnection,
     agent_id: Option<&str>,
     id: &str,

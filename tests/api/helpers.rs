@@ -28,6 +28,18 @@ timezone = "America/New_York"
 approval_threshold = "80.00"
 new_merchant_approval_ratio = "1"
 
+[policies.quorum]
+trust_level = "custom"
+currency = "USD"
+rails = ["card"]
+per_tx_limit = "100.00"
+daily_limit = "100.00"
+velocity = { max = 100000, per = "1m" }
+approval_threshold = "10.00"
+new_merchant_approval_ratio = "1"
+approvals_required = 2
+approval_timeout = "1h"
+
 [policies.strict]
 trust_level = "custom"
 currency = "USD"
@@ -67,6 +79,17 @@ pub async fn spawn_app_with(policies: &str, start: DateTime<Utc>) -> TestApp {
     let policy_dir = dir.path().join("policies");
     std::fs::create_dir(&policy_dir).unwrap();
     std::fs::write(policy_dir.join("test.toml"), policies).unwrap();
+    spawn_app_in(dir, start).await
+}
+
+/// A second gateway on `app`'s database and policies, as after a restart,
+/// with its own clock.
+pub async fn restart(app: TestApp, start: DateTime<Utc>) -> TestApp {
+    spawn_app_in(app._dir, start).await
+}
+
+async fn spawn_app_in(dir: tempfile::TempDir, start: DateTime<Utc>) -> TestApp {
+    let policy_dir = dir.path().join("policies");
     let db = format!("sqlite://{}", dir.path().join("purser.db").display());
     let config = Config::for_tests(db.clone(), policy_dir, ADMIN_TOKEN.to_owned());
     let clock = Arc::new(ManualClock::new(start));
@@ -145,6 +168,46 @@ impl TestApp {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         panic!("payment {payment_id} was never forwarded");
+    }
+}
+
+impl TestApp {
+    /// Creates an approver; returns (id, token).
+    pub async fn create_approver(&self, name: &str) -> (String, String) {
+        let (status, a) =
+            self.admin(reqwest::Method::POST, "/v1/approvers", Some(json!({ "name": name }))).await;
+        assert_eq!(status, StatusCode::CREATED, "{a}");
+        (a["id"].as_str().unwrap().to_owned(), a["token"].as_str().unwrap().to_owned())
+    }
+
+    /// `verdict` is "approve" or "deny".
+    pub async fn vote(
+        &self,
+        token: &str,
+        approval_id: &str,
+        verdict: &str,
+        comment: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req =
+            self.http.post(self.url(&format!("/v1/approvals/{approval_id}/{verdict}"))).bearer_auth(token);
+        if let Some(c) = comment {
+            req = req.json(&json!({ "comment": c }));
+        }
+        into_parts(req.send().await.unwrap()).await
+    }
+
+    /// Waits (briefly) until `payment_id` has `status`; returns the payment.
+    pub async fn wait_for(&self, key: &str, payment_id: &str, status: &str) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..300 {
+            let (_, p) = self.get(key, &format!("/v1/payments/{payment_id}")).await;
+            if p["status"] == status {
+                return p;
+            }
+            last = p;
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("payment {payment_id} never reached {status}: {last}");
     }
 }
 

@@ -3,6 +3,7 @@
 //! or an attacker would.
 
 mod admin;
+mod approvals;
 mod bad_input;
 mod concurrency;
 mod helpers;

@@ -1,0 +1,279 @@
+//! Human approval of payments above a policy's threshold: approvers, votes,
+//! quorum, rejection and expiry.
+//!
+//! Every step runs as one write job, so an approve and a deny arriving
+//! together are decided one after the other and exactly one of them closes
+//! the approval; the other finds it closed and answers `409`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::audit::AuditEvent;
+use crate::auth::{self, APPROVER_TOKEN_PREFIX};
+use crate::clock::{format_ts, parse_ts};
+use crate::error::{Error, Result};
+use crate::ids;
+use crate::model::{Approval, Approver, Payment, PaymentStatus, ProviderRef};
+use crate::policy::AgentFacts;
+use crate::store::{ApprovalState, SpendQuery, WriteTx};
+
+pub struct IssuedApprover {
+    pub approver: Approver,
+    /// Shown once, at creation.
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Approve,
+    Deny,
+}
+
+impl Verdict {
+    fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Approve => "approve",
+            Verdict::Deny => "deny",
+        }
+    }
+}
+
+/// How a vote ended, decided inside the write job.
+enum Voted {
+    /// Recorded; the approval is still pending (quorum not reached) or was
+    /// closed by this vote.
+    Counted,
+    /// Quorum reached: the payment is approved and must be forwarded.
+    Approved(Box<Payment>),
+    /// The approval was already closed (approved, rejected or expired).
+    NotPending(String),
+    /// The deadline had passed; this job expired it.
+    Expired,
+}
+
+pub async fn create_approver(state: &AppState, actor: &str, name: String) -> Result<IssuedApprover> {
+    let now = state.clock.now();
+    let token = auth::generate(APPROVER_TOKEN_PREFIX);
+    let approver = Approver { id: ids::new("apr"), name, created_at: format_ts(now), revoked_at: None };
+    let (actor, token_hash, record) = (actor.to_owned(), auth::hash(&token), approver.clone());
+    state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.insert_approver(&record, &token_hash).await?;
+                let event = AuditEvent::new("approver.created", actor).subject(&record.id).data(json!({
+                    "name": record.name,
+                }));
+                tx.append_audit(event, now).await
+            })
+        })
+        .await?;
+    Ok(IssuedApprover { approver, token })
+}
+
+pub async fn revoke_approver(state: &AppState, actor: &str, id: &str) -> Result<()> {
+    let now = state.clock.now();
+    let (actor, id) = (actor.to_owned(), id.to_owned());
+    state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                if !tx.revoke_approver(&id, &format_ts(now)).await? {
+                    return Err(Error::NotFound("approver"));
+                }
+                tx.append_audit(AuditEvent::new("approver.revoked", actor).subject(&id), now).await?;
+                Ok(())
+            })
+        })
+        .await
+}
+
+/// Records `approver`'s vote. A deny rejects the payment at once; approvals
+/// from `approvals_required` distinct approvers approve it and forward it.
+pub async fn vote(
+    state: &Arc<AppState>,
+    approver: &Approver,
+    approval_id: &str,
+    verdict: Verdict,
+    comment: Option<String>,
+) -> Result<Approval> {
+    let (st, approver_job, id) = (state.clone(), approver.clone(), approval_id.to_owned());
+    let voted =
+        state.store.write(move |tx| Box::pin(vote_job(tx, st, approver_job, id, verdict, comment))).await?;
+    match voted {
+        Voted::Counted => {}
+        Voted::Approved(payment) => state.forwarder.notify(*payment),
+        Voted::NotPending(status) => {
+            return Err(Error::conflict(
+                "approval_not_pending",
+                format!("this approval is already {status}"),
+            ));
+        }
+        Voted::Expired => {
+            return Err(Error::conflict("approval_expired", "this approval expired before it was decided"));
+        }
+    }
+    state.store.approval(approval_id).await?.ok_or(Error::NotFound("approval"))
+}
+
+async fn vote_job(
+    tx: &mut WriteTx,
+    state: Arc<AppState>,
+    approver: Approver,
+    approval_id: String,
+    verdict: Verdict,
+    comment: Option<String>,
+) -> Result<Voted> {
+    let approval = tx.approval_state(&approval_id).await?.ok_or(Error::NotFound("approval"))?;
+    if approval.status != "pending" {
+        return Ok(Voted::NotPending(approval.status));
+    }
+    let now = state.clock.now();
+    if is_overdue(&approval, now) {
+        expire(tx, &approval_id, &approval, now).await?;
+        return Ok(Voted::Expired);
+    }
+    // Everything that can fail for a reason other than the store is checked
+    // before anything is written (see `store::writer` on failed jobs).
+    let provider = match verdict {
+        Verdict::Approve => {
+            let payment = tx.payment(None, &approval.payment_id).await?.ok_or(Error::NotFound("payment"))?;
+            Some(provider_for(&state, &payment)?)
+        }
+        Verdict::Deny => None,
+    };
+    let ts = format_ts(now);
+    let actor = format!("approver:{}", approver.id);
+    let first = tx.insert_vote(&approval_id, &approver.id, verdict.as_str(), comment.as_deref(), &ts).await?;
+    if !first {
+        // One approver counts once: a second vote changes nothing.
+        return Ok(Voted::Counted);
+    }
+    let event = AuditEvent::new("approval.vote", actor.clone())
+        .agent(&approval.agent_id)
+        .subject(&approval_id)
+        .data(json!({ "decision": verdict.as_str(), "comment": comment, "payment_id": approval.payment_id }));
+    tx.append_audit(event, now).await?;
+
+    match verdict {
+        Verdict::Deny => {
+            tx.close_approval(&approval, &approval_id, PaymentStatus::Rejected, None, &ts).await?;
+            let event = AuditEvent::new("approval.rejected", actor)
+                .agent(&approval.agent_id)
+                .subject(&approval_id)
+                .data(json!({ "payment_id": approval.payment_id }));
+            tx.append_audit(event, now).await?;
+            Ok(Voted::Counted)
+        }
+        Verdict::Approve if tx.approve_votes(&approval_id).await? >= approval.approvals_required => {
+            let provider = provider.expect("computed for approve votes");
+            tx.close_approval(&approval, &approval_id, PaymentStatus::Approved, Some(&provider), &ts).await?;
+            let event = AuditEvent::new("approval.approved", actor)
+                .agent(&approval.agent_id)
+                .subject(&approval_id)
+                .data(json!({ "payment_id": approval.payment_id, "provider": provider.name }));
+            tx.append_audit(event, now).await?;
+            let payment = tx.payment(None, &approval.payment_id).await?.ok_or(Error::NotFound("payment"))?;
+            Ok(Voted::Approved(Box::new(payment)))
+        }
+        Verdict::Approve => Ok(Voted::Counted),
+    }
+}
+
+/// Where an approved payment goes: the provider its policy maps the rail to,
+/// under the same `fwd_` reference scheme as payments approved directly.
+fn provider_for(state: &AppState, payment: &Payment) -> Result<ProviderRef> {
+    let policy = state.policies.current().get(&payment.decision.policy).ok_or_else(|| {
+        Error::PolicyUnavailable(format!(
+            "policy {:?} of this payment is not loaded",
+            payment.decision.policy
+        ))
+    })?;
+    Ok(ProviderRef {
+        name: policy.provider_for(&payment.rail).to_owned(),
+        reference: payment.id.replacen("pay_", "fwd_", 1),
+        transaction_id: None,
+    })
+}
+
+fn is_overdue(approval: &ApprovalState, now: DateTime<Utc>) -> bool {
+    // An unreadable deadline is treated as passed: fail closed.
+    parse_ts(&approval.expires_at).is_none_or(|deadline| deadline <= now)
+}
+
+async fn expire(
+    tx: &mut WriteTx,
+    approval_id: &str,
+    approval: &ApprovalState,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if tx.close_approval(approval, approval_id, PaymentStatus::Expired, None, &format_ts(now)).await? {
+        let event = AuditEvent::new("approval.expired", "system")
+            .agent(&approval.agent_id)
+            .subject(approval_id)
+            .data(json!({ "payment_id": approval.payment_id, "expires_at": approval.expires_at }));
+        tx.append_audit(event, now).await?;
+    }
+    Ok(())
+}
+
+/// Expires every pending approval whose deadline has passed, releasing its
+/// reservation. Run at start (deadlines that passed while the gateway was
+/// down) and periodically; returns how many it expired.
+pub async fn expire_overdue(state: &Arc<AppState>) -> Result<usize> {
+    let now = state.clock.now();
+    let ids = state.store.overdue_approvals(now, 500).await?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let st = state.clone();
+    state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                let now = st.clock.now();
+                let mut expired = 0;
+                for id in ids {
+                    // Re-read under the write lock: a vote may have closed it.
+                    let Some(approval) = tx.approval_state(&id).await? else { continue };
+                    if approval.status == "pending" && is_overdue(&approval, now) {
+                        expire(tx, &id, &approval, now).await?;
+                        expired += 1;
+                    }
+                }
+                Ok(expired)
+            })
+        })
+        .await
+}
+
+/// An agent's reserved spend today against its daily limit, for reviewers.
+#[derive(Debug, Clone, Serialize)]
+pub struct SpendToday {
+    pub spent: String,
+    pub limit: Option<String>,
+    pub currency: String,
+}
+
+pub async fn spend_today(state: &AppState, agent_id: &str) -> Result<SpendToday> {
+    let agent = state.store.agent(agent_id).await?.ok_or(Error::NotFound("agent"))?;
+    let policy = state.policies.current().get(&agent.policy).ok_or_else(|| {
+        Error::PolicyUnavailable(format!("policy {:?} of this agent is not loaded", agent.policy))
+    })?;
+    let now = state.clock.now();
+    let facts = AgentFacts { trust_level: agent.trust_level, frozen: agent.frozen };
+    let windows = policy.window_keys(now);
+    let query =
+        SpendQuery { agent_id, windows: &windows, merchant_id: "", category: None, velocity: &[], now };
+    let spend = state.store.spend(&query).await?;
+    let format = |v| crate::money::format_amount(v, policy.currency);
+    Ok(SpendToday {
+        spent: format(spend.day),
+        limit: policy.effective_limits(&facts).daily.map(format),
+        currency: policy.currency.code().to_owned(),
+    })
+}
