@@ -10,6 +10,7 @@ pub mod auth;
 pub mod bench;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod ids;
 pub mod model;

@@ -159,6 +159,7 @@ purser is running in dev mode (embedded SQLite, sandbox provider).
   Admin token  {admin}
   Demo agent   {agent} (policy "{policy}")
   Agent key    {key}
+  Console      {base}/console  (approver token {approver})
 
 These credentials are minted at every dev start and shown only now.
 Try a payment:
@@ -171,10 +172,13 @@ Try a payment:
 
 Then list it:  curl -s {base}/v1/payments -H 'Authorization: Bearer {key}'
 Admin view:    curl -s {base}/v1/agents -H 'Authorization: Bearer {admin}'
+Above 100.00 the demo policy asks a person: pay "150.00" and approve it in
+the console.
 "#,
         agent = creds.agent.id,
         policy = creds.agent.policy,
         key = creds.agent_key,
+        approver = creds.approver_token,
     );
 }
 

@@ -33,6 +33,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(approvals::router())
         .merge(audit::router())
         .merge(health::router())
+        .merge(crate::console::router())
         .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .fallback(|| async { Error::NotFound("route").into_response() })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed.into_response() })

@@ -1,7 +1,8 @@
-//! `serve --dev`: a ready-to-use sandbox. The demo agent is created once;
-//! its key and the dev admin token are minted anew at every start (the
-//! previous ones are revoked), because secrets are stored only as hashes and
-//! could not be shown again otherwise.
+//! `serve --dev`: a ready-to-use sandbox. The demo agent and the demo
+//! approver are created once; the agent's key, the approver's token and the
+//! dev admin token are minted anew at every start (the previous ones stop
+//! working), because secrets are stored only as hashes and could not be
+//! shown again otherwise.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -9,11 +10,11 @@ use serde_json::json;
 use super::agents::{insert_key, KeyRequest};
 use crate::app::AppState;
 use crate::audit::AuditEvent;
-use crate::auth::{self, ADMIN_TOKEN_PREFIX};
+use crate::auth::{self, ADMIN_TOKEN_PREFIX, APPROVER_TOKEN_PREFIX};
 use crate::clock::format_ts;
 use crate::error::{Error, Result};
 use crate::ids;
-use crate::model::{Agent, Scope};
+use crate::model::{Agent, Approver, Scope};
 use crate::policy::TrustLevel;
 use crate::store::WriteTx;
 
@@ -23,11 +24,15 @@ const DEV: &str = "system:dev";
 pub const DEMO_AGENT: &str = "demo-agent";
 pub const DEMO_POLICY: &str = "demo";
 
+pub const DEMO_APPROVER: &str = "demo-approver";
+
 pub struct DevCredentials {
     /// `None` when an admin token is configured (it is not printed).
     pub admin_token: Option<String>,
     pub agent: Agent,
     pub agent_key: String,
+    /// Token of the demo approver, for the console.
+    pub approver_token: String,
 }
 
 pub async fn bootstrap(state: &AppState, configured_admin: bool) -> Result<DevCredentials> {
@@ -79,5 +84,17 @@ async fn mint(tx: &mut WriteTx, configured_admin: bool, now: DateTime<Utc>) -> R
         let data = json!({ "reason": "dev restart", "count": revoked });
         tx.append_audit(AuditEvent::new("key.revoked", DEV).agent(&agent.id).data(data), now).await?;
     }
-    Ok(DevCredentials { admin_token, agent, agent_key: issued.key })
+    let approver_token = auth::generate(APPROVER_TOKEN_PREFIX);
+    let hash = auth::hash(&approver_token);
+    if tx.replace_approver_token(DEMO_APPROVER, &hash).await?.is_none() {
+        let approver = Approver {
+            id: ids::new("apr"),
+            name: DEMO_APPROVER.to_owned(),
+            created_at: ts,
+            revoked_at: None,
+        };
+        tx.insert_approver(&approver, &hash).await?;
+        tx.append_audit(AuditEvent::new("approver.created", DEV).subject(&approver.id), now).await?;
+    }
+    Ok(DevCredentials { admin_token, agent, agent_key: issued.key, approver_token })
 }

@@ -155,6 +155,21 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Gives the live approver named `name` a new token (dev mode); `None` if
+    /// there is no such approver.
+    pub async fn replace_approver_token(&mut self, name: &str, token_hash: &str) -> Result<Option<Approver>> {
+        let row = sqlx::query(
+            "UPDATE approvers SET token_hash = ? WHERE id = \
+             (SELECT id FROM approvers WHERE name = ? AND revoked_at IS NULL ORDER BY id LIMIT 1) \
+             RETURNING id, name, created_at, revoked_at",
+        )
+        .bind(token_hash)
+        .bind(name)
+        .fetch_optional(self.write())
+        .await?;
+        Ok(row.as_ref().map(approver_from_row))
+    }
+
     /// Revokes a live approver and ends its console sessions.
     pub async fn revoke_approver(&mut self, id: &str, now: &str) -> Result<bool> {
         let done = sqlx::query("UPDATE approvers SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")

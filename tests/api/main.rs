@@ -6,5 +6,6 @@ mod admin;
 mod approvals;
 mod bad_input;
 mod concurrency;
+mod console;
 mod helpers;
 mod payments;

@@ -1,0 +1,225 @@
+//! The approver web console at `/console`: server-rendered HTML, no
+//! JavaScript. Approvers sign in with their token; the session cookie is
+//! HttpOnly, SameSite=Strict and (outside `--dev`) Secure, and every form
+//! that changes something carries the session's CSRF token.
+
+mod pages;
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::auth::{self, APPROVER_TOKEN_PREFIX};
+use crate::clock::format_ts;
+use crate::error::Error;
+use crate::service::approvals::{self, Verdict};
+use crate::store::ConsoleSession;
+
+const COOKIE: &str = "purser_console";
+const SESSION_HOURS: i64 = 8;
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/console", get(home))
+        .route("/console/login", post(login))
+        .route("/console/logout", post(logout))
+        .route("/console/approvals/{id}/{verdict}", post(decide))
+}
+
+/// The signed-in approver, if the cookie names a live session.
+async fn session(state: &AppState, jar: &CookieJar) -> Result<Option<ConsoleSession>, Error> {
+    let Some(cookie) = jar.get(COOKIE) else { return Ok(None) };
+    Ok(state.store.console_session(&auth::hash(cookie.value()), state.clock.now()).await?)
+}
+
+#[derive(Deserialize, Default)]
+struct Notice {
+    notice: Option<String>,
+    payment: Option<String>,
+}
+
+async fn home(State(state): State<Arc<AppState>>, jar: CookieJar, Query(notice): Query<Notice>) -> Response {
+    let result = async {
+        let Some(session) = session(&state, &jar).await? else {
+            return Ok(Html(pages::sign_in(None).into_string()).into_response());
+        };
+        let pending = state.store.approvals("pending", 100).await?;
+        let mut rows = Vec::with_capacity(pending.len());
+        for approval in pending {
+            let spend = approvals::spend_today(&state, &approval.agent.id).await?;
+            rows.push((approval, spend));
+        }
+        let mut recent = Vec::new();
+        for status in ["approved", "rejected", "expired"] {
+            recent.extend(state.store.approvals(status, 10).await?);
+        }
+        recent.sort_by(|a, b| b.decided_at.cmp(&a.decided_at));
+        recent.truncate(15);
+        let notice = pages::notice_text(notice.notice.as_deref(), notice.payment.as_deref());
+        let page = pages::dashboard(&session, &rows, &recent, notice.as_deref(), state.clock.now());
+        Ok::<_, Error>(Html(page.into_string()).into_response())
+    }
+    .await;
+    result.unwrap_or_else(error_page)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+async fn login(State(state): State<Arc<AppState>>, jar: CookieJar, Form(form): Form<LoginForm>) -> Response {
+    let token = form.token.trim();
+    let found = if token.starts_with(APPROVER_TOKEN_PREFIX) {
+        state.store.approver_by_token_hash(&auth::hash(token)).await
+    } else {
+        Ok(None)
+    };
+    let approver = match found {
+        Ok(Some((approver, stored))) if auth::ct_eq(&stored, &auth::hash(token)) => approver,
+        Ok(_) => {
+            let page = pages::sign_in(Some("That token is not a valid approver token."));
+            return (StatusCode::UNAUTHORIZED, Html(page.into_string())).into_response();
+        }
+        Err(e) => return error_page(e.into()),
+    };
+    let session_id = auth::generate("");
+    let csrf = auth::generate("");
+    let now = state.clock.now();
+    let expires = now + chrono::Duration::hours(SESSION_HOURS);
+    let (id_hash, approver_id) = (auth::hash(&session_id), approver.id.clone());
+    let created = state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.insert_console_session(
+                    &id_hash,
+                    &approver_id,
+                    &csrf,
+                    &format_ts(now),
+                    &format_ts(expires),
+                )
+                .await?;
+                let event =
+                    crate::audit::AuditEvent::new("console.sign_in", format!("approver:{approver_id}"));
+                tx.append_audit(event, now).await
+            })
+        })
+        .await;
+    if let Err(e) = created {
+        return error_page(e.into());
+    }
+    let cookie = Cookie::build((COOKIE, session_id))
+        .path("/console")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        // Plain http is allowed only in dev mode (localhost).
+        .secure(!state.config.dev)
+        .max_age(time::Duration::hours(SESSION_HOURS))
+        .build();
+    (jar.add(cookie), Redirect::to("/console")).into_response()
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(State(state): State<Arc<AppState>>, jar: CookieJar, Form(form): Form<CsrfForm>) -> Response {
+    if let Ok(Some(session)) = session(&state, &jar).await {
+        if auth::ct_eq(&session.csrf_token, &form.csrf) {
+            let id_hash = jar.get(COOKIE).map(|c| auth::hash(c.value())).unwrap_or_default();
+            let _ = state
+                .store
+                .write(move |tx| Box::pin(async move { tx.delete_console_session(&id_hash).await }))
+                .await;
+        }
+    }
+    (jar.remove(Cookie::build(COOKIE).path("/console")), Redirect::to("/console")).into_response()
+}
+
+#[derive(Deserialize)]
+struct DecideForm {
+    csrf: String,
+    #[serde(default)]
+    comment: String,
+}
+
+async fn decide(
+    State(state): State<Arc<AppState>>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path((id, verdict)): Path<(String, String)>,
+    Form(form): Form<DecideForm>,
+) -> Response {
+    let result = async {
+        let Some(session) = session(&state, &jar).await? else {
+            return Ok(Redirect::to("/console").into_response());
+        };
+        // SameSite=Strict keeps other sites' forms from carrying the cookie;
+        // the token proves the form was rendered for this session.
+        if !auth::ct_eq(&session.csrf_token, &form.csrf) || !same_origin(&headers) {
+            return Ok((
+                StatusCode::FORBIDDEN,
+                Html(pages::message("This form has expired. Reload the console.").into_string()),
+            )
+                .into_response());
+        }
+        let verdict = match verdict.as_str() {
+            "approve" => Verdict::Approve,
+            "deny" => Verdict::Deny,
+            _ => return Err(Error::NotFound("route")),
+        };
+        let comment = Some(form.comment.trim().to_owned()).filter(|c| !c.is_empty());
+        let notice = match approvals::vote(&state, &session.approver, &id, verdict, comment).await {
+            Ok(approval) => match (verdict, approval.status.as_str()) {
+                (Verdict::Approve, "approved") => "approved",
+                (Verdict::Approve, _) => "vote_recorded",
+                (Verdict::Deny, _) => "rejected",
+            },
+            Err(Error::Conflict { code: "approval_expired", .. }) => "expired",
+            Err(Error::Conflict { .. }) => "already_decided",
+            Err(e) => return Err(e),
+        };
+        let payment = state.store.approval(&id).await?.map(|a| a.payment.id).unwrap_or_default();
+        Ok(Redirect::to(&format!("/console?notice={notice}&payment={payment}")).into_response())
+    }
+    .await;
+    result.unwrap_or_else(error_page)
+}
+
+/// A state-changing request must come from a page of this origin when the
+/// browser says where it comes from.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let host = headers.get("host").and_then(|h| h.to_str().ok());
+    match (headers.get("origin").and_then(|o| o.to_str().ok()), host) {
+        (None, _) | (Some("null"), None) => true,
+        (Some(origin), Some(host)) => origin.split("://").nth(1) == Some(host),
+        _ => false,
+    }
+}
+
+fn error_page(e: Error) -> Response {
+    let status = match &e {
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::Store(_) | Error::PolicyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        tracing::error!(error = %e, "console request failed");
+    }
+    let text = match status {
+        StatusCode::SERVICE_UNAVAILABLE => {
+            "purser cannot reach its store right now. Nothing was changed; try again.".to_owned()
+        }
+        _ => e.to_string(),
+    };
+    (status, Html(pages::message(&text).into_string())).into_response()
+}
