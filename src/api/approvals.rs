@@ -76,9 +76,10 @@ struct ListQuery {
 async fn list(
     State(state): State<Arc<AppState>>,
     principal: Principal,
-    QueryParams(q): QueryParams<ListQuery>,
+    query: Result<QueryParams<ListQuery>, Error>,
 ) -> Result<Json<Value>> {
     principal.approval_reader()?;
+    let QueryParams(q) = query?;
     let status = q.status.unwrap_or_else(|| "pending".to_owned());
     if !["pending", "approved", "rejected", "expired"].contains(&status.as_str()) {
         return Err(Error::invalid("invalid_query", "status must be pending, approved, rejected or expired"));
@@ -156,5 +157,8 @@ async fn decide(
         ));
     }
     let approval = approvals::vote(&state, &approver, &id, verdict, comment).await?;
-    Ok(Json(with_spend(&state, approval).await?))
+    // The vote is committed; the spend figure is information, so failing to
+    // read it must not turn a recorded vote into an error.
+    let fallback = serde_json::to_value(&approval).expect("approval serializes");
+    Ok(Json(with_spend(&state, approval).await.unwrap_or(fallback)))
 }

@@ -7,6 +7,7 @@ mod pages;
 
 use std::sync::Arc;
 
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -24,6 +25,8 @@ use crate::store::ConsoleSession;
 
 const COOKIE: &str = "purser_console";
 const SESSION_HOURS: i64 = 8;
+/// The same bound as the API's `comment`.
+const MAX_COMMENT: usize = 2000;
 
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
@@ -75,7 +78,12 @@ struct LoginForm {
     token: String,
 }
 
-async fn login(State(state): State<Arc<AppState>>, jar: CookieJar, Form(form): Form<LoginForm>) -> Response {
+async fn login(
+    State(state): State<Arc<AppState>>,
+    jar: CookieJar,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else { return bad_form() };
     let token = form.token.trim();
     let found = if token.starts_with(APPROVER_TOKEN_PREFIX) {
         state.store.approver_by_token_hash(&auth::hash(token)).await
@@ -132,7 +140,12 @@ struct CsrfForm {
     csrf: String,
 }
 
-async fn logout(State(state): State<Arc<AppState>>, jar: CookieJar, Form(form): Form<CsrfForm>) -> Response {
+async fn logout(
+    State(state): State<Arc<AppState>>,
+    jar: CookieJar,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else { return bad_form() };
     if let Ok(Some(session)) = session(&state, &jar).await {
         if auth::ct_eq(&session.csrf_token, &form.csrf) {
             let id_hash = jar.get(COOKIE).map(|c| auth::hash(c.value())).unwrap_or_default();
@@ -157,8 +170,9 @@ async fn decide(
     jar: CookieJar,
     headers: HeaderMap,
     Path((id, verdict)): Path<(String, String)>,
-    Form(form): Form<DecideForm>,
+    form: Result<Form<DecideForm>, FormRejection>,
 ) -> Response {
+    let Ok(Form(form)) = form else { return bad_form() };
     let result = async {
         let Some(session) = session(&state, &jar).await? else {
             return Ok(Redirect::to("/console").into_response());
@@ -178,6 +192,10 @@ async fn decide(
             _ => return Err(Error::NotFound("route")),
         };
         let comment = Some(form.comment.trim().to_owned()).filter(|c| !c.is_empty());
+        if comment.as_ref().is_some_and(|c| c.chars().count() > MAX_COMMENT) {
+            let text = format!("Comments are limited to {MAX_COMMENT} characters. Nothing was changed.");
+            return Ok((StatusCode::BAD_REQUEST, Html(pages::message(&text).into_string())).into_response());
+        }
         let notice = match approvals::vote(&state, &session.approver, &id, verdict, comment).await {
             Ok(approval) => match (verdict, approval.status.as_str()) {
                 (Verdict::Approve, "approved") => "approved",
@@ -204,6 +222,12 @@ fn same_origin(headers: &HeaderMap) -> bool {
         (Some(origin), Some(host)) => origin.split("://").nth(1) == Some(host),
         _ => false,
     }
+}
+
+/// A console form that is not what the console's pages send.
+fn bad_form() -> Response {
+    let page = pages::message("That form could not be read. Reload the console and try again.");
+    (StatusCode::BAD_REQUEST, Html(page.into_string())).into_response()
 }
 
 fn error_page(e: Error) -> Response {
