@@ -153,6 +153,13 @@ async fn health_and_readiness_and_openapi() {
         "/v1/audit",
         "/healthz",
         "/readyz",
+        "/v1/approvers",
+        "/v1/approvers/{id}",
+        "/v1/approvals",
+        "/v1/approvals/{id}",
+        "/v1/approvals/{id}/approve",
+        "/v1/approvals/{id}/deny",
+        "/console",
     ] {
         assert!(paths.contains_key(route), "{route} missing from /openapi.json");
     }
