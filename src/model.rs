@@ -222,3 +222,32 @@ pub struct AgentRef {
     pub id: String,
     pub name: String,
 }
+
+/// A registered webhook endpoint, as listed (never its secrets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WebhookEndpoint {
+    pub id: String,
+    pub url: String,
+    pub description: Option<String>,
+    pub events: Vec<String>,
+    pub disabled: bool,
+    pub disabled_reason: Option<String>,
+    /// End of the grace period in which the previous secret still signs.
+    pub previous_secret_until: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One try at delivering one event to one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryAttempt {
+    pub id: String,
+    pub delivery_id: String,
+    pub event_id: String,
+    pub endpoint_id: String,
+    pub at: String,
+    /// `None` when there was no HTTP response (timeout, refused, blocked).
+    pub status_code: Option<u16>,
+    pub latency_ms: u64,
+    pub error: Option<String>,
+}

@@ -17,8 +17,9 @@ use tokio::task::JoinSet;
 
 use super::{ForwardRequest, Providers};
 use crate::audit::AuditEvent;
+use crate::clock::format_ts;
 use crate::clock::Clock;
-use crate::model::Payment;
+use crate::model::{Failure, Payment, PaymentStatus};
 use crate::store::{ForwardOutcome, Store, StoreError, WriteTx};
 
 const BATCH: usize = 256;
@@ -127,11 +128,19 @@ async fn record_outcomes(
         })
         .collect();
     let recorded: HashSet<String> = tx.record_successes(&successes, now).await?.into_iter().collect();
-    for (payment, outcome) in &outcomes {
-        let (kind, data) = match outcome {
+    for (payment, outcome) in outcomes {
+        // The record as it now stands, for the webhook: the stored row plus
+        // the outcome just written.
+        let mut after = payment.clone();
+        after.updated_at = format_ts(now);
+        let (kind, data) = match &outcome {
             ForwardOutcome::Succeeded { transaction_id } => {
                 if !recorded.contains(&payment.id) {
                     continue;
+                }
+                after.status = PaymentStatus::Succeeded;
+                if let Some(p) = after.provider.as_mut() {
+                    p.transaction_id = Some(transaction_id.clone());
                 }
                 ("payment.succeeded", json!({ "transaction_id": transaction_id }))
             }
@@ -139,9 +148,12 @@ async fn record_outcomes(
                 if !tx.record_failure(&payment.id, code, message, now).await? {
                     continue;
                 }
+                after.status = PaymentStatus::Failed;
+                after.failure = Some(Failure { code: code.clone(), message: message.clone() });
                 ("payment.failed", json!({ "code": code, "message": message }))
             }
         };
+        tx.emit(kind, &serde_json::to_value(&after).expect("payment serializes"), now);
         let provider = payment.provider.as_ref().map_or("none", |p| p.name.as_str());
         let event = AuditEvent::new(kind, format!("provider:{provider}"))
             .agent(&payment.agent_id)

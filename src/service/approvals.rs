@@ -162,6 +162,7 @@ async fn vote_job(
     match verdict {
         Verdict::Deny => {
             tx.close_approval(&approval, &approval_id, PaymentStatus::Rejected, None, &ts).await?;
+            emit_payment(tx, "approval.rejected", &approval.payment_id, now).await?;
             let event = AuditEvent::new("approval.rejected", actor)
                 .agent(&approval.agent_id)
                 .subject(&approval_id)
@@ -177,11 +178,18 @@ async fn vote_job(
                 .subject(&approval_id)
                 .data(json!({ "payment_id": approval.payment_id, "provider": provider.name }));
             tx.append_audit(event, now).await?;
-            let payment = tx.payment(None, &approval.payment_id).await?.ok_or(Error::NotFound("payment"))?;
+            let payment = emit_payment(tx, "approval.approved", &approval.payment_id, now).await?;
             Ok(Voted::Approved(Box::new(payment)))
         }
         Verdict::Approve => Ok(Voted::Counted),
     }
+}
+
+/// Emits webhook event `kind` carrying the payment record as it now is.
+async fn emit_payment(tx: &mut WriteTx, kind: &str, payment_id: &str, now: DateTime<Utc>) -> Result<Payment> {
+    let payment = tx.payment(None, payment_id).await?.ok_or(Error::NotFound("payment"))?;
+    tx.emit(kind, &serde_json::to_value(&payment).expect("payment serializes"), now);
+    Ok(payment)
 }
 
 /// Where an approved payment goes: the provider its policy maps the rail to,
@@ -212,6 +220,7 @@ async fn expire(
     now: DateTime<Utc>,
 ) -> Result<()> {
     if tx.close_approval(approval, approval_id, PaymentStatus::Expired, None, &format_ts(now)).await? {
+        emit_payment(tx, "approval.expired", &approval.payment_id, now).await?;
         let event = AuditEvent::new("approval.expired", "system")
             .agent(&approval.agent_id)
             .subject(approval_id)

@@ -13,7 +13,9 @@ use crate::error::{Error, Result};
 use crate::ids;
 use crate::model::{Agent, ApprovalSummary, Money, Payment, PaymentStatus, ProviderRef};
 use crate::money::{to_counter, Currency};
-use crate::policy::{AgentFacts, Decision, Outcome, PaymentFacts, Policy, VelocityRule, WindowKeys};
+use crate::policy::{
+    AgentFacts, Decision, Outcome, PaymentFacts, Policy, SpendSnapshot, VelocityRule, WindowKeys,
+};
 use crate::store::{NewPayment, SpendQuery};
 
 /// A payment request after parsing at the edge: amounts already validated
@@ -145,7 +147,14 @@ pub async fn create(
                     reserved_keys: &reserved_keys,
                 };
                 tx.insert_payment(&new).await?;
-                tx.append_audit(decision_event(&payment, &actor), now).await?;
+                let event = decision_event(&payment, &actor);
+                tx.emit(event.kind, &serde_json::to_value(&payment).expect("payment serializes"), now);
+                tx.append_audit(event, now).await?;
+                if reserved_units > 0 {
+                    for warning in threshold_warnings(&prep, &spend, &payment) {
+                        tx.emit("spend.threshold_warning", &warning, now);
+                    }
+                }
                 Ok(Created::New(payment))
             })
         })
@@ -234,6 +243,40 @@ fn new_payment(
         updated_at: created_at.clone(),
         created_at,
     }
+}
+
+/// Share of a window's limit past which `spend.threshold_warning` fires.
+const WARN_AT_PERCENT: i64 = 80;
+
+/// A warning for each window whose reserved spend this payment moved across
+/// 80% of its limit (once per crossing, not on every later payment).
+fn threshold_warnings(prep: &Prepared, before: &SpendSnapshot, payment: &Payment) -> Vec<serde_json::Value> {
+    let Some(counted) = prep.policy.counted_amount(&prep.facts) else { return Vec::new() };
+    let limits = prep.policy.effective_limits(&prep.agent);
+    let windows = [
+        ("daily", before.day, limits.daily),
+        ("weekly", before.week, limits.weekly),
+        ("monthly", before.month, limits.monthly),
+    ];
+    let currency = prep.policy.currency;
+    windows
+        .into_iter()
+        .filter_map(|(window, spent, limit)| {
+            let limit = limit?;
+            let mark = limit * Decimal::new(WARN_AT_PERCENT, 2);
+            let after = spent + counted;
+            (spent < mark && after >= mark).then(|| {
+                json!({
+                    "agent_id": payment.agent_id,
+                    "payment_id": payment.id,
+                    "window": window,
+                    "spent": crate::money::format_amount(after, currency),
+                    "limit": crate::money::format_amount(limit, currency),
+                    "currency": currency,
+                })
+            })
+        })
+        .collect()
 }
 
 fn decision_event(p: &Payment, actor: &str) -> AuditEvent {

@@ -16,6 +16,7 @@ mod agents;
 mod approvals;
 mod audit;
 mod payments;
+mod webhooks;
 mod writer;
 
 use std::str::FromStr;
@@ -30,6 +31,7 @@ pub use agents::{AgentPatch, KeyAuth, NewKey};
 pub use approvals::{ApprovalState, ConsoleSession};
 pub use audit::AuditFilter;
 pub use payments::{DecisionContext, ForwardOutcome, NewPayment, PaymentFilter, SpendQuery};
+pub use webhooks::{AttemptResult, DueDelivery, EndpointPatch, SealedSecrets};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -144,9 +146,24 @@ pub struct WriteTx {
     audit_head: Option<(i64, String)>,
     /// Audit records appended but not yet inserted (see `flush_audit`).
     pending_audit: Vec<crate::audit::AuditRecord>,
+    /// Webhook events emitted but not yet inserted (see `flush_outbox`).
+    pending_events: Vec<webhooks::PendingEvent>,
 }
 
 impl WriteTx {
+    fn new(tx: Transaction<'static, Sqlite>) -> Self {
+        WriteTx { tx, dirty: false, audit_head: None, pending_audit: Vec::new(), pending_events: Vec::new() }
+    }
+
+    /// Writes what the jobs buffered (audit records, webhook events), then
+    /// commits: all of it or none.
+    async fn commit(mut self) -> Result<()> {
+        self.flush_audit().await?;
+        self.flush_outbox().await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+
     /// The connection, for a statement that reads.
     fn read(&mut self) -> &mut SqliteConnection {
         &mut self.tx

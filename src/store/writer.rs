@@ -88,13 +88,6 @@ impl<T: Send, E: From<StoreError> + Send> Finished for Outcome<T, E> {
     }
 }
 
-/// Writes what the jobs buffered, then commits. Either both or neither.
-async fn commit(mut tx: WriteTx) -> Result<(), StoreError> {
-    tx.flush_audit().await?;
-    tx.tx.commit().await?;
-    Ok(())
-}
-
 /// Starts the writer on a thread of its own. Each job is a chain of
 /// statements, and every statement wakes the writer once; on the shared
 /// runtime each wake-up would queue behind HTTP tasks, and that queueing,
@@ -117,7 +110,7 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
 
 async fn run_batch(pool: &SqlitePool, jobs: Vec<Job>) {
     let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
-        Ok(tx) => WriteTx { tx, dirty: false, audit_head: None, pending_audit: Vec::new() },
+        Ok(tx) => WriteTx::new(tx),
         Err(e) => {
             let e = StoreError::from(e);
             tracing::error!(error = %e, "cannot start a write transaction");
@@ -146,7 +139,7 @@ async fn run_batch(pool: &SqlitePool, jobs: Vec<Job>) {
             drop(tx);
             Some(why.to_owned())
         }
-        None => commit(tx).await.err().map(|e| {
+        None => tx.commit().await.err().map(|e| {
             tracing::error!(error = %e, "commit failed");
             e.to_string()
         }),

@@ -1,0 +1,423 @@
+//! Webhook endpoints, the event outbox, deliveries and attempts.
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+use super::{from_json, to_json, Result, Store, WriteTx};
+use crate::clock::format_ts;
+use crate::ids;
+use crate::model::{DeliveryAttempt, WebhookEndpoint};
+
+const ENDPOINT_COLUMNS: &str =
+    "id, url, description, events, disabled, disabled_reason, previous_until, created_at, updated_at";
+
+/// An event waiting in the transaction's buffer (see `WriteTx::emit`).
+#[derive(Debug, Clone)]
+pub(super) struct PendingEvent {
+    id: String,
+    kind: String,
+    body: String,
+    created_at: String,
+}
+
+/// The sealed signing secrets of an endpoint.
+#[derive(Debug, Clone)]
+pub struct SealedSecrets {
+    pub current: String,
+    /// The rotated-out secret and until when it still signs.
+    pub previous: Option<(String, String)>,
+}
+
+/// A delivery whose next attempt is due, with what sending it needs.
+#[derive(Debug, Clone)]
+pub struct DueDelivery {
+    pub id: String,
+    pub event_id: String,
+    pub endpoint_id: String,
+    pub url: String,
+    pub body: String,
+    pub attempts: u32,
+    pub secrets: SealedSecrets,
+    pub created_at: String,
+}
+
+/// The result of one attempt, to be recorded.
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    pub delivery: DueDelivery,
+    pub at: DateTime<Utc>,
+    pub status_code: Option<u16>,
+    pub latency_ms: u64,
+    pub error: Option<String>,
+    /// `None`: delivered or given up; `Some(t)`: try again at `t`.
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+impl AttemptResult {
+    pub fn delivered(&self) -> bool {
+        self.status_code.is_some_and(|c| (200..300).contains(&c))
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EndpointPatch {
+    pub url: Option<String>,
+    pub description: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub disabled: Option<bool>,
+}
+
+fn endpoint_from_row(row: &SqliteRow) -> Result<WebhookEndpoint> {
+    Ok(WebhookEndpoint {
+        id: row.get("id"),
+        url: row.get("url"),
+        description: row.get("description"),
+        events: from_json("events", row.get("events"))?,
+        disabled: row.get::<i64, _>("disabled") != 0,
+        disabled_reason: row.get("disabled_reason"),
+        previous_secret_until: row.get("previous_until"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    })
+}
+
+fn attempt_from_row(row: &SqliteRow) -> DeliveryAttempt {
+    DeliveryAttempt {
+        id: row.get("id"),
+        delivery_id: row.get("delivery_id"),
+        event_id: row.get("event_id"),
+        endpoint_id: row.get("endpoint_id"),
+        at: row.get("at"),
+        status_code: row.get::<Option<i64>, _>("status_code").map(|c| c as u16),
+        latency_ms: row.get::<i64, _>("latency_ms") as u64,
+        error: row.get("error"),
+    }
+}
+
+impl Store {
+    pub async fn endpoints(&self) -> Result<Vec<WebhookEndpoint>> {
+        let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY id");
+        sqlx::query(&sql).fetch_all(&self.read).await?.iter().map(endpoint_from_row).collect()
+    }
+
+    pub async fn endpoint(&self, id: &str) -> Result<Option<WebhookEndpoint>> {
+        let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = ?");
+        sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?
+            .as_ref()
+            .map(endpoint_from_row)
+            .transpose()
+    }
+
+    /// Whether any event still waits to be fanned out to endpoints.
+    pub async fn events_waiting(&self) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM webhook_events WHERE fanned_out = 0 LIMIT 1")
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Deliveries due at `now`, oldest first, to enabled endpoints.
+    pub async fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueDelivery>> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.event_id, d.endpoint_id, d.attempts, d.created_at, e.body, w.url, w.secret, \
+             w.previous_secret, w.previous_until FROM webhook_deliveries d \
+             JOIN webhook_events e ON e.id = d.event_id JOIN webhook_endpoints w ON w.id = d.endpoint_id \
+             WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND w.disabled = 0 \
+             ORDER BY d.next_attempt_at LIMIT ?",
+        )
+        .bind(format_ts(now))
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| DueDelivery {
+                id: r.get("id"),
+                event_id: r.get("event_id"),
+                endpoint_id: r.get("endpoint_id"),
+                url: r.get("url"),
+                body: r.get("body"),
+                attempts: r.get::<i64, _>("attempts") as u32,
+                secrets: SealedSecrets {
+                    current: r.get("secret"),
+                    previous: r
+                        .get::<Option<String>, _>("previous_secret")
+                        .zip(r.get::<Option<String>, _>("previous_until")),
+                },
+                created_at: r.get("created_at"),
+            })
+            .collect())
+    }
+
+    /// Attempts for an event or an endpoint (or both), newest first.
+    pub async fn attempts(
+        &self,
+        event_id: Option<&str>,
+        endpoint_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryAttempt>> {
+        let rows = sqlx::query(
+            "SELECT id, delivery_id, event_id, endpoint_id, at, status_code, latency_ms, error FROM webhook_attempts \
+             WHERE (? IS NULL OR event_id = ?) AND (? IS NULL OR endpoint_id = ?) ORDER BY at DESC, id DESC LIMIT ?",
+        )
+        .bind(event_id)
+        .bind(event_id)
+        .bind(endpoint_id)
+        .bind(endpoint_id)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.iter().map(attempt_from_row).collect())
+    }
+
+    /// The event's stored body, if it exists.
+    pub async fn event_exists(&self, id: &str) -> Result<bool> {
+        Ok(sqlx::query("SELECT 1 FROM webhook_events WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?
+            .is_some())
+    }
+}
+
+impl WriteTx {
+    /// Puts a webhook event in the outbox, in this transaction: it exists if
+    /// and only if the change it describes commits. Written with the batch
+    /// (see `flush_outbox`).
+    pub fn emit(&mut self, kind: &str, data: &serde_json::Value, at: DateTime<Utc>) {
+        let timestamp = format_ts(at);
+        let body = serde_json::json!({ "type": kind, "timestamp": timestamp, "data": data });
+        self.dirty = true;
+        self.pending_events.push(PendingEvent {
+            id: ids::new("msg"),
+            kind: kind.to_owned(),
+            body: to_json(&body),
+            created_at: timestamp,
+        });
+    }
+
+    pub(super) async fn flush_outbox(&mut self) -> Result<()> {
+        // 4 parameters a row; SQLite allows 32766 per statement.
+        const ROWS: usize = 2000;
+        let pending = std::mem::take(&mut self.pending_events);
+        for chunk in pending.chunks(ROWS) {
+            let sql = format!(
+                "INSERT INTO webhook_events (id, type, body, created_at) VALUES {}",
+                vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for e in chunk {
+                query = query.bind(&e.id).bind(&e.kind).bind(&e.body).bind(&e.created_at);
+            }
+            query.execute(self.write()).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn insert_endpoint(&mut self, e: &WebhookEndpoint, sealed_secret: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO webhook_endpoints (id, url, description, events, secret, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&e.id)
+        .bind(&e.url)
+        .bind(&e.description)
+        .bind(to_json(&e.events))
+        .bind(sealed_secret)
+        .bind(&e.created_at)
+        .bind(&e.updated_at)
+        .execute(self.write())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn endpoint(&mut self, id: &str) -> Result<Option<WebhookEndpoint>> {
+        let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = ?");
+        sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(self.read())
+            .await?
+            .as_ref()
+            .map(endpoint_from_row)
+            .transpose()
+    }
+
+    pub async fn update_endpoint(
+        &mut self,
+        id: &str,
+        p: &EndpointPatch,
+        now: &str,
+    ) -> Result<Option<WebhookEndpoint>> {
+        sqlx::query(
+            "UPDATE webhook_endpoints SET url = COALESCE(?, url), description = COALESCE(?, description), \
+             events = COALESCE(?, events), disabled = COALESCE(?, disabled), \
+             disabled_reason = CASE WHEN ? = 0 THEN NULL ELSE disabled_reason END, updated_at = ? WHERE id = ?",
+        )
+        .bind(&p.url)
+        .bind(&p.description)
+        .bind(p.events.as_ref().map(to_json))
+        .bind(p.disabled.map(i64::from))
+        .bind(p.disabled.map(i64::from))
+        .bind(now)
+        .bind(id)
+        .execute(self.write())
+        .await?;
+        self.endpoint(id).await
+    }
+
+    /// Deletes an endpoint with its deliveries and their attempts.
+    pub async fn delete_endpoint(&mut self, id: &str) -> Result<bool> {
+        for sql in [
+            "DELETE FROM webhook_attempts WHERE endpoint_id = ?",
+            "DELETE FROM webhook_deliveries WHERE endpoint_id = ?",
+        ] {
+            sqlx::query(sql).bind(id).execute(self.write()).await?;
+        }
+        let done =
+            sqlx::query("DELETE FROM webhook_endpoints WHERE id = ?").bind(id).execute(self.write()).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Makes `new_sealed` the signing secret; the current one keeps signing
+    /// (as a second signature) until `previous_until`.
+    pub async fn rotate_endpoint_secret(
+        &mut self,
+        id: &str,
+        new_sealed: &str,
+        previous_until: &str,
+        now: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE webhook_endpoints SET previous_secret = secret, previous_until = ?, secret = ?, updated_at = ? \
+             WHERE id = ?",
+        )
+        .bind(previous_until)
+        .bind(new_sealed)
+        .bind(now)
+        .bind(id)
+        .execute(self.write())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Creates a delivery for every event not yet fanned out and every
+    /// enabled endpoint that subscribes to its type and existed when the
+    /// event happened. Returns how many deliveries it created.
+    pub async fn fan_out(&mut self, now: DateTime<Utc>) -> Result<u64> {
+        let now = format_ts(now);
+        let created = sqlx::query(
+            "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at, updated_at) \
+             SELECT 'dlv_' || lower(hex(randomblob(12))), e.id, w.id, 'pending', ?, ?, ? \
+             FROM webhook_events e JOIN webhook_endpoints w ON w.disabled = 0 AND w.created_at <= e.created_at \
+             AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = e.type OR value = '*') \
+             WHERE e.fanned_out = 0",
+        )
+        .bind(&now)
+        .bind(&now)
+        .bind(&now)
+        .execute(self.write())
+        .await?;
+        sqlx::query("UPDATE webhook_events SET fanned_out = 1 WHERE fanned_out = 0")
+            .execute(self.write())
+            .await?;
+        Ok(created.rows_affected())
+    }
+
+    /// Records one attempt and moves its delivery on: delivered, retry at
+    /// `retry_at`, or failed for good.
+    pub async fn record_attempt(&mut self, r: &AttemptResult) -> Result<()> {
+        let at = format_ts(r.at);
+        sqlx::query(
+            "INSERT INTO webhook_attempts (id, delivery_id, event_id, endpoint_id, at, status_code, latency_ms, error) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(ids::new("att"))
+        .bind(&r.delivery.id)
+        .bind(&r.delivery.event_id)
+        .bind(&r.delivery.endpoint_id)
+        .bind(&at)
+        .bind(r.status_code.map(i64::from))
+        .bind(r.latency_ms as i64)
+        .bind(&r.error)
+        .execute(self.write())
+        .await?;
+        let status = match (r.delivered(), r.retry_at) {
+            (true, _) => "delivered",
+            (false, Some(_)) => "pending",
+            (false, None) => "failed",
+        };
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, \
+             updated_at = ? WHERE id = ?",
+        )
+        .bind(status)
+        .bind(r.retry_at.filter(|_| !r.delivered()).map(format_ts))
+        .bind(&r.error)
+        .bind(&at)
+        .bind(&r.delivery.id)
+        .execute(self.write())
+        .await?;
+        Ok(())
+    }
+
+    /// Whether the endpoint took any delivery since `since`.
+    pub async fn endpoint_delivered_since(&mut self, endpoint_id: &str, since: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 FROM webhook_attempts WHERE endpoint_id = ? AND at >= ? AND status_code BETWEEN 200 AND 299 LIMIT 1",
+        )
+        .bind(endpoint_id)
+        .bind(since)
+        .fetch_optional(self.read())
+        .await?;
+        Ok(row.is_some())
+    }
+
+    pub async fn disable_endpoint(
+        &mut self,
+        id: &str,
+        reason: &str,
+        now: &str,
+    ) -> Result<Option<WebhookEndpoint>> {
+        sqlx::query(
+            "UPDATE webhook_endpoints SET disabled = 1, disabled_reason = ?, updated_at = ? WHERE id = ? AND disabled = 0",
+        )
+        .bind(reason)
+        .bind(now)
+        .bind(id)
+        .execute(self.write())
+        .await?;
+        self.endpoint(id).await
+    }
+
+    /// Queues `event_id` again for one endpoint or all its subscribers; the
+    /// deliveries carry the same event id, so receivers see the same
+    /// `webhook-id`. Returns how many deliveries were queued.
+    pub async fn replay_event(
+        &mut self,
+        event_id: &str,
+        endpoint_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let now = format_ts(now);
+        let done = sqlx::query(
+            "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at, updated_at) \
+             SELECT 'dlv_' || lower(hex(randomblob(12))), e.id, w.id, 'pending', ?, ?, ? \
+             FROM webhook_events e JOIN webhook_endpoints w ON w.disabled = 0 \
+             AND (? IS NULL AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = e.type OR value = '*') OR w.id = ?) \
+             WHERE e.id = ?",
+        )
+        .bind(&now)
+        .bind(&now)
+        .bind(&now)
+        .bind(endpoint_id)
+        .bind(endpoint_id)
+        .bind(event_id)
+        .execute(self.write())
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
