@@ -12,6 +12,9 @@ use crate::config::Config;
 use crate::policy::{LoadErrors, PolicySet};
 use crate::providers::{Forwarder, Providers};
 use crate::store::Store;
+use crate::webhooks::secretbox::SecretBox;
+use crate::webhooks::ssrf::TargetPolicy;
+use crate::webhooks::Dispatcher;
 
 pub struct AppState {
     pub config: Config,
@@ -19,6 +22,10 @@ pub struct AppState {
     pub policies: Policies,
     pub clock: Arc<dyn Clock>,
     pub forwarder: Forwarder,
+    /// Seals and opens webhook signing secrets.
+    pub secrets: SecretBox,
+    /// Where webhook deliveries may go.
+    pub webhook_targets: TargetPolicy,
     /// SHA-256 of the configured admin token; the token itself is dropped.
     admin_token_hash: Option<String>,
 }
@@ -70,16 +77,27 @@ impl App {
         let (forwarder, forward_worker) =
             Forwarder::start(store.clone(), Providers::builtin(), clock.clone());
         let admin_token_hash = config.admin_token.take().map(|t| auth::hash(&t));
+        let secrets = match config.encryption_key.take() {
+            Some(key) => SecretBox::from_key(&key).context("PURSER_ENCRYPTION_KEY")?,
+            None => dev_secret_box(&config.database_url)?,
+        };
+        // Plain http and loopback targets only in dev mode, and wherever the
+        // operator explicitly allows a network.
+        let webhook_targets =
+            TargetPolicy { allow_http: config.dev, allowed_nets: config.webhook_allowed_nets.clone() };
         let state = Arc::new(AppState {
             config,
             store,
             policies: Policies::new(policies),
             clock,
             forwarder,
+            secrets,
+            webhook_targets,
             admin_token_hash,
         });
         let expirer = tokio::spawn(expire_approvals(state.clone()));
-        Ok(App { state, workers: vec![forward_worker, expirer] })
+        let dispatcher = Dispatcher::start(state.clone())?;
+        Ok(App { state, workers: vec![forward_worker, expirer, dispatcher] })
     }
 
     /// Serves the API on `listener` until `shutdown` resolves, then stops
@@ -99,6 +117,28 @@ impl App {
         self.state.store.close().await;
         Ok(())
     }
+}
+
+/// Dev mode without PURSER_ENCRYPTION_KEY: a random key kept in a file
+/// beside the SQLite database (mode 0600), so endpoints registered in dev
+/// still work after a restart. Never used outside `--dev`.
+fn dev_secret_box(database_url: &str) -> anyhow::Result<SecretBox> {
+    let db = database_url.trim_start_matches("sqlite://").split('?').next().unwrap_or("purser.db");
+    let path = std::path::PathBuf::from(format!("{db}.key"));
+    let key = match std::fs::read_to_string(&path) {
+        Ok(key) => key,
+        Err(_) => {
+            let key = auth::generate("");
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            std::io::Write::write_all(&mut options.open(&path)?, key.as_bytes())
+                .with_context(|| format!("writing dev encryption key {}", path.display()))?;
+            key
+        }
+    };
+    SecretBox::from_key(key.trim()).context("dev encryption key")
 }
 
 /// Expires overdue approvals now (deadlines that passed while the gateway

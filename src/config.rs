@@ -28,6 +28,31 @@ pub struct Config {
     #[arg(long, env = "PURSER_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
+    /// Key that encrypts webhook signing secrets at rest: standard base64 of
+    /// 32 bytes, or any string of at least 32 characters. Required outside
+    /// `--dev` (dev mode keeps a generated key beside the database).
+    #[arg(long, env = "PURSER_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
+
+    /// Networks webhook deliveries may reach although they are loopback,
+    /// private or link-local (comma-separated CIDRs, e.g. 10.0.5.0/24).
+    #[arg(long, env = "PURSER_WEBHOOK_ALLOWED_NETS", value_delimiter = ',')]
+    pub webhook_allowed_nets: Vec<ipnet::IpNet>,
+
+    /// Waits between webhook delivery attempts (the first attempt is
+    /// immediate); after the last one a delivery has failed.
+    #[arg(long, env = "PURSER_WEBHOOK_RETRY_SCHEDULE", value_delimiter = ',',
+          value_parser = humantime::parse_duration, default_value = "5s,5m,30m,2h,5h,10h,10h")]
+    pub webhook_retry_schedule: Vec<std::time::Duration>,
+
+    /// How often the webhook dispatcher looks for work.
+    #[arg(long, env = "PURSER_WEBHOOK_POLL", value_parser = humantime::parse_duration, default_value = "200ms")]
+    pub webhook_poll: std::time::Duration,
+
+    /// Timeout of one webhook delivery (connect, send, response).
+    #[arg(long, env = "PURSER_WEBHOOK_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
+    pub webhook_timeout: std::time::Duration,
+
     /// Development mode: sandbox provider, mints and prints a dev admin token
     /// and a demo agent key (unless PURSER_ADMIN_TOKEN is set).
     #[arg(long, env = "PURSER_DEV")]
@@ -61,6 +86,11 @@ impl Config {
                  or run with --dev for a local sandbox"
                     .to_owned())
             }
+            _ if self.encryption_key.is_none() && !self.dev => Err(
+                "no encryption key configured: set PURSER_ENCRYPTION_KEY (at least 32 characters, e.g. from \
+                 `purser token`); it protects webhook secrets at rest"
+                    .to_owned(),
+            ),
             _ => Ok(()),
         }
     }
@@ -76,6 +106,14 @@ impl Config {
             dev: false,
             max_body_bytes: 64 * 1024,
             approval_sweep: std::time::Duration::from_millis(20),
+            encryption_key: Some("test-encryption-key-0123456789abcdef".to_owned()),
+            webhook_allowed_nets: Vec::new(),
+            webhook_retry_schedule: vec![
+                std::time::Duration::from_secs(5),
+                std::time::Duration::from_secs(300),
+            ],
+            webhook_poll: std::time::Duration::from_millis(20),
+            webhook_timeout: std::time::Duration::from_secs(5),
             log_format: "pretty".to_owned(),
         }
     }

@@ -19,3 +19,4 @@ pub mod policy;
 pub mod providers;
 pub mod service;
 pub mod store;
+pub mod webhooks;

@@ -27,6 +27,11 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Tools for webhook receivers.
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
     /// Work with the audit log.
     Audit {
         #[command(subcommand)]
@@ -53,6 +58,26 @@ enum PolicyCommand {
 }
 
 #[derive(Subcommand)]
+enum WebhookCommand {
+    /// Verify one delivery: the body on stdin, the three headers as flags.
+    /// Says `valid`, or why not, and exits non-zero when invalid.
+    Verify {
+        /// The endpoint's signing secret, `whsec_...`.
+        #[arg(long, env = "PURSER_WEBHOOK_SECRET", hide_env_values = true)]
+        secret: String,
+        /// The `webhook-id` header.
+        #[arg(long)]
+        id: String,
+        /// The `webhook-timestamp` header.
+        #[arg(long)]
+        timestamp: String,
+        /// The `webhook-signature` header (one or more space-separated `v1,...`).
+        #[arg(long)]
+        signature: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum AuditCommand {
     /// Check the hash chain; report the first changed, removed or reordered record.
     Verify {
@@ -68,6 +93,9 @@ fn main() -> ExitCode {
         Command::Policy { command: PolicyCommand::Check { dir } } => policy_check(&dir),
         Command::Policy { command: PolicyCommand::Test { dir } } => policy_test(&dir),
         Command::Bench(args) => bench(args),
+        Command::Webhook { command: WebhookCommand::Verify { secret, id, timestamp, signature } } => {
+            webhook_verify(&secret, &id, &timestamp, &signature)
+        }
         Command::Audit { command: AuditCommand::Verify { database_url } } => audit_verify(&database_url),
         Command::Token => {
             println!("{}", purser::auth::generate(purser::auth::ADMIN_TOKEN_PREFIX));
@@ -104,6 +132,17 @@ async fn audit_verify(database_url: &str) -> anyhow::Result<()> {
 #[tokio::main]
 async fn bench(args: purser::bench::BenchArgs) -> anyhow::Result<()> {
     purser::bench::run(args).await?.print();
+    Ok(())
+}
+
+fn webhook_verify(secret: &str, id: &str, timestamp: &str, signature: &str) -> anyhow::Result<()> {
+    use purser::webhooks::signature::{verify, Secret};
+    let secret = Secret::parse(secret).map_err(|e| anyhow::anyhow!("--secret: {e}"))?;
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut body)?;
+    let now = chrono::Utc::now().timestamp();
+    verify(&secret, id, timestamp, signature, &body, now).map_err(|e| anyhow::anyhow!("invalid: {e}"))?;
+    println!("valid");
     Ok(())
 }
 

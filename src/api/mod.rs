@@ -9,6 +9,7 @@ mod error;
 mod extract;
 mod health;
 mod payments;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -31,6 +32,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(payments::router())
         .merge(agents::router())
         .merge(approvals::router())
+        .merge(webhooks::router())
         .merge(audit::router())
         .merge(health::router())
         .merge(crate::console::router())

@@ -6,3 +6,4 @@ pub mod approvals;
 pub mod audit;
 pub mod dev;
 pub mod payments;
+pub mod webhooks;

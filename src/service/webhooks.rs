@@ -1,0 +1,204 @@
+//! Managing webhook endpoints: registration (the secret is shown once and
+//! stored sealed), updates, secret rotation, replay. Every change is audited.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::audit::AuditEvent;
+use crate::clock::format_ts;
+use crate::error::{Error, Result};
+use crate::ids;
+use crate::model::WebhookEndpoint;
+use crate::store::EndpointPatch;
+use crate::webhooks::signature::Secret;
+use crate::webhooks::ssrf::{check_url, resolve_checked};
+use crate::webhooks::EVENT_TYPES;
+
+pub struct IssuedEndpoint {
+    pub endpoint: WebhookEndpoint,
+    /// `whsec_...`, shown once.
+    pub secret: String,
+}
+
+/// Refuses URLs deliveries may not go to, naming why. Hostnames are resolved
+/// now for an early answer; every delivery resolves and checks again.
+async fn check_target(state: &AppState, url: &str) -> Result<String> {
+    let invalid = |e: String| Error::invalid("invalid_webhook_url", e);
+    let parsed = check_url(url, &state.webhook_targets).map_err(|e| invalid(e.to_string()))?;
+    if let Some(host) = parsed.host_str().filter(|_| parsed.domain().is_some()) {
+        resolve_checked(host, &state.webhook_targets).await.map_err(|e| invalid(e.to_string()))?;
+    }
+    Ok(parsed.to_string())
+}
+
+fn check_events(events: &[String]) -> Result<()> {
+    if events.is_empty() {
+        return Err(Error::invalid("invalid_request", "events must name at least one event type (or \"*\")"));
+    }
+    for e in events {
+        if e != "*" && !EVENT_TYPES.contains(&e.as_str()) {
+            return Err(Error::invalid(
+                "invalid_request",
+                format!("unknown event type {e:?}; known: {}", EVENT_TYPES.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub async fn create_endpoint(
+    state: &AppState,
+    actor: &str,
+    url: &str,
+    mut events: Vec<String>,
+    description: Option<String>,
+) -> Result<IssuedEndpoint> {
+    let url = check_target(state, url).await?;
+    check_events(&events)?;
+    events.sort();
+    events.dedup();
+    let now = state.clock.now();
+    let secret = Secret::generate();
+    let sealed = state.secrets.seal(secret.as_bytes());
+    let endpoint = WebhookEndpoint {
+        id: ids::new("wh"),
+        url,
+        description,
+        events,
+        disabled: false,
+        disabled_reason: None,
+        previous_secret_until: None,
+        created_at: format_ts(now),
+        updated_at: format_ts(now),
+    };
+    let (record, actor) = (endpoint.clone(), actor.to_owned());
+    state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.insert_endpoint(&record, &sealed).await?;
+                let data = json!({ "url": record.url, "events": record.events });
+                let event = AuditEvent::new("webhook_endpoint.created", actor).subject(&record.id).data(data);
+                tx.append_audit(event, now).await
+            })
+        })
+        .await?;
+    Ok(IssuedEndpoint { endpoint, secret: secret.to_whsec() })
+}
+
+pub async fn update_endpoint(
+    state: &AppState,
+    actor: &str,
+    id: &str,
+    mut patch: EndpointPatch,
+) -> Result<WebhookEndpoint> {
+    if let Some(url) = &patch.url {
+        patch.url = Some(check_target(state, url).await?);
+    }
+    if let Some(events) = &patch.events {
+        check_events(events)?;
+    }
+    let now = state.clock.now();
+    let (actor, id) = (actor.to_owned(), id.to_owned());
+    state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                let endpoint = tx
+                    .update_endpoint(&id, &patch, &format_ts(now))
+                    .await?
+                    .ok_or(Error::NotFound("webhook endpoint"))?;
+                let data =
+                    json!({ "url": endpoint.url, "events": endpoint.events, "disabled": endpoint.disabled });
+                tx.append_audit(
+                    AuditEvent::new("webhook_endpoint.updated", actor).subject(&id).data(data),
+                    now,
+                )
+                .await?;
+                Ok(endpoint)
+            })
+        })
+        .await
+}
+
+pub async fn delete_endpoint(state: &AppState, actor: &str, id: &str) -> Result<()> {
+    let now = state.clock.now();
+    let (actor, id) = (actor.to_owned(), id.to_owned());
+    state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                if !tx.delete_endpoint(&id).await? {
+                    return Err(Error::NotFound("webhook endpoint"));
+                }
+                tx.append_audit(AuditEvent::new("webhook_endpoint.deleted", actor).subject(&id), now).await?;
+                Ok(())
+            })
+        })
+        .await
+}
+
+/// A new signing secret; the old one keeps signing (as a second signature)
+/// for `grace`, so receivers can switch without missing a delivery.
+pub async fn rotate_secret(
+    state: &AppState,
+    actor: &str,
+    id: &str,
+    grace: Duration,
+) -> Result<(String, String)> {
+    let now = state.clock.now();
+    let until = format_ts(now + chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::days(1)));
+    let secret = Secret::generate();
+    let sealed = state.secrets.seal(secret.as_bytes());
+    let (actor, id, until_job) = (actor.to_owned(), id.to_owned(), until.clone());
+    state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                if !tx.rotate_endpoint_secret(&id, &sealed, &until_job, &format_ts(now)).await? {
+                    return Err(Error::NotFound("webhook endpoint"));
+                }
+                let data = json!({ "previous_secret_until": until_job });
+                tx.append_audit(
+                    AuditEvent::new("webhook_endpoint.secret_rotated", actor).subject(&id).data(data),
+                    now,
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok((secret.to_whsec(), until))
+}
+
+/// Queues an event again (same `webhook-id`) for one endpoint or for every
+/// endpoint subscribed to it. Returns how many deliveries were queued.
+pub async fn replay(
+    state: &AppState,
+    actor: &str,
+    event_id: &str,
+    endpoint_id: Option<String>,
+) -> Result<u64> {
+    if !state.store.event_exists(event_id).await? {
+        return Err(Error::NotFound("webhook event"));
+    }
+    let now = state.clock.now();
+    let (actor, event_id) = (actor.to_owned(), event_id.to_owned());
+    state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                let queued = tx.replay_event(&event_id, endpoint_id.as_deref(), now).await?;
+                let data = json!({ "endpoint_id": endpoint_id, "queued": queued });
+                tx.append_audit(
+                    AuditEvent::new("webhook_event.replayed", actor).subject(&event_id).data(data),
+                    now,
+                )
+                .await?;
+                Ok(queued)
+            })
+        })
+        .await
+}

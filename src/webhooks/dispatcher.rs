@@ -1,0 +1,215 @@
+//! Delivers the outbox at least once.
+//!
+//! Each round: new events are fanned out into one delivery per subscribed
+//! endpoint; due deliveries are sent concurrently, each signed at send time
+//! (`webhook-id` is the event id, stable across retries); the attempts and
+//! the next retry times are recorded in one transaction. A crash between
+//! sending and recording means the attempt is made again: at least once.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use serde_json::json;
+use tokio::task::JoinSet;
+
+use super::signature::{signature_header, Secret};
+use super::ssrf::{check_url, GuardedResolver};
+use crate::app::AppState;
+use crate::audit::AuditEvent;
+use crate::clock::{format_ts, parse_ts};
+use crate::store::{AttemptResult, DueDelivery, StoreError, WriteTx};
+
+/// Deliveries sent in one round.
+const BATCH: u32 = 256;
+
+pub struct Dispatcher {
+    state: Arc<AppState>,
+    http: reqwest::Client,
+}
+
+impl Dispatcher {
+    pub fn start(state: Arc<AppState>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        let cfg = &state.config;
+        let http = reqwest::Client::builder()
+            .timeout(cfg.webhook_timeout)
+            .connect_timeout(cfg.webhook_timeout.min(Duration::from_secs(5)))
+            // A redirect could point anywhere, including inside the network.
+            .redirect(reqwest::redirect::Policy::none())
+            // Every connection resolves through the SSRF guard, so the check
+            // holds at delivery time, not only when the URL was registered.
+            .dns_resolver(Arc::new(GuardedResolver::new(state.webhook_targets.clone())))
+            .no_proxy()
+            .user_agent(concat!("purser-webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let dispatcher = Dispatcher { state, http };
+        Ok(tokio::spawn(dispatcher.run()))
+    }
+
+    async fn run(self) {
+        let mut tick = tokio::time::interval(self.state.config.webhook_poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.round().await {
+                tracing::warn!(error = %e, "webhook round failed; will retry");
+            }
+        }
+    }
+
+    async fn round(&self) -> Result<(), StoreError> {
+        let store = &self.state.store;
+        if store.events_waiting().await? {
+            let now = self.state.clock.now();
+            store.write(move |tx| Box::pin(async move { tx.fan_out(now).await })).await?;
+        }
+        let due = store.due_deliveries(self.state.clock.now(), BATCH).await?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        let mut sends = JoinSet::new();
+        for delivery in due {
+            let (http, state) = (self.http.clone(), self.state.clone());
+            sends.spawn(async move { attempt(&http, &state, delivery).await });
+        }
+        let mut results = Vec::new();
+        while let Some(done) = sends.join_next().await {
+            match done {
+                Ok(r) => results.push(r),
+                Err(e) => tracing::error!(error = %e, "webhook send panicked; retried next round"),
+            }
+        }
+        let schedule = self.state.config.webhook_retry_schedule.clone();
+        store.write(move |tx| Box::pin(record(tx, results, schedule))).await
+    }
+}
+
+/// Sends one delivery and says what happened.
+async fn attempt(http: &reqwest::Client, state: &AppState, d: DueDelivery) -> AttemptResult {
+    let at = state.clock.now();
+    let started = Instant::now();
+    let outcome = send(http, state, &d, at).await;
+    let latency_ms = started.elapsed().as_millis() as u64;
+    let (status_code, error) = match outcome {
+        Ok(code) if (200..300).contains(&code) => (Some(code), None),
+        Ok(code) => (Some(code), Some(format!("endpoint answered HTTP {code}"))),
+        Err(e) => (None, Some(e)),
+    };
+    let delivered = error.is_none();
+    let retry_at =
+        (!delivered).then(|| next_attempt(&state.config.webhook_retry_schedule, d.attempts, at)).flatten();
+    AttemptResult { delivery: d, at, status_code, latency_ms, error, retry_at }
+}
+
+async fn send(
+    http: &reqwest::Client,
+    state: &AppState,
+    d: &DueDelivery,
+    at: DateTime<Utc>,
+) -> Result<u16, String> {
+    let url = check_url(&d.url, &state.webhook_targets).map_err(|e| e.to_string())?;
+    let open = |sealed: &str| -> Result<Secret, String> {
+        let bytes =
+            state.secrets.open(sealed).map_err(|e| format!("cannot unseal the endpoint secret: {e}"))?;
+        Secret::from_bytes(bytes).map_err(|e| e.to_string())
+    };
+    let current = open(&d.secrets.current)?;
+    // During a rotation's grace period both secrets sign, so receivers that
+    // still hold the old one keep verifying.
+    let previous = match &d.secrets.previous {
+        Some((sealed, until)) if parse_ts(until).is_some_and(|u| u > at) => Some(open(sealed)?),
+        _ => None,
+    };
+    let mut secrets = vec![&current];
+    secrets.extend(previous.as_ref());
+    let timestamp = at.timestamp();
+    let signature = signature_header(&secrets, &d.event_id, timestamp, d.body.as_bytes());
+    let response = http
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header("webhook-id", &d.event_id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(d.body.clone())
+        .send()
+        .await
+        .map_err(|e| error_chain(&e))?;
+    Ok(response.status().as_u16())
+}
+
+/// The whole cause chain: reqwest's top-level message hides why (for
+/// example that the SSRF guard refused the address).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// When to try again after `attempts_before + 1` failed attempts, or `None`
+/// when the schedule is used up. Jitter of ±10% spreads retries of many
+/// deliveries that failed together.
+pub fn next_attempt(
+    schedule: &[Duration],
+    attempts_before: u32,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let wait = schedule.get(attempts_before as usize)?;
+    let jittered = wait.as_millis() as i64 * rand::thread_rng().gen_range(900..=1100) / 1000;
+    Some(now + chrono::Duration::milliseconds(jittered))
+}
+
+async fn record(
+    tx: &mut WriteTx,
+    results: Vec<AttemptResult>,
+    schedule: Vec<Duration>,
+) -> Result<(), StoreError> {
+    for r in &results {
+        tx.record_attempt(r).await?;
+        let given_up = !r.delivered() && r.retry_at.is_none();
+        // An endpoint that took nothing during a whole retry schedule is
+        // disabled, so a dead endpoint stops costing retries; the operator
+        // hears of it through the log, the audit log and `endpoint.disabled`.
+        if given_up && !tx.endpoint_delivered_since(&r.delivery.endpoint_id, &r.delivery.created_at).await? {
+            let total: Duration = schedule.iter().sum();
+            let reason = format!(
+                "every delivery attempt failed for {} (last: {})",
+                humantime::format_duration(total),
+                r.error.as_deref().unwrap_or("unknown")
+            );
+            if let Some(endpoint) =
+                tx.disable_endpoint(&r.delivery.endpoint_id, &reason, &format_ts(r.at)).await?
+            {
+                tracing::warn!(endpoint = %endpoint.id, url = %endpoint.url, %reason, "webhook endpoint disabled");
+                let data = serde_json::to_value(&endpoint).expect("endpoint serializes");
+                tx.emit("endpoint.disabled", &data, r.at);
+                let event = AuditEvent::new("webhook_endpoint.disabled", "system")
+                    .subject(&endpoint.id)
+                    .data(json!({ "reason": reason }));
+                tx.append_audit(event, r.at).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_follow_the_schedule_with_jitter_then_stop() {
+        let schedule = [Duration::from_secs(5), Duration::from_secs(300)];
+        let now: DateTime<Utc> = "2026-11-26T00:00:00Z".parse().unwrap();
+        let first = next_attempt(&schedule, 0, now).unwrap() - now;
+        assert!((4500..=5500).contains(&first.num_milliseconds()), "{first}");
+        let second = next_attempt(&schedule, 1, now).unwrap() - now;
+        assert!((270_000..=330_000).contains(&second.num_milliseconds()), "{second}");
+        assert_eq!(next_attempt(&schedule, 2, now), None);
+    }
+}

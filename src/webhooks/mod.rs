@@ -1,0 +1,27 @@
+//! Outbound webhooks in the Standard Webhooks format: signing, secrets at
+//! rest, where deliveries may go, and the dispatcher that delivers the
+//! outbox at least once.
+
+mod dispatcher;
+pub mod secretbox;
+pub mod signature;
+pub mod ssrf;
+
+pub use dispatcher::Dispatcher;
+
+/// Every event type purser emits. Subscriptions are checked against this
+/// list, so an endpoint cannot subscribe to a type that never comes (a typo
+/// would silently receive nothing); `*` subscribes to all.
+pub const EVENT_TYPES: [&str; 11] = [
+    "spend.threshold_warning",
+    "payment.approved",
+    "payment.denied",
+    "payment.pending_approval",
+    "payment.succeeded",
+    "payment.failed",
+    "approval.approved",
+    "approval.rejected",
+    "approval.expired",
+    "agent.frozen",
+    "endpoint.disabled",
+];
