@@ -160,7 +160,7 @@ async fn deadlines_that_passed_while_the_gateway_was_down_expire_at_start() {
     let agent = app.create_agent("quorum").await;
     let (payment_id, _) = pending(&app, &agent, "p1", "50.00").await;
     let later = default_start() + Duration::hours(2);
-    let app = restart(app, later).await;
+    let app = restart(app, later, |_| {}).await;
     app.wait_for(&agent.key, &payment_id, "expired").await;
 }
 

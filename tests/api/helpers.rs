@@ -62,7 +62,20 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub clock: Arc<ManualClock>,
     pub database_url: String,
+    /// Stops the gateway (server and workers) when sent or dropped.
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<anyhow::Result<()>>,
     _dir: tempfile::TempDir,
+}
+
+/// A settings change applied before the gateway starts.
+pub type Tweak = fn(&mut Config);
+
+/// Webhook tests deliver to receivers on this machine: allow plain http and
+/// loopback, which production refuses.
+pub fn local_webhooks(config: &mut Config) {
+    config.dev = true;
+    config.webhook_allowed_nets = vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
 }
 
 /// Thursday 2026-11-26 12:00 in New York.
@@ -75,33 +88,47 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(policies: &str, start: DateTime<Utc>) -> TestApp {
+    spawn_app_tweaked(policies, start, |_| {}).await
+}
+
+pub async fn spawn_app_tweaked(policies: &str, start: DateTime<Utc>, tweak: Tweak) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let policy_dir = dir.path().join("policies");
     std::fs::create_dir(&policy_dir).unwrap();
     std::fs::write(policy_dir.join("test.toml"), policies).unwrap();
-    spawn_app_in(dir, start).await
+    spawn_app_in(dir, start, tweak).await
 }
 
-/// A second gateway on `app`'s database and policies, as after a restart,
-/// with its own clock.
-pub async fn restart(app: TestApp, start: DateTime<Utc>) -> TestApp {
-    spawn_app_in(app._dir, start).await
+/// Stops `app` (its server and workers, as a crash would between two
+/// statements: nothing in flight is committed) and starts a new gateway on
+/// its database and policies, with its own clock.
+pub async fn restart(app: TestApp, start: DateTime<Utc>, tweak: Tweak) -> TestApp {
+    let TestApp { stop, served, _dir, .. } = app;
+    let _ = stop.send(());
+    let _ = served.await;
+    spawn_app_in(_dir, start, tweak).await
 }
 
-async fn spawn_app_in(dir: tempfile::TempDir, start: DateTime<Utc>) -> TestApp {
+async fn spawn_app_in(dir: tempfile::TempDir, start: DateTime<Utc>, tweak: Tweak) -> TestApp {
     let policy_dir = dir.path().join("policies");
     let db = format!("sqlite://{}", dir.path().join("purser.db").display());
-    let config = Config::for_tests(db.clone(), policy_dir, ADMIN_TOKEN.to_owned());
+    let mut config = Config::for_tests(db.clone(), policy_dir, ADMIN_TOKEN.to_owned());
+    tweak(&mut config);
     let clock = Arc::new(ManualClock::new(start));
     let app = App::build(config, clock.clone() as Arc<dyn Clock>).await.expect("app builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
-    tokio::spawn(app.serve(listener, std::future::pending()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(app.serve(listener, async move {
+        let _ = stopped.await;
+    }));
     TestApp {
         base: format!("http://{addr}"),
         http: reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap(),
         clock,
         database_url: db,
+        stop,
+        served,
         _dir: dir,
     }
 }

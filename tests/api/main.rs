@@ -9,3 +9,4 @@ mod concurrency;
 mod console;
 mod helpers;
 mod payments;
+mod webhooks;
