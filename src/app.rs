@@ -81,10 +81,14 @@ impl App {
             Some(key) => SecretBox::from_key(&key).context("PURSER_ENCRYPTION_KEY")?,
             None => dev_secret_box(&config.database_url)?,
         };
-        // Plain http and loopback targets only in dev mode, and wherever the
-        // operator explicitly allows a network.
-        let webhook_targets =
-            TargetPolicy { allow_http: config.dev, allowed_nets: config.webhook_allowed_nets.clone() };
+        // Plain http and loopback targets only in dev mode (a local receiver
+        // during development), and wherever the operator allows a network.
+        let mut allowed_nets = config.webhook_allowed_nets.clone();
+        if config.dev {
+            allowed_nets
+                .extend(["127.0.0.0/8", "::1/128"].map(|n| n.parse::<ipnet::IpNet>().expect("valid CIDR")));
+        }
+        let webhook_targets = TargetPolicy { allow_http: config.dev, allowed_nets };
         let state = Arc::new(AppState {
             config,
             store,

@@ -183,3 +183,90 @@ async fn start_local(
     }
     Ok((base, keys, dir))
 }
+
+#[derive(Debug, Clone, Args)]
+pub struct WebhookBenchArgs {
+    /// Events in the backlog to drain.
+    #[arg(long, default_value_t = 10_000)]
+    pub events: usize,
+}
+
+/// Webhook dispatcher throughput: puts `events` events in the outbox at once
+/// (one transaction) for one endpoint on a local receiver, and measures the
+/// time until the receiver has every one of them: fan-out, signing, sending
+/// and recording each attempt included.
+pub async fn run_webhooks(args: WebhookBenchArgs) -> anyhow::Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let received = Arc::new(AtomicUsize::new(0));
+    let counter = received.clone();
+    let receiver = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::Relaxed);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hooks = format!("http://{}/hooks", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+
+    let dir = tempfile::tempdir()?;
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(&policies)?;
+    std::fs::write(policies.join("bench.toml"), BENCH_POLICY)?;
+    let admin = crate::auth::generate(crate::auth::ADMIN_TOKEN_PREFIX);
+    let db = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let mut config = Config::for_tests(db, policies, admin.clone());
+    // The receiver is plain http on loopback: allowed for this run only.
+    config.dev = true;
+    config.webhook_allowed_nets = vec!["127.0.0.0/8".parse()?, "::1/128".parse()?];
+    config.webhook_poll = Duration::from_millis(10);
+    let app = App::build(config, Arc::new(SystemClock) as Arc<dyn Clock>).await?;
+    let state = app.state.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(app.serve(listener, std::future::pending()));
+    let created = reqwest::Client::new()
+        .post(format!("{base}/v1/webhook-endpoints"))
+        .bearer_auth(&admin)
+        .json(&json!({ "url": hooks, "events": ["*"] }))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        created.status() == reqwest::StatusCode::CREATED,
+        "registering the endpoint: {}",
+        created.status()
+    );
+
+    let n = args.events;
+    let started = Instant::now();
+    let now = state.clock.now();
+    state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                for i in 0..n {
+                    tx.emit("payment.approved", &json!({ "bench": i }), now);
+                }
+                Ok::<_, crate::store::StoreError>(())
+            })
+        })
+        .await?;
+    let queued = started.elapsed();
+    while received.load(Ordering::Relaxed) < n {
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(300), "backlog not drained in 300 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let drained = started.elapsed();
+    println!(
+        "{n} webhook events (queued in {:.2}s) delivered to a local receiver in {:.2}s: {:.0} events/s",
+        queued.as_secs_f64(),
+        drained.as_secs_f64(),
+        n as f64 / drained.as_secs_f64()
+    );
+    Ok(())
+}

@@ -41,6 +41,8 @@ enum Command {
     Token,
     /// Load-test the payment path end to end and print decisions/s and latency.
     Bench(purser::bench::BenchArgs),
+    /// Measure how fast the webhook dispatcher drains a backlog.
+    BenchWebhooks(purser::bench::WebhookBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -93,6 +95,7 @@ fn main() -> ExitCode {
         Command::Policy { command: PolicyCommand::Check { dir } } => policy_check(&dir),
         Command::Policy { command: PolicyCommand::Test { dir } } => policy_test(&dir),
         Command::Bench(args) => bench(args),
+        Command::BenchWebhooks(args) => bench_webhooks(args),
         Command::Webhook { command: WebhookCommand::Verify { secret, id, timestamp, signature } } => {
             webhook_verify(&secret, &id, &timestamp, &signature)
         }
@@ -127,6 +130,11 @@ async fn audit_verify(database_url: &str) -> anyhow::Result<()> {
     let checked = purser::service::audit::verify(&store).await?;
     println!("audit chain intact: {checked} records");
     Ok(())
+}
+
+#[tokio::main]
+async fn bench_webhooks(args: purser::bench::WebhookBenchArgs) -> anyhow::Result<()> {
+    purser::bench::run_webhooks(args).await
 }
 
 #[tokio::main]

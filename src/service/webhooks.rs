@@ -55,8 +55,8 @@ pub async fn create_endpoint(
     mut events: Vec<String>,
     description: Option<String>,
 ) -> Result<IssuedEndpoint> {
-    let url = check_target(state, url).await?;
     check_events(&events)?;
+    let url = check_target(state, url).await?;
     events.sort();
     events.dedup();
     let now = state.clock.now();
@@ -94,11 +94,13 @@ pub async fn update_endpoint(
     id: &str,
     mut patch: EndpointPatch,
 ) -> Result<WebhookEndpoint> {
+    if let Some(events) = patch.events.as_mut() {
+        check_events(events)?;
+        events.sort();
+        events.dedup();
+    }
     if let Some(url) = &patch.url {
         patch.url = Some(check_target(state, url).await?);
-    }
-    if let Some(events) = &patch.events {
-        check_events(events)?;
     }
     let now = state.clock.now();
     let (actor, id) = (actor.to_owned(), id.to_owned());
@@ -183,6 +185,9 @@ pub async fn replay(
 ) -> Result<u64> {
     if !state.store.event_exists(event_id).await? {
         return Err(Error::NotFound("webhook event"));
+    }
+    if let Some(id) = &endpoint_id {
+        state.store.endpoint(id).await?.ok_or(Error::NotFound("webhook endpoint"))?;
     }
     let now = state.clock.now();
     let (actor, event_id) = (actor.to_owned(), event_id.to_owned());

@@ -52,13 +52,22 @@ impl Dispatcher {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Err(e) = self.round().await {
-                tracing::warn!(error = %e, "webhook round failed; will retry");
+            // A full batch means a backlog: keep going without waiting.
+            loop {
+                match self.round().await {
+                    Ok(sent) if sent == BATCH as usize => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "webhook round failed; will retry");
+                        break;
+                    }
+                }
             }
         }
     }
 
-    async fn round(&self) -> Result<(), StoreError> {
+    /// One round; returns how many deliveries it attempted.
+    async fn round(&self) -> Result<usize, StoreError> {
         let store = &self.state.store;
         if store.events_waiting().await? {
             let now = self.state.clock.now();
@@ -66,8 +75,9 @@ impl Dispatcher {
         }
         let due = store.due_deliveries(self.state.clock.now(), BATCH).await?;
         if due.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
+        let sent = due.len();
         let mut sends = JoinSet::new();
         for delivery in due {
             let (http, state) = (self.http.clone(), self.state.clone());
@@ -81,7 +91,8 @@ impl Dispatcher {
             }
         }
         let schedule = self.state.config.webhook_retry_schedule.clone();
-        store.write(move |tx| Box::pin(record(tx, results, schedule))).await
+        store.write(move |tx| Box::pin(record(tx, results, schedule))).await?;
+        Ok(sent)
     }
 }
 

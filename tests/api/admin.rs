@@ -160,6 +160,12 @@ async fn health_and_readiness_and_openapi() {
         "/v1/approvals/{id}/approve",
         "/v1/approvals/{id}/deny",
         "/console",
+        "/v1/webhook-endpoints",
+        "/v1/webhook-endpoints/{id}",
+        "/v1/webhook-endpoints/{id}/rotate-secret",
+        "/v1/webhook-endpoints/{id}/attempts",
+        "/v1/webhook-events/{id}/attempts",
+        "/v1/webhook-events/{id}/replay",
     ] {
         assert!(paths.contains_key(route), "{route} missing from /openapi.json");
     }

@@ -71,11 +71,10 @@ pub struct TestApp {
 /// A settings change applied before the gateway starts.
 pub type Tweak = fn(&mut Config);
 
-/// Webhook tests deliver to receivers on this machine: allow plain http and
-/// loopback, which production refuses.
+/// Webhook tests deliver to receivers on this machine: dev mode allows
+/// plain http and loopback targets, which production refuses.
 pub fn local_webhooks(config: &mut Config) {
     config.dev = true;
-    config.webhook_allowed_nets = vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
 }
 
 /// Thursday 2026-11-26 12:00 in New York.

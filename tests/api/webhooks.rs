@@ -294,7 +294,7 @@ async fn webhook_targets_inside_the_network_are_refused() {
         .admin(
             Method::POST,
             "/v1/webhook-endpoints",
-            Some(json!({ "url": "https://example.com/h", "events": ["payment.nope"] })),
+            Some(json!({ "url": "https://93.184.216.34/h", "events": ["payment.nope"] })),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -302,13 +302,15 @@ async fn webhook_targets_inside_the_network_are_refused() {
 
 #[tokio::test]
 async fn every_delivery_resolves_again_so_a_target_that_turns_internal_is_refused() {
-    // Registered while loopback was allowed; after a restart without that
-    // allowance, the same URL must not be reached.
+    // An https URL whose name resolves to loopback, registered while that
+    // was allowed (dev mode); after a restart in production mode the
+    // resolver must refuse it at delivery time.
     let app = spawn_app_tweaked(TEST_POLICY, default_start(), local_webhooks).await;
     let receiver = Receiver::start(&[]).await;
-    let url = receiver.url.replace("127.0.0.1", "localhost");
+    let port = receiver.url.split(':').nth(2).unwrap().split('/').next().unwrap().to_owned();
+    let url = format!("https://localhost:{port}/hooks");
     let (endpoint, _) = register(&app, &url, json!(["payment.denied"])).await;
-    let app = restart(app, default_start(), |c| c.dev = true).await;
+    let app = restart(app, default_start(), |_| {}).await;
     let agent = app.create_agent("test").await;
     app.pay(&agent.key, "w1", payment("500.00", "aws.amazon.com")).await;
     let mut error = String::new();
