@@ -154,7 +154,10 @@ async fn start_local(
     std::fs::write(policies.join("bench.toml"), BENCH_POLICY)?;
     let admin = crate::auth::generate(crate::auth::ADMIN_TOKEN_PREFIX);
     let db = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let config = Config::for_tests(db, policies, admin.clone());
+    let mut config = Config::for_tests(db, policies, admin.clone());
+    // The background workers at their production pace, not the tests' fast one.
+    config.approval_sweep = Duration::from_secs(1);
+    config.webhook_poll = Duration::from_millis(200);
     let app = App::build(config, Arc::new(SystemClock) as Arc<dyn Clock>).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

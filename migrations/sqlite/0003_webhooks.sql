@@ -19,14 +19,22 @@ CREATE TABLE webhook_endpoints (
 
 -- The outbox. An event is written in the same transaction as the change it
 -- describes; `body` is the exact JSON every delivery of it sends.
+-- Its rowid grows in commit order (one writer), which the fan-out cursor
+-- below relies on.
 CREATE TABLE webhook_events (
     id         TEXT PRIMARY KEY,            -- msg_<ulid>: the webhook-id header
     type       TEXT NOT NULL,
     body       TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    fanned_out INTEGER NOT NULL DEFAULT 0   -- deliveries created for it yet?
+    created_at TEXT NOT NULL
 );
-CREATE INDEX webhook_events_new ON webhook_events(id) WHERE fanned_out = 0;
+
+-- How far deliveries have been created: events with a larger rowid are new.
+-- A cursor, not a flag per event, so fanning out never rewrites events.
+CREATE TABLE webhook_fanout (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    last_rowid INTEGER NOT NULL
+);
+INSERT INTO webhook_fanout (id, last_rowid) VALUES (1, 0);
 
 CREATE TABLE webhook_deliveries (
     id              TEXT PRIMARY KEY,

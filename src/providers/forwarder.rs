@@ -153,7 +153,7 @@ async fn record_outcomes(
                 ("payment.failed", json!({ "code": code, "message": message }))
             }
         };
-        tx.emit(kind, &serde_json::to_value(&after).expect("payment serializes"), now);
+        tx.emit(kind, &after, now);
         let provider = payment.provider.as_ref().map_or("none", |p| p.name.as_str());
         let event = AuditEvent::new(kind, format!("provider:{provider}"))
             .agent(&payment.agent_id)

@@ -113,7 +113,7 @@ pub async fn set_frozen(state: &AppState, actor: &str, id: &str, reason: Option<
                     .ok_or(Error::NotFound("agent"))?;
                 let kind = if reason.is_some() { "agent.frozen" } else { "agent.unfrozen" };
                 if reason.is_some() {
-                    tx.emit(kind, &serde_json::to_value(&agent).expect("agent serializes"), now);
+                    tx.emit(kind, &agent, now);
                 }
                 let event = AuditEvent::new(kind, actor).agent(&id).data(json!({ "reason": reason }));
                 tx.append_audit(event, now).await?;

@@ -188,7 +188,7 @@ async fn vote_job(
 /// Emits webhook event `kind` carrying the payment record as it now is.
 async fn emit_payment(tx: &mut WriteTx, kind: &str, payment_id: &str, now: DateTime<Utc>) -> Result<Payment> {
     let payment = tx.payment(None, payment_id).await?.ok_or(Error::NotFound("payment"))?;
-    tx.emit(kind, &serde_json::to_value(&payment).expect("payment serializes"), now);
+    tx.emit(kind, &payment, now);
     Ok(payment)
 }
 

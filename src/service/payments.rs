@@ -148,7 +148,7 @@ pub async fn create(
                 };
                 tx.insert_payment(&new).await?;
                 let event = decision_event(&payment, &actor);
-                tx.emit(event.kind, &serde_json::to_value(&payment).expect("payment serializes"), now);
+                tx.emit(event.kind, &payment, now);
                 tx.append_audit(event, now).await?;
                 if reserved_units > 0 {
                     for warning in threshold_warnings(&prep, &spend, &payment) {

@@ -1,6 +1,7 @@
 //! Webhook endpoints, the event outbox, deliveries and attempts.
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
@@ -114,7 +115,9 @@ impl Store {
 
     /// Whether any event still waits to be fanned out to endpoints.
     pub async fn events_waiting(&self) -> Result<bool> {
-        let row = sqlx::query("SELECT 1 FROM webhook_events WHERE fanned_out = 0 LIMIT 1")
+        let row = sqlx::query(
+            "SELECT 1 FROM webhook_events WHERE rowid > (SELECT last_rowid FROM webhook_fanout) LIMIT 1",
+        )
             .fetch_optional(&self.read)
             .await?;
         Ok(row.is_some())
@@ -188,16 +191,20 @@ impl WriteTx {
     /// Puts a webhook event in the outbox, in this transaction: it exists if
     /// and only if the change it describes commits. Written with the batch
     /// (see `flush_outbox`).
-    pub fn emit(&mut self, kind: &str, data: &serde_json::Value, at: DateTime<Utc>) {
+    pub fn emit<T: Serialize>(&mut self, kind: &str, data: &T, at: DateTime<Utc>) {
+        /// The body every delivery sends: `{ type, timestamp, data }`.
+        #[derive(Serialize)]
+        struct Envelope<'a, T> {
+            #[serde(rename = "type")]
+            kind: &'a str,
+            timestamp: &'a str,
+            data: &'a T,
+        }
         let timestamp = format_ts(at);
-        let body = serde_json::json!({ "type": kind, "timestamp": timestamp, "data": data });
+        // Serialized once, straight to text: this runs on the writer.
+        let body = to_json(&Envelope { kind, timestamp: &timestamp, data });
         self.dirty = true;
-        self.pending_events.push(PendingEvent {
-            id: ids::new("msg"),
-            kind: kind.to_owned(),
-            body: to_json(&body),
-            created_at: timestamp,
-        });
+        self.pending_events.push(PendingEvent { id: ids::new("msg"), kind: kind.to_owned(), body, created_at: timestamp });
     }
 
     pub(super) async fn flush_outbox(&mut self) -> Result<()> {
@@ -314,14 +321,14 @@ impl WriteTx {
              SELECT 'dlv_' || lower(hex(randomblob(12))), e.id, w.id, 'pending', ?, ?, ? \
              FROM webhook_events e JOIN webhook_endpoints w ON w.disabled = 0 AND w.created_at <= e.created_at \
              AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = e.type OR value = '*') \
-             WHERE e.fanned_out = 0",
+             WHERE e.rowid > (SELECT last_rowid FROM webhook_fanout)",
         )
         .bind(&now)
         .bind(&now)
         .bind(&now)
         .execute(self.write())
         .await?;
-        sqlx::query("UPDATE webhook_events SET fanned_out = 1 WHERE fanned_out = 0")
+        sqlx::query("UPDATE webhook_fanout SET last_rowid = (SELECT COALESCE(MAX(rowid), 0) FROM webhook_events)")
             .execute(self.write())
             .await?;
         Ok(created.rows_affected())

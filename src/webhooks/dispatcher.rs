@@ -197,8 +197,7 @@ async fn record(
                 tx.disable_endpoint(&r.delivery.endpoint_id, &reason, &format_ts(r.at)).await?
             {
                 tracing::warn!(endpoint = %endpoint.id, url = %endpoint.url, %reason, "webhook endpoint disabled");
-                let data = serde_json::to_value(&endpoint).expect("endpoint serializes");
-                tx.emit("endpoint.disabled", &data, r.at);
+                tx.emit("endpoint.disabled", &endpoint, r.at);
                 let event = AuditEvent::new("webhook_endpoint.disabled", "system")
                     .subject(&endpoint.id)
                     .data(json!({ "reason": reason }));
