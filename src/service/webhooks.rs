@@ -85,6 +85,7 @@ pub async fn create_endpoint(
             })
         })
         .await?;
+    state.store.refresh_subscriptions().await?;
     Ok(IssuedEndpoint { endpoint, secret: secret.to_whsec() })
 }
 
@@ -104,7 +105,7 @@ pub async fn update_endpoint(
     }
     let now = state.clock.now();
     let (actor, id) = (actor.to_owned(), id.to_owned());
-    state
+    let result = state
         .store
         .write(move |tx| {
             Box::pin(async move {
@@ -119,10 +120,12 @@ pub async fn update_endpoint(
                     now,
                 )
                 .await?;
-                Ok(endpoint)
+                Ok::<_, Error>(endpoint)
             })
         })
-        .await
+        .await?;
+    state.store.refresh_subscriptions().await?;
+    Ok(result)
 }
 
 pub async fn delete_endpoint(state: &AppState, actor: &str, id: &str) -> Result<()> {
@@ -136,10 +139,12 @@ pub async fn delete_endpoint(state: &AppState, actor: &str, id: &str) -> Result<
                     return Err(Error::NotFound("webhook endpoint"));
                 }
                 tx.append_audit(AuditEvent::new("webhook_endpoint.deleted", actor).subject(&id), now).await?;
-                Ok(())
+                Ok::<_, Error>(())
             })
         })
-        .await
+        .await?;
+    state.store.refresh_subscriptions().await?;
+    Ok(())
 }
 
 /// A new signing secret; the old one keeps signing (as a second signature)

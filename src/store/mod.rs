@@ -80,6 +80,7 @@ pub struct Store {
     read: SqlitePool,
     write: SqlitePool,
     jobs: mpsc::Sender<writer::Job>,
+    subscriptions: std::sync::Arc<webhooks::Subscriptions>,
 }
 
 impl Store {
@@ -105,8 +106,11 @@ impl Store {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(opts.read_only(true))
             .await?;
-        let jobs = writer::start(write.clone())?;
-        Ok(Store { read, write, jobs })
+        let subscriptions = std::sync::Arc::new(webhooks::Subscriptions::default());
+        let jobs = writer::start(write.clone(), subscriptions.clone())?;
+        let store = Store { read, write, jobs, subscriptions };
+        store.refresh_subscriptions().await?;
+        Ok(store)
     }
 
     /// Runs `job` in a write transaction and returns its result once the
@@ -148,11 +152,19 @@ pub struct WriteTx {
     pending_audit: Vec<crate::audit::AuditRecord>,
     /// Webhook events emitted but not yet inserted (see `flush_outbox`).
     pending_events: Vec<webhooks::PendingEvent>,
+    subscriptions: std::sync::Arc<webhooks::Subscriptions>,
 }
 
 impl WriteTx {
-    fn new(tx: Transaction<'static, Sqlite>) -> Self {
-        WriteTx { tx, dirty: false, audit_head: None, pending_audit: Vec::new(), pending_events: Vec::new() }
+    fn new(tx: Transaction<'static, Sqlite>, subscriptions: std::sync::Arc<webhooks::Subscriptions>) -> Self {
+        WriteTx {
+            tx,
+            dirty: false,
+            audit_head: None,
+            pending_audit: Vec::new(),
+            pending_events: Vec::new(),
+            subscriptions,
+        }
     }
 
     /// Writes what the jobs buffered (audit records, webhook events), then

@@ -13,6 +13,21 @@ use crate::model::{DeliveryAttempt, WebhookEndpoint};
 const ENDPOINT_COLUMNS: &str =
     "id, url, description, events, disabled, disabled_reason, previous_until, created_at, updated_at";
 
+/// Which event types some enabled endpoint subscribes to. Events nobody
+/// subscribes to are not written at all: with no endpoints (the common
+/// embedded case) the outbox costs nothing on the payment path. Refreshed
+/// after every endpoint change here and by the dispatcher on every round,
+/// which also picks up changes made by other replicas.
+#[derive(Debug, Default)]
+pub(super) struct Subscriptions(std::sync::RwLock<(bool, std::collections::HashSet<String>)>);
+
+impl Subscriptions {
+    fn wants(&self, kind: &str) -> bool {
+        let guard = self.0.read().expect("subscriptions lock");
+        guard.0 || guard.1.contains(kind)
+    }
+}
+
 /// An event waiting in the transaction's buffer (see `WriteTx::emit`).
 #[derive(Debug, Clone)]
 pub(super) struct PendingEvent {
@@ -113,13 +128,30 @@ impl Store {
             .transpose()
     }
 
+    /// Re-reads which event types enabled endpoints subscribe to.
+    pub async fn refresh_subscriptions(&self) -> Result<()> {
+        let rows = sqlx::query("SELECT events FROM webhook_endpoints WHERE disabled = 0")
+            .fetch_all(&self.read)
+            .await?;
+        let mut all = false;
+        let mut types = std::collections::HashSet::new();
+        for row in &rows {
+            for kind in from_json::<Vec<String>>("events", row.get("events"))? {
+                all |= kind == "*";
+                types.insert(kind);
+            }
+        }
+        *self.subscriptions.0.write().expect("subscriptions lock") = (all, types);
+        Ok(())
+    }
+
     /// Whether any event still waits to be fanned out to endpoints.
     pub async fn events_waiting(&self) -> Result<bool> {
         let row = sqlx::query(
             "SELECT 1 FROM webhook_events WHERE rowid > (SELECT last_rowid FROM webhook_fanout) LIMIT 1",
         )
-            .fetch_optional(&self.read)
-            .await?;
+        .fetch_optional(&self.read)
+        .await?;
         Ok(row.is_some())
     }
 
@@ -190,8 +222,11 @@ impl Store {
 impl WriteTx {
     /// Puts a webhook event in the outbox, in this transaction: it exists if
     /// and only if the change it describes commits. Written with the batch
-    /// (see `flush_outbox`).
+    /// (see `flush_outbox`). Skipped when no endpoint subscribes to `kind`.
     pub fn emit<T: Serialize>(&mut self, kind: &str, data: &T, at: DateTime<Utc>) {
+        if !self.subscriptions.wants(kind) {
+            return;
+        }
         /// The body every delivery sends: `{ type, timestamp, data }`.
         #[derive(Serialize)]
         struct Envelope<'a, T> {
@@ -204,7 +239,12 @@ impl WriteTx {
         // Serialized once, straight to text: this runs on the writer.
         let body = to_json(&Envelope { kind, timestamp: &timestamp, data });
         self.dirty = true;
-        self.pending_events.push(PendingEvent { id: ids::new("msg"), kind: kind.to_owned(), body, created_at: timestamp });
+        self.pending_events.push(PendingEvent {
+            id: ids::new("msg"),
+            kind: kind.to_owned(),
+            body,
+            created_at: timestamp,
+        });
     }
 
     pub(super) async fn flush_outbox(&mut self) -> Result<()> {
@@ -328,9 +368,11 @@ impl WriteTx {
         .bind(&now)
         .execute(self.write())
         .await?;
-        sqlx::query("UPDATE webhook_fanout SET last_rowid = (SELECT COALESCE(MAX(rowid), 0) FROM webhook_events)")
-            .execute(self.write())
-            .await?;
+        sqlx::query(
+            "UPDATE webhook_fanout SET last_rowid = (SELECT COALESCE(MAX(rowid), 0) FROM webhook_events)",
+        )
+        .execute(self.write())
+        .await?;
         Ok(created.rows_affected())
     }
 

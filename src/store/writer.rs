@@ -9,10 +9,13 @@
 //! clients retry safely with their idempotency keys. Jobs queued behind the
 //! failed one run in a fresh batch.
 
+use std::sync::Arc;
+
 use futures_util::future::BoxFuture;
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
+use super::webhooks::Subscriptions;
 use super::{StoreError, WriteTx};
 
 /// Most jobs run in one transaction; bounds the latency a batch adds.
@@ -92,25 +95,28 @@ impl<T: Send, E: From<StoreError> + Send> Finished for Outcome<T, E> {
 /// statements, and every statement wakes the writer once; on the shared
 /// runtime each wake-up would queue behind HTTP tasks, and that queueing,
 /// not SQLite, bounded throughput (measured: 2,650/s shared, see README).
-pub(super) fn start(pool: SqlitePool) -> std::io::Result<mpsc::Sender<Job>> {
+pub(super) fn start(
+    pool: SqlitePool,
+    subscriptions: Arc<Subscriptions>,
+) -> std::io::Result<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     std::thread::Builder::new()
         .name("purser-writer".into())
-        .spawn(move || runtime.block_on(run(pool, rx)))?;
+        .spawn(move || runtime.block_on(run(pool, subscriptions, rx)))?;
     Ok(tx)
 }
 
-async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
+async fn run(pool: SqlitePool, subscriptions: Arc<Subscriptions>, mut rx: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        run_batch(&pool, std::mem::take(&mut batch)).await;
+        run_batch(&pool, &subscriptions, std::mem::take(&mut batch)).await;
     }
 }
 
-async fn run_batch(pool: &SqlitePool, jobs: Vec<Job>) {
+async fn run_batch(pool: &SqlitePool, subscriptions: &Arc<Subscriptions>, jobs: Vec<Job>) {
     let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
-        Ok(tx) => WriteTx::new(tx),
+        Ok(tx) => WriteTx::new(tx, subscriptions.clone()),
         Err(e) => {
             let e = StoreError::from(e);
             tracing::error!(error = %e, "cannot start a write transaction");
@@ -151,6 +157,6 @@ async fn run_batch(pool: &SqlitePool, jobs: Vec<Job>) {
     // their own.
     let rest: Vec<Job> = jobs.collect();
     if !rest.is_empty() {
-        Box::pin(run_batch(pool, rest)).await;
+        Box::pin(run_batch(pool, subscriptions, rest)).await;
     }
 }

@@ -69,6 +69,9 @@ impl Dispatcher {
     /// One round; returns how many deliveries it attempted.
     async fn round(&self) -> Result<usize, StoreError> {
         let store = &self.state.store;
+        // Picks up endpoints changed elsewhere (another replica) and ones
+        // this round's recording disabled.
+        store.refresh_subscriptions().await?;
         if store.events_waiting().await? {
             let now = self.state.clock.now();
             store.write(move |tx| Box::pin(async move { tx.fan_out(now).await })).await?;
