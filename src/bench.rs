@@ -143,11 +143,16 @@ async fn pay(http: &reqwest::Client, base: &str, key: &str, idem: &str) -> anyho
     Ok(())
 }
 
-/// Starts a gateway on a temporary database and creates `agents` agents.
-async fn start_local(
-    http: &reqwest::Client,
-    agents: usize,
-) -> anyhow::Result<(String, Vec<String>, tempfile::TempDir)> {
+/// An in-process gateway on a fresh temporary database with the bench
+/// policy, its workers at their production pace unless `tweak` says other.
+struct Local {
+    base: String,
+    admin: String,
+    state: Arc<crate::app::AppState>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_gateway(tweak: impl FnOnce(&mut Config)) -> anyhow::Result<Local> {
     let dir = tempfile::tempdir()?;
     let policies = dir.path().join("policies");
     std::fs::create_dir_all(&policies)?;
@@ -155,19 +160,26 @@ async fn start_local(
     let admin = crate::auth::generate(crate::auth::ADMIN_TOKEN_PREFIX);
     let db = format!("sqlite://{}", dir.path().join("bench.db").display());
     let mut config = Config::for_tests(db, policies, admin.clone());
-    // The background workers at their production pace, not the tests' fast one.
     config.approval_sweep = Duration::from_secs(1);
     config.webhook_poll = Duration::from_millis(200);
+    tweak(&mut config);
     let app = App::build(config, Arc::new(SystemClock) as Arc<dyn Clock>).await?;
+    let state = app.state.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(app.serve(listener, std::future::pending()));
+    Ok(Local { base, admin, state, _dir: dir })
+}
 
+/// Starts a gateway and creates `agents` agents; returns their keys.
+async fn start_local(http: &reqwest::Client, agents: usize) -> anyhow::Result<(String, Vec<String>, Local)> {
+    let local = start_gateway(|_| {}).await?;
+    let (base, admin) = (&local.base, &local.admin);
     let mut keys = Vec::new();
     for i in 0..agents {
         let agent: serde_json::Value = http
             .post(format!("{base}/v1/agents"))
-            .bearer_auth(&admin)
+            .bearer_auth(admin)
             .json(&json!({ "name": format!("bench-{i}"), "policy": "bench", "trust_level": "custom" }))
             .send()
             .await?
@@ -176,7 +188,7 @@ async fn start_local(
         let id = agent["id"].as_str().context("agent id")?;
         let key: serde_json::Value = http
             .post(format!("{base}/v1/agents/{id}/keys"))
-            .bearer_auth(&admin)
+            .bearer_auth(admin)
             .json(&json!({}))
             .send()
             .await?
@@ -184,7 +196,7 @@ async fn start_local(
             .await?;
         keys.push(key["key"].as_str().context("agent key")?.to_owned());
     }
-    Ok((base, keys, dir))
+    Ok((local.base.clone(), keys, local))
 }
 
 #[derive(Debug, Clone, Args)]
@@ -217,25 +229,16 @@ pub async fn run_webhooks(args: WebhookBenchArgs) -> anyhow::Result<()> {
     let hooks = format!("http://{}/hooks", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, receiver).await });
 
-    let dir = tempfile::tempdir()?;
-    let policies = dir.path().join("policies");
-    std::fs::create_dir_all(&policies)?;
-    std::fs::write(policies.join("bench.toml"), BENCH_POLICY)?;
-    let admin = crate::auth::generate(crate::auth::ADMIN_TOKEN_PREFIX);
-    let db = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let mut config = Config::for_tests(db, policies, admin.clone());
-    // The receiver is plain http on loopback: allowed for this run only.
-    config.dev = true;
-    config.webhook_allowed_nets = vec!["127.0.0.0/8".parse()?, "::1/128".parse()?];
-    config.webhook_poll = Duration::from_millis(10);
-    let app = App::build(config, Arc::new(SystemClock) as Arc<dyn Clock>).await?;
-    let state = app.state.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(app.serve(listener, std::future::pending()));
+    // Dev mode: the receiver is plain http on loopback, allowed for this run only.
+    let local = start_gateway(|c| {
+        c.dev = true;
+        c.webhook_poll = Duration::from_millis(10);
+    })
+    .await?;
+    let (base, admin, state) = (&local.base, &local.admin, &local.state);
     let created = reqwest::Client::new()
         .post(format!("{base}/v1/webhook-endpoints"))
-        .bearer_auth(&admin)
+        .bearer_auth(admin)
         .json(&json!({ "url": hooks, "events": ["*"] }))
         .send()
         .await?;
