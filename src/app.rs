@@ -26,6 +26,7 @@ pub struct AppState {
     pub secrets: SecretBox,
     /// Where webhook deliveries may go.
     pub webhook_targets: TargetPolicy,
+    pub limits: crate::api::RateLimits,
     /// SHA-256 of the configured admin token; the token itself is dropped.
     admin_token_hash: Option<String>,
 }
@@ -89,6 +90,7 @@ impl App {
                 .extend(["127.0.0.0/8", "::1/128"].map(|n| n.parse::<ipnet::IpNet>().expect("valid CIDR")));
         }
         let webhook_targets = TargetPolicy { allow_http: config.dev, allowed_nets };
+        let limits = crate::api::RateLimits::new(&config);
         let state = Arc::new(AppState {
             config,
             store,
@@ -97,6 +99,7 @@ impl App {
             forwarder,
             secrets,
             webhook_targets,
+            limits,
             admin_token_hash,
         });
         let expirer = tokio::spawn(expire_approvals(state.clone()));

@@ -67,6 +67,21 @@ pub struct Config {
     #[arg(long, env = "PURSER_APPROVAL_SWEEP", default_value = "1s", value_parser = humantime::parse_duration)]
     pub approval_sweep: std::time::Duration,
 
+    /// Reads (GET) per minute per credential, or per client address for
+    /// requests without one. `0` disables (for benchmarks).
+    #[arg(long, env = "PURSER_RATE_LIMIT_READS", default_value_t = 600)]
+    pub rate_limit_reads: u32,
+
+    /// Writes (POST, PATCH, DELETE) per minute per credential, or per client
+    /// address for requests without one. `0` disables (for benchmarks).
+    #[arg(long, env = "PURSER_RATE_LIMIT_WRITES", default_value_t = 60)]
+    pub rate_limit_writes: u32,
+
+    /// Failed authentications per minute per client address; past it the
+    /// address is refused (429) until the budget refills. `0` disables.
+    #[arg(long, env = "PURSER_RATE_LIMIT_FAILED_AUTH", default_value_t = 20)]
+    pub rate_limit_failed_auth: u32,
+
     /// Log format: `pretty` or `json`.
     #[arg(long, env = "PURSER_LOG_FORMAT", default_value = "pretty")]
     pub log_format: String,
@@ -114,6 +129,11 @@ impl Config {
             ],
             webhook_poll: std::time::Duration::from_millis(20),
             webhook_timeout: std::time::Duration::from_secs(5),
+            // Off: tests and benchmarks fire many requests with one key; the
+            // limits have tests of their own.
+            rate_limit_reads: 0,
+            rate_limit_writes: 0,
+            rate_limit_failed_auth: 0,
             log_format: "pretty".to_owned(),
         }
     }

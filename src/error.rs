@@ -25,6 +25,8 @@ pub enum Error {
     Unprocessable { code: &'static str, message: String },
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("too many requests; retry after {retry_after_secs} seconds")]
+    RateLimited { retry_after_secs: u64 },
     #[error("this route does not support that HTTP method")]
     MethodNotAllowed,
     #[error("content type must be application/json")]

@@ -20,6 +20,7 @@ impl Error {
             Error::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Error::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             Error::PolicyUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "policy_unavailable"),
             Error::Store(StoreError::Unavailable(_) | StoreError::NotCommitted(_)) => {
@@ -52,6 +53,9 @@ impl IntoResponse for Error {
         };
         let mut response =
             (status, Json(json!({ "error": { "code": code, "message": message } }))).into_response();
+        if let Error::RateLimited { retry_after_secs } = &self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

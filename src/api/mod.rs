@@ -8,17 +8,21 @@ mod auth;
 mod error;
 mod extract;
 mod health;
+mod limits;
 mod payments;
 mod webhooks;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::header;
+use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
+
+pub use limits::RateLimits;
 
 use crate::app::AppState;
 use crate::error::Error;
@@ -26,9 +30,34 @@ use crate::error::Error;
 /// The OpenAPI description of every route (kept in the repo, served as is).
 const OPENAPI: &str = include_str!("../../openapi.json");
 
+/// Headers every response carries. The CSP fits both the JSON API and the
+/// console (its only non-self resource is its inline stylesheet). The
+/// referrer policy is `same-origin`, not `no-referrer`: with the latter
+/// browsers send `Origin: null` on the console's own form posts, which its
+/// cross-origin check must then refuse.
+const SECURITY_HEADERS: [(&str, &str); 5] = [
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "same-origin"),
+    ("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    ("cache-control", "no-store"),
+];
+
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.config.max_body_bytes;
-    Router::new()
+    let mut headers: Vec<(HeaderName, HeaderValue)> = SECURITY_HEADERS
+        .iter()
+        .map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v)))
+        .collect();
+    if !state.config.dev {
+        // Outside dev, purser is only ever reached over TLS (directly or
+        // through a proxy): tell browsers never to try plain http.
+        headers.push((
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        ));
+    }
+    let router = Router::new()
         .merge(payments::router())
         .merge(agents::router())
         .merge(approvals::router())
@@ -40,6 +69,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(|| async { Error::NotFound("route").into_response() })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed.into_response() })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), limits::middleware))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state);
+    headers.into_iter().fold(router, |router, (name, value)| {
+        router.layer(SetResponseHeaderLayer::if_not_present(name, value))
+    })
 }

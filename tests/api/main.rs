@@ -8,5 +8,6 @@ mod bad_input;
 mod concurrency;
 mod console;
 mod helpers;
+mod limits;
 mod payments;
 mod webhooks;

@@ -1,0 +1,94 @@
+//! Rate limits, the failed-authentication brake and response headers.
+
+use reqwest::{Method, StatusCode};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn writes_past_the_per_key_budget_get_429_with_retry_after() {
+    let app = spawn_app_tweaked(TEST_POLICY, default_start(), |c| c.rate_limit_writes = 5).await;
+    let a = app.create_agent("test").await;
+    let b = app.create_agent("test").await;
+    // (The admin's four writes above count against the admin token's budget.)
+    for i in 0..5 {
+        let (status, _) = app.pay(&a.key, &format!("k{i}"), payment("1.00", "aws.amazon.com")).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let resp = app
+        .http
+        .post(app.url("/v1/payments"))
+        .bearer_auth(&a.key)
+        .header("Idempotency-Key", "k5")
+        .json(&payment("1.00", "aws.amazon.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let (_, e) = into_parts(resp).await;
+    assert_eq!(e["error"]["code"], "rate_limited");
+
+    let (status, _) = app.get(&a.key, "/v1/payments").await;
+    assert_eq!(status, StatusCode::OK, "reads have their own budget");
+    let (status, _) = app.pay(&b.key, "k0", payment("1.00", "aws.amazon.com")).await;
+    assert_eq!(status, StatusCode::CREATED, "another key has its own budget");
+}
+
+#[tokio::test]
+async fn repeated_failed_authentication_is_braked_and_audited() {
+    let app = spawn_app_tweaked(TEST_POLICY, default_start(), |c| c.rate_limit_failed_auth = 5).await;
+    let a = app.create_agent("test").await;
+    for i in 0..6 {
+        let (status, _) = app.get(&format!("psr_agent_guess-{i}"), "/v1/payments").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // The address is now refused outright, even with a valid key.
+    let (status, e) = app.get(&a.key, "/v1/payments").await;
+    assert_eq!((status, e["error"]["code"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")));
+    // Probes are never limited.
+    let probe = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(probe.status(), StatusCode::OK);
+
+    // Each failure was audited (in the background), without the presented
+    // credential. Read from the store: this address is braked for the API.
+    let store = purser::store::Store::connect(&app.database_url).await.unwrap();
+    let filter =
+        purser::store::AuditFilter { kind: Some("auth.failed".into()), limit: 100, ..Default::default() };
+    let mut records = Vec::new();
+    for _ in 0..200 {
+        records = store.audit_records(&filter).await.unwrap();
+        if records.len() >= 6 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(records.len() >= 6, "{} failures audited", records.len());
+    assert!(records.iter().all(|r| r.actor.starts_with("ip:127.0.0.1") && !r.data.contains("guess")));
+}
+
+#[tokio::test]
+async fn every_response_carries_security_headers() {
+    let app = spawn_app().await;
+    let a = app.create_agent("test").await;
+    for (method, path, token) in [
+        (Method::GET, "/v1/payments", a.key.as_str()),
+        (Method::GET, "/console", ""),
+        (Method::GET, "/nope", ""),
+    ] {
+        let mut req = app.http.request(method, app.url(path));
+        if !token.is_empty() {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.unwrap();
+        let h = resp.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["cache-control"], "no-store", "{path}");
+        assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"), "{path}");
+        assert!(h["strict-transport-security"].to_str().unwrap().starts_with("max-age="), "{path}");
+    }
+    let dev = spawn_app_tweaked(TEST_POLICY, default_start(), |c| c.dev = true).await;
+    let resp = dev.http.get(dev.url("/healthz")).send().await.unwrap();
+    assert!(resp.headers().get("strict-transport-security").is_none(), "no HSTS over dev's plain http");
+}
