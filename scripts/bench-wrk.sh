@@ -14,7 +14,8 @@ work="$(mktemp -d)"; trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 mkdir "$work/policies"; cp "$root/benches/policies/bench.toml" "$work/policies/"
 token="$("$root/target/release/purser" token)"
 port=18199
-PURSER_ADMIN_TOKEN="$token" PURSER_ENCRYPTION_KEY="$("$root/target/release/purser" token)" RUST_LOG=warn "$root/target/release/purser" serve --listen "127.0.0.1:$port" \
+# Rate limits off (0), as for any benchmark: one key sends every request.
+PURSER_RATE_LIMIT_READS=0 PURSER_RATE_LIMIT_WRITES=0 PURSER_ADMIN_TOKEN="$token" PURSER_ENCRYPTION_KEY="$("$root/target/release/purser" token)" RUST_LOG=warn "$root/target/release/purser" serve --listen "127.0.0.1:$port" \
     --database-url "sqlite://$work/bench.db" --policies "$work/policies" >"$work/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
