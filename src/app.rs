@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use crate::auth;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::policy::{LoadErrors, PolicySet};
+use crate::policy::{LoadErrors, Policy, PolicySet};
 use crate::providers::{Forwarder, Providers};
 use crate::store::Store;
 use crate::webhooks::secretbox::SecretBox;
@@ -49,6 +49,14 @@ impl Policies {
 
     pub fn current(&self) -> Arc<PolicySet> {
         self.0.read().expect("policy lock").clone()
+    }
+
+    /// The policy named `name`; fail closed when it is not loaded (a reload
+    /// removed it): nothing bound to it can be decided.
+    pub fn require(&self, name: &str) -> Result<Arc<Policy>, crate::error::Error> {
+        self.current()
+            .get(name)
+            .ok_or_else(|| crate::error::Error::PolicyUnavailable(format!("policy {name:?} is not loaded")))
     }
 
     pub fn reload(&self, dir: &Path) -> Result<usize, LoadErrors> {

@@ -120,6 +120,20 @@ pub struct ProviderRef {
     pub transaction_id: Option<String>,
 }
 
+impl ProviderRef {
+    /// Where a payment is forwarded, before the provider answered. The
+    /// reference is the payment's own ULID under the `fwd_` prefix: unique
+    /// per payment and stable across retries, so it serves as the provider's
+    /// idempotency key whichever path approved the payment.
+    pub fn forward(provider: &str, payment_id: &str) -> ProviderRef {
+        ProviderRef {
+            name: provider.to_owned(),
+            reference: payment_id.replacen("pay_", "fwd_", 1),
+            transaction_id: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ApprovalSummary {
     pub id: String,

@@ -12,6 +12,7 @@ use crate::auth::{self, ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, APPROVER_TOKEN_PRE
 use crate::clock::parse_ts;
 use crate::error::{Error, Result};
 use crate::model::{Agent, Approver, Scope};
+use crate::service::approvals;
 
 /// An authenticated caller.
 pub enum Principal {
@@ -109,14 +110,10 @@ impl FromRequestParts<Arc<AppState>> for Principal {
             return agent_key(state, token, client).await.map(Principal::Agent);
         }
         if token.starts_with(APPROVER_TOKEN_PREFIX) {
-            let (approver, stored) = state
-                .store
-                .approver_by_token_hash(&auth::hash(token))
+            return approvals::approver_for_token(state, token)
                 .await?
-                .ok_or(Error::Unauthenticated("invalid approver token"))?;
-            if auth::ct_eq(&stored, &auth::hash(token)) {
-                return Ok(Principal::Approver(approver));
-            }
+                .map(Principal::Approver)
+                .ok_or(Error::Unauthenticated("invalid approver token"));
         }
         if state.is_config_admin_token(token)
             || (token.starts_with(ADMIN_TOKEN_PREFIX)

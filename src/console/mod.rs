@@ -17,7 +17,7 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::auth::{self, APPROVER_TOKEN_PREFIX};
+use crate::auth;
 use crate::clock::format_ts;
 use crate::error::Error;
 use crate::service::approvals::{self, Verdict};
@@ -84,19 +84,13 @@ async fn login(
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else { return bad_form() };
-    let token = form.token.trim();
-    let found = if token.starts_with(APPROVER_TOKEN_PREFIX) {
-        state.store.approver_by_token_hash(&auth::hash(token)).await
-    } else {
-        Ok(None)
-    };
-    let approver = match found {
-        Ok(Some((approver, stored))) if auth::ct_eq(&stored, &auth::hash(token)) => approver,
-        Ok(_) => {
+    let approver = match approvals::approver_for_token(&state, form.token.trim()).await {
+        Ok(Some(approver)) => approver,
+        Ok(None) => {
             let page = pages::sign_in(Some("That token is not a valid approver token."));
             return (StatusCode::UNAUTHORIZED, Html(page.into_string())).into_response();
         }
-        Err(e) => return error_page(e.into()),
+        Err(e) => return error_page(e),
     };
     let session_id = auth::generate("");
     let csrf = auth::generate("");

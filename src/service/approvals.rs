@@ -55,6 +55,17 @@ enum Voted {
     Expired,
 }
 
+/// The live approver holding `token`, if any: looked up by hash, accepted
+/// on a constant-time comparison (API bearer tokens and console sign-in).
+pub async fn approver_for_token(state: &AppState, token: &str) -> Result<Option<Approver>> {
+    if !token.starts_with(APPROVER_TOKEN_PREFIX) {
+        return Ok(None);
+    }
+    let presented = auth::hash(token);
+    let found = state.store.approver_by_token_hash(&presented).await?;
+    Ok(found.filter(|(_, stored)| auth::ct_eq(stored, &presented)).map(|(approver, _)| approver))
+}
+
 pub async fn create_approver(state: &AppState, actor: &str, name: String) -> Result<IssuedApprover> {
     let now = state.clock.now();
     let token = auth::generate(APPROVER_TOKEN_PREFIX);
@@ -192,20 +203,10 @@ async fn emit_payment(tx: &mut WriteTx, kind: &str, payment_id: &str, now: DateT
     Ok(payment)
 }
 
-/// Where an approved payment goes: the provider its policy maps the rail to,
-/// under the same `fwd_` reference scheme as payments approved directly.
+/// Where an approved payment goes: the provider its policy maps the rail to.
 fn provider_for(state: &AppState, payment: &Payment) -> Result<ProviderRef> {
-    let policy = state.policies.current().get(&payment.decision.policy).ok_or_else(|| {
-        Error::PolicyUnavailable(format!(
-            "policy {:?} of this payment is not loaded",
-            payment.decision.policy
-        ))
-    })?;
-    Ok(ProviderRef {
-        name: policy.provider_for(&payment.rail).to_owned(),
-        reference: payment.id.replacen("pay_", "fwd_", 1),
-        transaction_id: None,
-    })
+    let policy = state.policies.require(&payment.decision.policy)?;
+    Ok(ProviderRef::forward(policy.provider_for(&payment.rail), &payment.id))
 }
 
 fn is_overdue(approval: &ApprovalState, now: DateTime<Utc>) -> bool {
@@ -270,9 +271,7 @@ pub struct SpendToday {
 
 pub async fn spend_today(state: &AppState, agent_id: &str) -> Result<SpendToday> {
     let agent = state.store.agent(agent_id).await?.ok_or(Error::NotFound("agent"))?;
-    let policy = state.policies.current().get(&agent.policy).ok_or_else(|| {
-        Error::PolicyUnavailable(format!("policy {:?} of this agent is not loaded", agent.policy))
-    })?;
+    let policy = state.policies.require(&agent.policy)?;
     let now = state.clock.now();
     let facts = AgentFacts { trust_level: agent.trust_level, frozen: agent.frozen };
     let windows = policy.window_keys(now);

@@ -57,9 +57,7 @@ struct Prepared {
 impl Prepared {
     fn new(state: &AppState, agent: &Agent, input: &PaymentInput, now: DateTime<Utc>) -> Result<Prepared> {
         // Fail closed: an agent whose policy is gone cannot be evaluated.
-        let policy = state.policies.current().get(&agent.policy).ok_or_else(|| {
-            Error::PolicyUnavailable(format!("policy {:?} of this agent is not loaded", agent.policy))
-        })?;
+        let policy = state.policies.require(&agent.policy)?;
         let facts = PaymentFacts {
             amount: input.amount,
             fee: input.fee,
@@ -206,13 +204,8 @@ fn new_payment(
         Outcome::Deny => PaymentStatus::Denied,
         Outcome::RequireApproval => PaymentStatus::PendingApproval,
     };
-    let provider = (status == PaymentStatus::Approved).then(|| ProviderRef {
-        name: prep.policy.provider_for(&prep.facts.rail).to_owned(),
-        // The payment's own ULID under another prefix: unique per payment and
-        // stable across retries, so it can serve as the idempotency key.
-        reference: ulid.replacen("pay_", "fwd_", 1),
-        transaction_id: None,
-    });
+    let provider = (status == PaymentStatus::Approved)
+        .then(|| ProviderRef::forward(prep.policy.provider_for(&prep.facts.rail), &ulid));
     let approval = (status == PaymentStatus::PendingApproval).then(|| {
         let timeout =
             chrono::Duration::from_std(prep.policy.approval_timeout).unwrap_or(chrono::Duration::days(1));
