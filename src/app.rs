@@ -10,7 +10,7 @@ use crate::auth;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::policy::{LoadErrors, Policy, PolicySet};
-use crate::providers::{Forwarder, Providers};
+use crate::providers::{Forwarder, ProviderSettings, Providers, Reconciler};
 use crate::store::Store;
 use crate::webhooks::secretbox::SecretBox;
 use crate::webhooks::ssrf::TargetPolicy;
@@ -83,8 +83,11 @@ impl App {
         let store = Store::connect(&config.database_url)
             .await
             .with_context(|| format!("opening database {}", redact_url(&config.database_url)))?;
-        let (forwarder, forward_worker) =
-            Forwarder::start(store.clone(), Providers::builtin(), clock.clone());
+        let providers = ProviderSettings::load(config.providers_file.as_deref())
+            .and_then(|settings| Providers::new(&settings))?;
+        let (forwarder, forward_worker) = Forwarder::start(store.clone(), providers.clone(), clock.clone());
+        let reconciler =
+            Reconciler::start(store.clone(), providers.clone(), clock.clone(), config.reconcile_interval);
         let admin_token_hash = config.admin_token.take().map(|t| auth::hash(&t));
         let secrets = match config.encryption_key.take() {
             Some(key) => SecretBox::from_key(&key).context("PURSER_ENCRYPTION_KEY")?,
@@ -112,7 +115,7 @@ impl App {
         });
         let expirer = tokio::spawn(expire_approvals(state.clone()));
         let dispatcher = Dispatcher::start(state.clone())?;
-        Ok(App { state, workers: vec![forward_worker, expirer, dispatcher] })
+        Ok(App { state, workers: vec![forward_worker, reconciler, expirer, dispatcher] })
     }
 
     /// Serves the API on `listener` until `shutdown` resolves, then stops

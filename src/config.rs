@@ -82,6 +82,16 @@ pub struct Config {
     #[arg(long, env = "PURSER_RATE_LIMIT_FAILED_AUTH", default_value_t = 20)]
     pub rate_limit_failed_auth: u32,
 
+    /// Providers file (TOML) configuring the real providers (Turnkey,
+    /// Circle, Lithic); without it only the built-in sandbox exists.
+    #[arg(long, env = "PURSER_PROVIDERS_FILE")]
+    pub providers_file: Option<PathBuf>,
+
+    /// How often `processing` payments (the provider's answer is not known
+    /// yet) are looked up at their provider.
+    #[arg(long, env = "PURSER_RECONCILE_INTERVAL", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub reconcile_interval: std::time::Duration,
+
     /// Log format: `pretty` or `json`.
     #[arg(long, env = "PURSER_LOG_FORMAT", default_value = "pretty")]
     pub log_format: String,
@@ -134,6 +144,8 @@ impl Config {
             rate_limit_reads: 0,
             rate_limit_writes: 0,
             rate_limit_failed_auth: 0,
+            providers_file: None,
+            reconcile_interval: std::time::Duration::from_millis(50),
             log_format: "pretty".to_owned(),
         }
     }

@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP gateway.
-    Serve(Config),
+    Serve(Box<Config>),
     /// Work with policy files.
     Policy {
         #[command(subcommand)]
@@ -91,7 +91,7 @@ enum AuditCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(config) => serve(config),
+        Command::Serve(config) => serve(*config),
         Command::Policy { command: PolicyCommand::Check { dir } } => policy_check(&dir),
         Command::Policy { command: PolicyCommand::Test { dir } } => policy_test(&dir),
         Command::Bench(args) => bench(args),

@@ -72,6 +72,10 @@ pub enum PaymentStatus {
     Denied,
     PendingApproval,
     Approved,
+    /// Forwarded, and the provider has not said yet whether the money
+    /// moved (a timeout after sending, a 5xx, an asynchronous transfer).
+    /// The reservation is held; the reconciler settles it.
+    Processing,
     Succeeded,
     Failed,
     Expired,
@@ -79,10 +83,11 @@ pub enum PaymentStatus {
 }
 
 impl PaymentStatus {
-    pub const ALL: [PaymentStatus; 7] = [
+    pub const ALL: [PaymentStatus; 8] = [
         PaymentStatus::Denied,
         PaymentStatus::PendingApproval,
         PaymentStatus::Approved,
+        PaymentStatus::Processing,
         PaymentStatus::Succeeded,
         PaymentStatus::Failed,
         PaymentStatus::Expired,
@@ -94,6 +99,7 @@ impl PaymentStatus {
             PaymentStatus::Denied => "denied",
             PaymentStatus::PendingApproval => "pending_approval",
             PaymentStatus::Approved => "approved",
+            PaymentStatus::Processing => "processing",
             PaymentStatus::Succeeded => "succeeded",
             PaymentStatus::Failed => "failed",
             PaymentStatus::Expired => "expired",

@@ -15,14 +15,14 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::{ForwardRequest, Providers};
+use super::{ForwardRequest, Provider, Providers};
 use crate::audit::AuditEvent;
 use crate::clock::format_ts;
 use crate::clock::Clock;
 use crate::model::{Failure, Payment, PaymentStatus};
 use crate::store::{ForwardOutcome, Store, StoreError, WriteTx};
 
-const BATCH: usize = 256;
+pub(super) const BATCH: usize = 256;
 const SWEEP_EVERY: Duration = Duration::from_secs(2);
 
 /// Handle to the forwarding worker; cheap to clone.
@@ -68,7 +68,7 @@ impl Worker {
                     // through the channel, and forwarding twice, while harmless
                     // (same reference), is wasted work.
                     let before = self.clock.now() - chrono::Duration::from_std(SWEEP_EVERY).unwrap_or_default();
-                    match self.store.approved_payments(before, BATCH as u32).await {
+                    match self.store.stale_payments(PaymentStatus::Approved, before, BATCH as u32).await {
                         Ok(payments) => batch = payments,
                         Err(e) => {
                             tracing::warn!(error = %e, "forwarder sweep could not read the store");
@@ -77,39 +77,68 @@ impl Worker {
                     }
                 }
             }
-            if let Err(e) = self.forward_batch(batch).await {
+            let outcomes = call_providers(&self.providers, batch, |provider, request, _| {
+                Box::pin(async move { provider.forward(&request).await })
+            })
+            .await;
+            if let Err(e) = record(&self.store, outcomes, self.clock.now()).await {
                 // Nothing was recorded; the payments stay `approved` and the
                 // next sweep retries them under the same references.
                 tracing::warn!(error = %e, "forwarder could not record provider outcomes");
             }
         }
     }
+}
 
-    async fn forward_batch(&self, payments: Vec<Payment>) -> Result<(), StoreError> {
-        let mut calls = JoinSet::new();
-        for payment in payments {
-            let providers = self.providers.clone();
-            calls.spawn(async move {
-                let outcome = forward(&providers, &payment).await;
-                (payment, outcome)
-            });
-        }
-        let mut outcomes = Vec::new();
-        while let Some(done) = calls.join_next().await {
-            match done {
-                Ok(pair) => outcomes.push(pair),
-                Err(e) => {
-                    tracing::error!(error = %e, "provider call panicked; left for the next sweep")
-                }
+/// One provider call: the provider, the request, and the provider's
+/// transaction id if one is known.
+type Call = fn(
+    Arc<dyn Provider>,
+    ForwardRequest,
+    Option<String>,
+) -> futures_util::future::BoxFuture<'static, ForwardOutcome>;
+
+/// Runs `call` for every payment concurrently and collects the outcomes.
+/// A payment whose provider is not configured here fails at once.
+pub(super) async fn call_providers(
+    providers: &Providers,
+    payments: Vec<Payment>,
+    call: Call,
+) -> Vec<(Payment, ForwardOutcome)> {
+    let mut calls = JoinSet::new();
+    for payment in payments {
+        match target(providers, &payment) {
+            Ok((provider, request)) => {
+                let txn = payment.provider.as_ref().and_then(|p| p.transaction_id.clone());
+                calls.spawn(async move {
+                    let outcome = call(provider, request, txn).await;
+                    (payment, outcome)
+                });
+            }
+            Err(outcome) => {
+                calls.spawn(async move { (payment, outcome) });
             }
         }
-        if outcomes.is_empty() {
-            return Ok(());
-        }
-
-        let now = self.clock.now();
-        self.store.write(move |tx| Box::pin(record_outcomes(tx, outcomes, now))).await
     }
+    let mut outcomes = Vec::new();
+    while let Some(done) = calls.join_next().await {
+        match done {
+            Ok(pair) => outcomes.push(pair),
+            Err(e) => tracing::error!(error = %e, "provider call panicked; left for the next sweep"),
+        }
+    }
+    outcomes
+}
+
+pub(super) async fn record(
+    store: &Store,
+    outcomes: Vec<(Payment, ForwardOutcome)>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    store.write(move |tx| Box::pin(record_outcomes(tx, outcomes, now))).await
 }
 
 /// Records each outcome and its audit record; a payment whose outcome was
@@ -124,7 +153,7 @@ async fn record_outcomes(
         .iter()
         .filter_map(|(p, o)| match o {
             ForwardOutcome::Succeeded { transaction_id } => Some((p.id.clone(), transaction_id.clone())),
-            ForwardOutcome::Failed { .. } => None,
+            _ => None,
         })
         .collect();
     let recorded: HashSet<String> = tx.record_successes(&successes, now).await?.into_iter().collect();
@@ -152,6 +181,19 @@ async fn record_outcomes(
                 after.failure = Some(Failure { code: code.clone(), message: message.clone() });
                 ("payment.failed", json!({ "code": code, "message": message }))
             }
+            ForwardOutcome::Processing { transaction_id } => {
+                let changed = tx.record_processing(&payment.id, transaction_id.as_deref(), now).await?;
+                // Only the move into `processing` is news; later looks that
+                // learn nothing new just push the next look out.
+                if !changed || payment.status == PaymentStatus::Processing {
+                    continue;
+                }
+                after.status = PaymentStatus::Processing;
+                if let (Some(p), Some(id)) = (after.provider.as_mut(), transaction_id) {
+                    p.transaction_id = Some(id.clone());
+                }
+                ("payment.processing", json!({ "transaction_id": transaction_id }))
+            }
         };
         tx.emit(kind, &after, now);
         let provider = payment.provider.as_ref().map_or("none", |p| p.name.as_str());
@@ -164,26 +206,29 @@ async fn record_outcomes(
     Ok(())
 }
 
-async fn forward(providers: &Providers, payment: &Payment) -> ForwardOutcome {
+/// The provider a payment goes to and what it is sent.
+fn target(
+    providers: &Providers,
+    payment: &Payment,
+) -> Result<(Arc<dyn Provider>, ForwardRequest), ForwardOutcome> {
+    let not_configured =
+        |message: String| ForwardOutcome::Failed { code: "provider_not_configured".into(), message };
     let Some(target) = &payment.provider else {
-        return ForwardOutcome::Failed {
-            code: "provider_not_configured".into(),
-            message: "payment has no provider".into(),
-        };
+        return Err(not_configured("payment has no provider".into()));
     };
     let Some(provider) = providers.get(&target.name) else {
-        return ForwardOutcome::Failed {
-            code: "provider_not_configured".into(),
-            message: format!("provider {:?} is not configured on this gateway", target.name),
-        };
+        return Err(not_configured(format!("provider {:?} is not configured on this gateway", target.name)));
     };
     let request = ForwardRequest {
         reference: target.reference.clone(),
         payment_id: payment.id.clone(),
-        amount: payment.amount.to_string(),
-        currency: payment.currency.code().to_owned(),
+        agent_id: payment.agent_id.clone(),
+        amount: payment.amount.value,
+        currency: payment.currency,
         merchant_id: payment.merchant_id.clone(),
+        merchant_category: payment.merchant_category.clone(),
         rail: payment.rail.clone(),
+        description: payment.description.clone(),
     };
-    provider.forward(&request).await
+    Ok((provider, request))
 }

@@ -1,36 +1,70 @@
 //! Payment providers. The payment flow talks to [`Provider`] without knowing
 //! which one it is; the policy maps a payment's rail to a provider name and
 //! [`Providers`] resolves the name.
+//!
+//! Exactly-once is a contract every adapter keeps:
+//! - `forward` is idempotent on [`ForwardRequest::reference`]: calling it
+//!   again for the same payment never moves money twice (the reference, or
+//!   a key derived from it, is the provider's idempotency key);
+//! - an answer that does not prove the money did *not* move is
+//!   [`ForwardOutcome::Processing`], never `Failed`: the payment keeps its
+//!   reservation and the [`Reconciler`] asks `status` until it is final.
 
+mod config;
 mod forwarder;
+mod http;
+mod reconciler;
 mod sandbox;
+mod secret;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
+use rust_decimal::Decimal;
 
+pub use config::{ProviderSettings, ProvidersFile};
 pub use forwarder::Forwarder;
+pub use http::{CallError, HttpSettings, ProviderClient, Reply, Retry};
+pub use reconciler::Reconciler;
 pub use sandbox::Sandbox;
+pub use secret::{Secret, SecretSource};
 
-use crate::store::ForwardOutcome;
+use crate::money::Currency;
+pub use crate::store::ForwardOutcome;
 
 /// What is sent to a provider for one approved payment.
 #[derive(Debug, Clone)]
 pub struct ForwardRequest {
-    /// Purser's reference for this forward; providers that support it get
-    /// it as their idempotency key, so a retried forward never pays twice.
+    /// Purser's reference for this forward (`fwd_` + the payment's ULID);
+    /// adapters derive their idempotency keys from it, so a retried forward
+    /// never pays twice.
     pub reference: String,
     pub payment_id: String,
-    pub amount: String,
-    pub currency: String,
+    pub agent_id: String,
+    pub amount: Decimal,
+    pub currency: Currency,
     pub merchant_id: String,
+    pub merchant_category: Option<String>,
     pub rail: String,
+    pub description: Option<String>,
 }
 
 pub trait Provider: Send + Sync {
     fn name(&self) -> &'static str;
+
+    /// Submits the payment. Idempotent on `req.reference`.
     fn forward<'a>(&'a self, req: &'a ForwardRequest) -> BoxFuture<'a, ForwardOutcome>;
+
+    /// Where a payment that answered `Processing` stands now.
+    /// `transaction_id` is the provider's id if one is known; without it,
+    /// adapters resubmit under the same idempotency key, which returns the
+    /// existing transaction if the first request was accepted.
+    fn status<'a>(
+        &'a self,
+        req: &'a ForwardRequest,
+        transaction_id: Option<&'a str>,
+    ) -> BoxFuture<'a, ForwardOutcome>;
 }
 
 /// The configured providers by name.
@@ -38,15 +72,25 @@ pub trait Provider: Send + Sync {
 pub struct Providers(BTreeMap<&'static str, Arc<dyn Provider>>);
 
 impl Providers {
-    /// The providers available in this build: the sandbox.
-    pub fn builtin() -> Self {
-        let mut map: BTreeMap<&'static str, Arc<dyn Provider>> = BTreeMap::new();
-        let sandbox = Arc::new(Sandbox);
-        map.insert(sandbox.name(), sandbox);
-        Providers(map)
+    /// The sandbox plus every provider configured in `settings`.
+    pub fn new(settings: &ProviderSettings) -> anyhow::Result<Self> {
+        let mut providers = Providers::default();
+        providers.insert(Arc::new(Sandbox));
+        for provider in settings.build()? {
+            providers.insert(provider);
+        }
+        Ok(providers)
+    }
+
+    fn insert(&mut self, provider: Arc<dyn Provider>) {
+        self.0.insert(provider.name(), provider);
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Provider>> {
         self.0.get(name).cloned()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.0.keys().copied()
     }
 }

@@ -43,6 +43,10 @@ impl Provider for Sandbox {
     fn forward<'a>(&'a self, req: &'a ForwardRequest) -> BoxFuture<'a, ForwardOutcome> {
         Box::pin(async move { Sandbox::decide(req) })
     }
+
+    fn status<'a>(&'a self, req: &'a ForwardRequest, _: Option<&'a str>) -> BoxFuture<'a, ForwardOutcome> {
+        self.forward(req)
+    }
 }
 
 #[cfg(test)]
@@ -53,10 +57,13 @@ mod tests {
         ForwardRequest {
             reference: "fwd_1".into(),
             payment_id: "pay_1".into(),
-            amount: "1.00".into(),
-            currency: "USD".into(),
+            agent_id: "agt_1".into(),
+            amount: rust_decimal::Decimal::ONE,
+            currency: crate::money::Currency::Usd,
             merchant_id: merchant.into(),
+            merchant_category: None,
             rail: "card".into(),
+            description: None,
         }
     }
 

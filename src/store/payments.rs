@@ -69,8 +69,18 @@ pub struct NewPayment<'a> {
 /// What a provider said about a forwarded payment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ForwardOutcome {
-    Succeeded { transaction_id: String },
-    Failed { code: String, message: String },
+    Succeeded {
+        transaction_id: String,
+    },
+    /// The provider said no, or never saw the request: nothing moved.
+    Failed {
+        code: String,
+        message: String,
+    },
+    /// The money may have moved; not known yet.
+    Processing {
+        transaction_id: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -242,11 +252,22 @@ impl Store {
 
     /// Payments still `approved` (not yet forwarded) since before `before`,
     /// oldest first.
-    pub async fn approved_payments(&self, before: DateTime<Utc>, limit: u32) -> Result<Vec<Payment>> {
-        let sql = format!(
-            "{PAYMENT_SELECT} WHERE p.status = 'approved' AND p.updated_at < ? ORDER BY p.id LIMIT ?"
-        );
-        let rows = sqlx::query(&sql).bind(format_ts(before)).bind(limit).fetch_all(&self.read).await?;
+    /// Payments in `status` not touched since `before`, oldest first: the
+    /// forwarder's and the reconciler's sweeps.
+    pub async fn stale_payments(
+        &self,
+        status: PaymentStatus,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Payment>> {
+        let sql =
+            format!("{PAYMENT_SELECT} WHERE p.status = ? AND p.updated_at < ? ORDER BY p.updated_at LIMIT ?");
+        let rows = sqlx::query(&sql)
+            .bind(status.as_str())
+            .bind(format_ts(before))
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
         rows.iter().map(payment_from_row).collect()
     }
 }
@@ -333,9 +354,9 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Marks `approved` payments as `succeeded` with their provider
-    /// transaction ids, in one statement. Returns the ids it changed; a
-    /// payment no longer `approved` (already recorded) is left alone.
+    /// Marks `approved` or `processing` payments as `succeeded` with their
+    /// provider transaction ids, in one statement. Returns the ids it
+    /// changed; a payment whose outcome is already recorded is left alone.
     pub async fn record_successes(
         &mut self,
         done: &[(String, String)],
@@ -348,7 +369,7 @@ impl WriteTx {
             "WITH done(id, txn) AS (VALUES {}) \
              UPDATE payments SET status = 'succeeded', updated_at = ?, \
              provider_txn_id = (SELECT txn FROM done WHERE done.id = payments.id) \
-             WHERE id IN (SELECT id FROM done) AND status = 'approved' RETURNING id",
+             WHERE id IN (SELECT id FROM done) AND status IN ('approved', 'processing') RETURNING id",
             vec!["(?, ?)"; done.len()].join(", ")
         );
         let mut query = sqlx::query(&sql);
@@ -359,9 +380,30 @@ impl WriteTx {
         Ok(rows.iter().map(|r| r.get("id")).collect())
     }
 
-    /// Marks an `approved` payment `failed`, which releases its reservation
-    /// (the `payments_release` trigger). Returns `false` (and changes
-    /// nothing) when it is no longer `approved`.
+    /// Marks a forwarded payment `processing`, keeping its reservation,
+    /// and remembers the provider's transaction id once one is known.
+    /// Touching `updated_at` spaces out the reconciler's next look.
+    pub async fn record_processing(
+        &mut self,
+        payment_id: &str,
+        transaction_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE payments SET status = 'processing', provider_txn_id = COALESCE(?, provider_txn_id), \
+             updated_at = ? WHERE id = ? AND status IN ('approved', 'processing')",
+        )
+        .bind(transaction_id)
+        .bind(format_ts(now))
+        .bind(payment_id)
+        .execute(self.write())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Marks an `approved` or `processing` payment `failed`, which releases
+    /// its reservation (the `payments_release` trigger). Returns `false`
+    /// (and changes nothing) when its outcome was already recorded.
     pub async fn record_failure(
         &mut self,
         payment_id: &str,
@@ -371,7 +413,7 @@ impl WriteTx {
     ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE payments SET status = 'failed', reserved_units = 0, failure_code = ?, \
-             failure_message = ?, updated_at = ? WHERE id = ? AND status = 'approved'",
+             failure_message = ?, updated_at = ? WHERE id = ? AND status IN ('approved', 'processing')",
         )
         .bind(code)
         .bind(message)
