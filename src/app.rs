@@ -10,7 +10,7 @@ use crate::auth;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::policy::{LoadErrors, Policy, PolicySet};
-use crate::providers::{Forwarder, ProviderSettings, Providers, Reconciler};
+use crate::providers::{Forwarder, ProviderSettings, Providers, Reconciler, Secret};
 use crate::store::Store;
 use crate::webhooks::secretbox::SecretBox;
 use crate::webhooks::ssrf::TargetPolicy;
@@ -29,6 +29,8 @@ pub struct AppState {
     pub limits: crate::api::RateLimits,
     /// SHA-256 of the configured admin token; the token itself is dropped.
     admin_token_hash: Option<String>,
+    /// Lithic's ASA signing secret, when card authorizations are enabled.
+    pub asa_secret: Option<Secret>,
 }
 
 impl AppState {
@@ -83,8 +85,9 @@ impl App {
         let store = Store::connect(&config.database_url)
             .await
             .with_context(|| format!("opening database {}", redact_url(&config.database_url)))?;
-        let providers = ProviderSettings::load(config.providers_file.as_deref())
-            .and_then(|settings| Providers::new(&settings))?;
+        let provider_settings = ProviderSettings::load(config.providers_file.as_deref())?;
+        let providers = Providers::new(&provider_settings)?;
+        let asa_secret = provider_settings.lithic_asa_secret();
         let (forwarder, forward_worker) = Forwarder::start(store.clone(), providers.clone(), clock.clone());
         let reconciler =
             Reconciler::start(store.clone(), providers.clone(), clock.clone(), config.reconcile_interval);
@@ -112,6 +115,7 @@ impl App {
             webhook_targets,
             limits,
             admin_token_hash,
+            asa_secret,
         });
         let expirer = tokio::spawn(expire_approvals(state.clone()));
         let dispatcher = Dispatcher::start(state.clone())?;

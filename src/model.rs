@@ -128,15 +128,13 @@ pub struct ProviderRef {
 
 impl ProviderRef {
     /// Where a payment is forwarded, before the provider answered. The
-    /// reference is the payment's own ULID under the `fwd_` prefix: unique
-    /// per payment and stable across retries, so it serves as the provider's
-    /// idempotency key whichever path approved the payment.
-    pub fn forward(provider: &str, payment_id: &str) -> ProviderRef {
-        ProviderRef {
-            name: provider.to_owned(),
-            reference: payment_id.replacen("pay_", "fwd_", 1),
-            transaction_id: None,
-        }
+    /// reference is a fresh ULID under the `fwd_` prefix, minted when the
+    /// payment is approved (at once, or when its approval reached quorum):
+    /// unique per payment, stored, and stable across retries, so it serves
+    /// as the provider's idempotency key, and its time is when the forward
+    /// was decided (providers that refuse stale requests need that).
+    pub fn forward(provider: &str) -> ProviderRef {
+        ProviderRef { name: provider.to_owned(), reference: crate::ids::new("fwd"), transaction_id: None }
     }
 }
 
@@ -270,4 +268,14 @@ pub struct DeliveryAttempt {
     pub status_code: Option<u16>,
     pub latency_ms: u64,
     pub error: Option<String>,
+}
+
+/// A standing card registered to an agent: its real-time authorizations
+/// are decided by the agent's policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Card {
+    pub card_token: String,
+    pub provider: String,
+    pub agent_id: String,
+    pub created_at: String,
 }

@@ -5,6 +5,7 @@ mod agents;
 mod approvals;
 mod audit;
 mod auth;
+mod cards;
 mod error;
 mod extract;
 mod health;
@@ -60,6 +61,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let router = Router::new()
         .merge(payments::router())
         .merge(agents::router())
+        .merge(cards::router())
         .merge(approvals::router())
         .merge(webhooks::router())
         .merge(audit::router())

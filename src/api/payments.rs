@@ -17,7 +17,7 @@ use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::model::{PaymentStatus, Scope};
 use crate::money::{parse_amount, parse_decimal, AmountError, Currency};
-use crate::service::payments::{self, Created, Idempotency, PaymentInput};
+use crate::service::payments::{self, Created, Idempotency, PaymentInput, Settlement};
 use crate::store::PaymentFilter;
 
 pub fn router() -> Router<Arc<AppState>> {
@@ -169,7 +169,8 @@ async fn create(
     let body = body?;
     let idem = Idempotency { key: idempotency_key(&headers)?, request_hash: body.canonical_hash() };
     let input = body.body.parse()?;
-    let created = payments::create(&state, &agent.agent, &agent.actor(), &idem, input).await?;
+    let created =
+        payments::create(&state, &agent.agent, &agent.actor(), &idem, input, Settlement::Forward).await?;
     Ok(match created {
         Created::New(p) => (StatusCode::CREATED, Json(p)).into_response(),
         Created::Replayed(p) => (StatusCode::OK, Json(p)).into_response(),

@@ -14,7 +14,11 @@ use super::Provider;
 /// silently leave a provider unconfigured.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ProvidersFile {}
+pub struct ProvidersFile {
+    pub circle: Option<super::circle::CircleConfig>,
+    pub lithic: Option<super::lithic::LithicConfig>,
+    pub turnkey: Option<super::turnkey::TurnkeyConfig>,
+}
 
 /// What `serve` was configured with.
 #[derive(Debug, Default)]
@@ -31,8 +35,23 @@ impl ProviderSettings {
         Ok(ProviderSettings { file })
     }
 
+    /// The Lithic ASA HMAC secret, if a `[lithic]` section configures one.
+    pub fn lithic_asa_secret(&self) -> Option<super::Secret> {
+        self.file.lithic.as_ref().and_then(|c| c.asa_secret.clone())
+    }
+
     pub(super) fn build(&self) -> anyhow::Result<Vec<Arc<dyn Provider>>> {
-        let ProvidersFile {} = &self.file;
-        Ok(Vec::new())
+        let ProvidersFile { circle, lithic, turnkey } = &self.file;
+        let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
+        if let Some(config) = circle {
+            providers.push(Arc::new(super::circle::Circle::new(config)?));
+        }
+        if let Some(config) = lithic {
+            providers.push(Arc::new(super::lithic::Lithic::new(config)?));
+        }
+        if let Some(config) = turnkey {
+            providers.push(Arc::new(super::turnkey::Turnkey::new(config)?));
+        }
+        Ok(providers)
     }
 }

@@ -10,12 +10,15 @@
 //!   [`ForwardOutcome::Processing`], never `Failed`: the payment keeps its
 //!   reservation and the [`Reconciler`] asks `status` until it is final.
 
+pub mod circle;
 mod config;
 mod forwarder;
 mod http;
+pub mod lithic;
 mod reconciler;
 mod sandbox;
 mod secret;
+pub mod turnkey;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -48,6 +51,19 @@ pub struct ForwardRequest {
     pub merchant_category: Option<String>,
     pub rail: String,
     pub description: Option<String>,
+}
+
+impl ForwardRequest {
+    /// When purser decided to forward this payment: the time in the
+    /// reference's ULID, minted at approval. Stable across retries, so it
+    /// can go into bodies that must be byte-identical on every attempt
+    /// (Turnkey's `timestampMs`) or bound a search for an earlier attempt
+    /// (Lithic's card listing).
+    pub fn decided_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let ulid =
+            ulid::Ulid::from_string(&self.reference.strip_prefix("fwd_")?.to_ascii_uppercase()).ok()?;
+        chrono::DateTime::from_timestamp_millis(i64::try_from(ulid.timestamp_ms()).ok()?)
+    }
 }
 
 pub trait Provider: Send + Sync {
@@ -92,5 +108,33 @@ impl Providers {
 
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.0.keys().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_carry_the_time_of_the_decision() {
+        let mut req = ForwardRequest {
+            reference: crate::model::ProviderRef::forward("sandbox").reference,
+            payment_id: "pay_1".into(),
+            agent_id: "agt_1".into(),
+            amount: Decimal::ONE,
+            currency: Currency::Usd,
+            merchant_id: "m".into(),
+            merchant_category: None,
+            rail: "card".into(),
+            description: None,
+        };
+        let at = req.decided_at().unwrap();
+        assert!((chrono::Utc::now() - at).num_seconds().abs() < 5);
+        req.reference = format!("fwd_{}", ulid::Ulid::from_parts(1_764_176_400_000, 7));
+        assert_eq!(req.decided_at().unwrap().timestamp_millis(), 1_764_176_400_000);
+        for bad in ["fwd_1", "pay_01jdxzq0000000000000000000", "01jdxzq0000000000000000000"] {
+            req.reference = bad.into();
+            assert_eq!(req.decided_at(), None, "{bad}");
+        }
     }
 }

@@ -206,7 +206,7 @@ async fn emit_payment(tx: &mut WriteTx, kind: &str, payment_id: &str, now: DateT
 /// Where an approved payment goes: the provider its policy maps the rail to.
 fn provider_for(state: &AppState, payment: &Payment) -> Result<ProviderRef> {
     let policy = state.policies.require(&payment.decision.policy)?;
-    Ok(ProviderRef::forward(policy.provider_for(&payment.rail), &payment.id))
+    Ok(ProviderRef::forward(policy.provider_for(&payment.rail)))
 }
 
 fn is_overdue(approval: &ApprovalState, now: DateTime<Utc>) -> bool {

@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod approvals;
 pub mod audit;
+pub mod cards;
 pub mod dev;
 pub mod payments;
 pub mod webhooks;

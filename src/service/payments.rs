@@ -16,7 +16,7 @@ use crate::money::{to_counter, Currency};
 use crate::policy::{
     AgentFacts, Decision, Outcome, PaymentFacts, Policy, SpendSnapshot, VelocityRule, WindowKeys,
 };
-use crate::store::{NewPayment, SpendQuery};
+use crate::store::{NewPayment, SpendQuery, WriteTx};
 
 /// A payment request after parsing at the edge: amounts already validated
 /// for the currency's precision, identifiers lower-cased.
@@ -37,6 +37,27 @@ pub struct PaymentInput {
 pub struct Idempotency {
     pub key: String,
     pub request_hash: String,
+}
+
+/// How the money of an approved payment moves.
+#[derive(Debug, Clone)]
+pub enum Settlement {
+    /// Forwarded to the provider the policy maps the rail to.
+    Forward,
+    /// A card network authorization that is waiting for this answer (Lithic
+    /// ASA): an approval is settled at once under the authorization's token,
+    /// and a payment that would need a human is denied (`approval_required`),
+    /// because the network cannot wait for one.
+    Authorization { provider: &'static str, transaction_id: String },
+}
+
+impl Settlement {
+    fn adjust(&self, mut decision: Decision) -> Decision {
+        if matches!(self, Settlement::Authorization { .. }) && decision.outcome == Outcome::RequireApproval {
+            decision.outcome = Outcome::Deny;
+        }
+        decision
+    }
 }
 
 pub enum Created {
@@ -93,6 +114,7 @@ pub async fn create(
     actor: &str,
     idem: &Idempotency,
     input: PaymentInput,
+    settlement: Settlement,
 ) -> Result<Created> {
     let (st, caller, actor, idem) = (state.clone(), caller.clone(), actor.to_owned(), idem.clone());
     let created = state
@@ -126,7 +148,7 @@ pub async fn create(
                         let spend = tx.spend(&prep.spend_query(&caller.id, now)).await?;
                         (prep, spend)
                     };
-                let decision = prep.policy.evaluate(&prep.agent, &prep.facts, &spend, now);
+                let decision = settlement.adjust(prep.policy.evaluate(&prep.agent, &prep.facts, &spend, now));
 
                 let reserved_units = match decision.outcome {
                     Outcome::Deny => 0,
@@ -136,7 +158,13 @@ pub async fn create(
                     }
                 };
                 let reserved_keys = prep.spend_query(&caller.id, now).counter_keys();
-                let payment = new_payment(&prep, &caller.id, input, decision, now);
+                let mut payment = new_payment(&prep, &caller.id, input, decision, now);
+                if let (Settlement::Authorization { provider, .. }, Some(p)) =
+                    (&settlement, &mut payment.provider)
+                {
+                    // The issuer that asked decides where it settles, not the rail mapping.
+                    p.name = (*provider).to_owned();
+                }
                 let new = NewPayment {
                     payment: &payment,
                     idempotency_key: &idem.key,
@@ -153,6 +181,11 @@ pub async fn create(
                         tx.emit("spend.threshold_warning", &warning, now);
                     }
                 }
+                if let Settlement::Authorization { provider, transaction_id } = settlement {
+                    if payment.status == PaymentStatus::Approved {
+                        settle_authorization(tx, &mut payment, provider, transaction_id, now).await?;
+                    }
+                }
                 Ok(Created::New(payment))
             })
         })
@@ -163,6 +196,30 @@ pub async fn create(
         }
     }
     Ok(created)
+}
+
+/// Records an approved card authorization as `succeeded`: the card
+/// network moves the money once purser answers, so there is nothing to
+/// forward. Same events and audit records as a forwarded success.
+async fn settle_authorization(
+    tx: &mut WriteTx,
+    payment: &mut Payment,
+    provider: &str,
+    transaction_id: String,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    tx.record_successes(&[(payment.id.clone(), transaction_id.clone())], now).await?;
+    payment.status = PaymentStatus::Succeeded;
+    if let Some(p) = payment.provider.as_mut() {
+        p.transaction_id = Some(transaction_id.clone());
+    }
+    tx.emit("payment.succeeded", &*payment, now);
+    let event = AuditEvent::new("payment.succeeded", format!("provider:{provider}"))
+        .agent(&payment.agent_id)
+        .subject(&payment.id)
+        .data(json!({ "transaction_id": transaction_id }));
+    tx.append_audit(event, now).await?;
+    Ok(())
 }
 
 /// Evaluates a payment against the agent's current spend without changing
@@ -205,7 +262,7 @@ fn new_payment(
         Outcome::RequireApproval => PaymentStatus::PendingApproval,
     };
     let provider = (status == PaymentStatus::Approved)
-        .then(|| ProviderRef::forward(prep.policy.provider_for(&prep.facts.rail), &ulid));
+        .then(|| ProviderRef::forward(prep.policy.provider_for(&prep.facts.rail)));
     let approval = (status == PaymentStatus::PendingApproval).then(|| {
         let timeout =
             chrono::Duration::from_std(prep.policy.approval_timeout).unwrap_or(chrono::Duration::days(1));

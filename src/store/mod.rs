@@ -15,6 +15,7 @@
 mod agents;
 mod approvals;
 mod audit;
+mod cards;
 mod payments;
 mod webhooks;
 mod writer;

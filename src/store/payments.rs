@@ -11,7 +11,7 @@ use crate::model::{Agent, ApprovalSummary, Failure, Money, Payment, PaymentStatu
 use crate::money::{from_counter, from_minor, to_minor, Currency};
 use crate::policy::{SpendSnapshot, VelocityRule, WindowKeys};
 
-const PAYMENT_SELECT: &str = "SELECT p.id, p.agent_id, p.status, p.amount_minor, p.fee_minor, \
+pub(super) const PAYMENT_SELECT: &str = "SELECT p.id, p.agent_id, p.status, p.amount_minor, p.fee_minor, \
      p.currency, p.merchant_id, p.merchant_category, p.rail, p.description, p.metadata, \
      p.decision, p.provider, p.provider_reference, p.provider_txn_id, p.failure_code, \
      p.failure_message, p.created_at, p.updated_at, p.reserved_units, p.reserved_keys, \
@@ -93,7 +93,7 @@ pub struct PaymentFilter {
     pub limit: u32,
 }
 
-fn payment_from_row(row: &SqliteRow) -> Result<Payment> {
+pub(super) fn payment_from_row(row: &SqliteRow) -> Result<Payment> {
     let currency: Currency = row
         .get::<String, _>("currency")
         .parse()

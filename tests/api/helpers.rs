@@ -69,7 +69,8 @@ pub struct TestApp {
 }
 
 /// A settings change applied before the gateway starts.
-pub type Tweak = fn(&mut Config);
+pub trait Tweak: FnOnce(&mut Config) {}
+impl<F: FnOnce(&mut Config)> Tweak for F {}
 
 /// Webhook tests deliver to receivers on this machine: dev mode allows
 /// plain http and loopback targets, which production refuses.
@@ -90,7 +91,7 @@ pub async fn spawn_app_with(policies: &str, start: DateTime<Utc>) -> TestApp {
     spawn_app_tweaked(policies, start, |_| {}).await
 }
 
-pub async fn spawn_app_tweaked(policies: &str, start: DateTime<Utc>, tweak: Tweak) -> TestApp {
+pub async fn spawn_app_tweaked(policies: &str, start: DateTime<Utc>, tweak: impl Tweak) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let policy_dir = dir.path().join("policies");
     std::fs::create_dir(&policy_dir).unwrap();
@@ -101,14 +102,14 @@ pub async fn spawn_app_tweaked(policies: &str, start: DateTime<Utc>, tweak: Twea
 /// Stops `app` (its server and workers, as a crash would between two
 /// statements: nothing in flight is committed) and starts a new gateway on
 /// its database and policies, with its own clock.
-pub async fn restart(app: TestApp, start: DateTime<Utc>, tweak: Tweak) -> TestApp {
+pub async fn restart(app: TestApp, start: DateTime<Utc>, tweak: impl Tweak) -> TestApp {
     let TestApp { stop, served, _dir, .. } = app;
     let _ = stop.send(());
     let _ = served.await;
     spawn_app_in(_dir, start, tweak).await
 }
 
-async fn spawn_app_in(dir: tempfile::TempDir, start: DateTime<Utc>, tweak: Tweak) -> TestApp {
+async fn spawn_app_in(dir: tempfile::TempDir, start: DateTime<Utc>, tweak: impl Tweak) -> TestApp {
     let policy_dir = dir.path().join("policies");
     let db = format!("sqlite://{}", dir.path().join("purser.db").display());
     let mut config = Config::for_tests(db.clone(), policy_dir, ADMIN_TOKEN.to_owned());

@@ -5,9 +5,14 @@
 mod admin;
 mod approvals;
 mod bad_input;
+mod cards;
 mod concurrency;
 mod console;
 mod helpers;
 mod limits;
 mod payments;
+mod provider_circle;
+mod provider_lithic;
+mod provider_turnkey;
+mod sim;
 mod webhooks;

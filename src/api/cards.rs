@@ -1,0 +1,94 @@
+//! Cards: the admin API for standing cards, and the card issuer's real-time
+//! authorization callback (Lithic Auth Stream Access).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{delete, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::auth::Admin;
+use super::extract::JsonBody;
+use crate::app::AppState;
+use crate::error::{Error, Result};
+use crate::model::Card;
+use crate::providers::lithic::asa;
+use crate::service::cards;
+
+const ADMIN: &str = "admin";
+const MAX_TOKEN: usize = 128;
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/v1/agents/{id}/cards", post(register).get(list))
+        .route("/v1/agents/{id}/cards/{card_token}", delete(remove))
+        .route("/v1/providers/lithic/asa", post(lithic_asa))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterCard {
+    card_token: String,
+}
+
+async fn register(
+    State(state): State<Arc<AppState>>,
+    _: Admin,
+    Path(agent_id): Path<String>,
+    JsonBody { body, .. }: JsonBody<RegisterCard>,
+) -> Result<(StatusCode, Json<Card>)> {
+    let token = body.card_token;
+    if token.is_empty() || token.len() > MAX_TOKEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::invalid(
+            "invalid_request",
+            format!("card_token must be 1-{MAX_TOKEN} printable ASCII characters"),
+        ));
+    }
+    Ok((StatusCode::CREATED, Json(cards::register(&state, ADMIN, &agent_id, token).await?)))
+}
+
+async fn list(
+    State(state): State<Arc<AppState>>,
+    _: Admin,
+    Path(agent_id): Path<String>,
+) -> Result<Json<Value>> {
+    state.store.agent(&agent_id).await?.ok_or(Error::NotFound("agent"))?;
+    Ok(Json(json!({ "data": state.store.cards(&agent_id).await? })))
+}
+
+async fn remove(
+    State(state): State<Arc<AppState>>,
+    _: Admin,
+    Path((agent_id, token)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    cards::remove(&state, ADMIN, &agent_id, &token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lithic's authorization request, answered within its latency budget.
+/// Authenticated by Lithic's HMAC signature only. Once the signature holds,
+/// every failure (unreadable request, unknown card, store down) is a
+/// decline: the card network must get an answer, and fail-closed means no.
+async fn lithic_asa(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>> {
+    let secret = state.asa_secret.as_ref().ok_or(Error::NotFound("route"))?;
+    if !asa::verify(secret.expose().as_bytes(), &headers, &body) {
+        return Err(Error::Unauthenticated("invalid or missing issuer signature"));
+    }
+    let auth = asa::parse(&body).map_err(|e| Error::invalid("invalid_request", e))?;
+    let approve = match cards::authorize(&state, &auth).await {
+        Ok(approve) => approve,
+        Err(e) => {
+            tracing::warn!(error = %e, authorization = %auth.token, "card authorization declined: not decidable");
+            false
+        }
+    };
+    Ok(Json(asa::respond(&auth, approve)))
+}

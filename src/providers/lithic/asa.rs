@@ -1,0 +1,405 @@
+//! Auth Stream Access (ASA): Lithic asks purser, in real time, whether to
+//! approve each authorization on a card. These are the pure building blocks
+//! of the endpoint (`POST /v1/providers/lithic/asa`): signature check, request
+//! parsing and the response body.
+//!
+//! Lithic signs ASA requests the way it signs its Events API webhooks, in the
+//! Standard Webhooks format: `webhook-id`, `webhook-timestamp` (Unix seconds)
+//! and `webhook-signature` (`v1,` + base64 HMAC-SHA256 over
+//! `"{id}.{timestamp}.{body}"`, several space-separated entries while a
+//! secret is being rotated). The key is the ASA HMAC secret
+//! (`GET /v1/auth_stream/secret`), `whsec_` + base64 of the key bytes.
+
+use axum::http::{HeaderMap, HeaderValue};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::money::Currency;
+use crate::webhooks::signature;
+
+pub const ID_HEADER: &str = "webhook-id";
+pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
+pub const SIGNATURE_HEADER: &str = "webhook-signature";
+
+/// Parses the ASA secret as configured (`whsec_` + base64; the prefix is
+/// optional, as in Lithic's SDKs). `None` if it is not such a key.
+pub(super) fn key(secret: &[u8]) -> Option<signature::Secret> {
+    let text = std::str::from_utf8(secret).ok()?;
+    signature::Secret::parse(text.trim()).ok()
+}
+
+/// Whether `body` with these headers was signed by Lithic with `secret` (the
+/// ASA secret as configured) within the last five minutes, which bounds
+/// replays of a captured request. Comparison is constant-time.
+pub fn verify(secret: &[u8], headers: &HeaderMap, body: &[u8]) -> bool {
+    verify_at(secret, headers, body, chrono::Utc::now().timestamp())
+}
+
+/// [`verify`] against a given clock (Unix seconds).
+pub fn verify_at(secret: &[u8], headers: &HeaderMap, body: &[u8], now_unix: i64) -> bool {
+    let Some(key) = key(secret) else {
+        tracing::warn!("lithic: the configured ASA secret is not a whsec_ key; ASA request refused");
+        return false;
+    };
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+    signature::verify(
+        &key,
+        header(ID_HEADER),
+        header(TIMESTAMP_HEADER),
+        header(SIGNATURE_HEADER),
+        body,
+        now_unix,
+    )
+    .is_ok()
+}
+
+/// The `webhook-signature` value Lithic would send for `body` under this id
+/// and timestamp. For the simulator and tests.
+///
+/// # Panics
+/// If `secret` is not a `whsec_` key: a test's own fixture is wrong.
+pub fn sign(secret: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+    let key = key(secret).expect("the ASA secret is `whsec_` followed by base64");
+    signature::sign(&key, id, timestamp, body)
+}
+
+/// All three signature headers for `body`, signed now under a fresh id, as
+/// Lithic sends them. For the simulator and tests.
+pub fn signed_headers(secret: &[u8], body: &[u8]) -> HeaderMap {
+    let id = crate::ids::new("msg");
+    let timestamp = chrono::Utc::now().timestamp();
+    let value = |s: String| HeaderValue::from_str(&s).expect("ids, digits and base64 are header-safe");
+    let mut headers = HeaderMap::new();
+    headers.insert(SIGNATURE_HEADER, value(sign(secret, &id, timestamp, body)));
+    headers.insert(TIMESTAMP_HEADER, value(timestamp.to_string()));
+    headers.insert(ID_HEADER, value(id));
+    headers
+}
+
+/// One authorization Lithic asks about, in purser's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    /// Lithic's transaction token; the response must echo it.
+    pub token: String,
+    pub card_token: String,
+    /// In the cardholder's (the card's) currency, minor units.
+    pub amount_minor: i64,
+    pub currency: Currency,
+    pub merchant_id: String,
+    pub merchant_category: Option<String>,
+    pub descriptor: String,
+}
+
+#[derive(Deserialize)]
+struct Request {
+    token: String,
+    card: Option<CardRef>,
+    card_token: Option<String>,
+    amounts: Option<Amounts>,
+    authorization_amount: Option<i64>,
+    amount: Option<i64>,
+    cardholder_currency: Option<String>,
+    merchant: Merchant,
+}
+
+#[derive(Deserialize)]
+struct CardRef {
+    token: String,
+}
+
+#[derive(Deserialize)]
+struct Amounts {
+    cardholder: Money,
+}
+
+#[derive(Deserialize)]
+struct Money {
+    amount: i64,
+    currency: String,
+}
+
+#[derive(Deserialize)]
+struct Merchant {
+    acceptor_id: Option<String>,
+    #[serde(default)]
+    descriptor: String,
+    mcc: Option<String>,
+}
+
+/// Reads an ASA request body. The amount is what the card is charged:
+/// `amounts.cardholder`, or on older payloads `authorization_amount` (which
+/// includes the acquirer fee) in `cardholder_currency`.
+pub fn parse(body: &[u8]) -> Result<Authorization, String> {
+    let req: Request = serde_json::from_slice(body).map_err(|e| format!("not an ASA request: {e}"))?;
+    let card_token = req
+        .card
+        .map(|c| c.token)
+        .or(req.card_token)
+        .ok_or("ASA request names no card (`card.token` or `card_token`)")?;
+    let (amount_minor, currency) = match req.amounts {
+        Some(a) => (a.cardholder.amount, a.cardholder.currency),
+        None => {
+            let amount = req.authorization_amount.or(req.amount).ok_or("ASA request has no amount")?;
+            (amount, req.cardholder_currency.ok_or("ASA request has no cardholder currency")?)
+        }
+    };
+    let currency = currency.trim().parse::<Currency>().map_err(|e| e.to_string())?;
+    let descriptor = req.merchant.descriptor.trim().to_owned();
+    let merchant_id = match req.merchant.acceptor_id.as_deref().map(str::trim) {
+        Some(id) if !id.is_empty() => id.to_lowercase(),
+        _ if !descriptor.is_empty() => descriptor.to_lowercase(),
+        _ => return Err("ASA request identifies no merchant (acceptor_id or descriptor)".into()),
+    };
+    let merchant_category = req.merchant.mcc.as_deref().and_then(category).map(str::to_owned);
+    Ok(Authorization {
+        token: req.token,
+        card_token,
+        amount_minor,
+        currency,
+        merchant_id,
+        merchant_category,
+        descriptor,
+    })
+}
+
+/// The response body Lithic expects (with HTTP 200). A decline answers
+/// `UNAUTHORIZED_MERCHANT`, the documented result for "this merchant or
+/// purchase is not allowed on this card".
+pub fn respond(auth: &Authorization, approve: bool) -> Value {
+    let result = if approve { "APPROVED" } else { "UNAUTHORIZED_MERCHANT" };
+    json!({ "token": auth.token, "result": result })
+}
+
+/// Purser's category for a merchant category code (ISO 18245), for the MCCs
+/// policies most often care about; others have no category.
+fn category(mcc: &str) -> Option<&'static str> {
+    let code: u16 = mcc.trim().parse().ok()?;
+    Some(match code {
+        7800..=7802 | 7995 => "gambling",
+        5813 | 5921 => "alcohol",
+        5993 => "tobacco",
+        5967 | 7273 => "adult",
+        5723 => "weapons",
+        5411 | 5499 => "grocery",
+        4816 | 7372 => "cloud",
+        5734 | 5817 | 5818 => "software",
+        3000..=3299 | 4511 | 4722 => "travel",
+        3501..=3999 | 7011 => "lodging",
+        3351..=3500 | 7512 => "car_rental",
+        4111 | 4121 | 4131 => "transport",
+        5812 | 5814 => "restaurants",
+        5310 | 5311 | 5399 | 5999 => "retail",
+        5651 | 5691 => "apparel",
+        5732 => "electronics",
+        7311 => "advertising",
+        4814 | 4899 => "telecom",
+        4900 => "utilities",
+        5912 | 8011 | 8021 | 8062 | 8099 => "health",
+        8220 | 8299 => "education",
+        9222 | 9311 | 9399 => "government",
+        8398 => "charity",
+        6012 | 6051 | 6211 => "financial",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The Standard Webhooks reference vector: Lithic's SDKs verify ASA and
+    // Events webhooks with exactly this construction.
+    const SECRET: &[u8] = b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+    const TS: i64 = 1614265330;
+    const VECTOR_BODY: &[u8] = br#"{"test": 2432232314}"#;
+
+    /// Shaped like a real sandbox ASA request (card_authorization.approval_request).
+    const SAMPLE: &str = r#"{
+        "token": "7842e70e-2b17-47ca-8541-869636bedf6a",
+        "event_type": "card_authorization.approval_request",
+        "status": "AUTHORIZATION",
+        "created": "2026-11-26T15:20:08Z",
+        "acquirer_fee": 0,
+        "amount": 4250,
+        "authorization_amount": 4250,
+        "merchant_amount": 4250,
+        "merchant_currency": "USD",
+        "cardholder_currency": "USD",
+        "cash_amount": 0,
+        "settled_amount": 0,
+        "transaction_initiator": "CARDHOLDER",
+        "amounts": {
+            "cardholder": { "amount": 4250, "conversion_rate": "1.000000", "currency": "USD" },
+            "hold": { "amount": 4250, "currency": "USD" },
+            "merchant": { "amount": 4250, "currency": "USD" },
+            "settlement": null
+        },
+        "avs": { "address": "", "address_on_file_match": "NOT_PRESENT", "zipcode": "" },
+        "card": {
+            "token": "76b9f589-8935-4e78-8809-7f583bf0fb89",
+            "last_four": "3860",
+            "memo": "fwd_01jdxz",
+            "spend_limit": 4250,
+            "spend_limit_duration": "TRANSACTION",
+            "state": "OPEN",
+            "type": "SINGLE_USE"
+        },
+        "merchant": {
+            "acceptor_id": "AWS.AMAZON.COM ",
+            "acquiring_institution_id": "000000000000",
+            "city": "SEATTLE",
+            "country": "USA",
+            "descriptor": "AWS EMEA",
+            "mcc": "7372",
+            "state": "WA"
+        },
+        "pos": { "entry_mode": { "card": "NOT_PRESENT", "cardholder": "NOT_PRESENT", "pan": "ECOMMERCE", "pin_entered": false } }
+    }"#;
+
+    fn headers(id: &str, ts: i64, sig: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(ID_HEADER, id.parse().unwrap());
+        h.insert(TIMESTAMP_HEADER, ts.to_string().parse().unwrap());
+        h.insert(SIGNATURE_HEADER, sig.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn signatures_follow_the_standard_webhooks_vector() {
+        let sig = sign(SECRET, ID, TS, VECTOR_BODY);
+        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+        assert!(verify_at(SECRET, &headers(ID, TS, &sig), VECTOR_BODY, TS));
+        // The prefix is optional, and surrounding whitespace from a file is ignored.
+        assert!(verify_at(b"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n", &headers(ID, TS, &sig), VECTOR_BODY, TS));
+    }
+
+    #[test]
+    fn verify_refuses_anything_not_signed_now_with_this_secret() {
+        let body = SAMPLE.as_bytes();
+        let signed = signed_headers(SECRET, body);
+        assert!(verify(SECRET, &signed, body));
+
+        let mut tampered = body.to_vec();
+        tampered[SAMPLE.find("4250").unwrap()] = b'9';
+        assert!(!verify(SECRET, &signed, &tampered));
+
+        let other = b"whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        assert!(!verify(other, &signed, body));
+        assert!(!verify(b"not a key", &signed, body));
+
+        for name in [ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER] {
+            let mut missing = signed.clone();
+            missing.remove(name);
+            assert!(!verify(SECRET, &missing, body), "without {name}");
+        }
+
+        // A captured request replayed later is refused.
+        let sig = sign(SECRET, ID, TS, body);
+        assert!(verify_at(SECRET, &headers(ID, TS, &sig), body, TS + 300));
+        assert!(!verify_at(SECRET, &headers(ID, TS, &sig), body, TS + 301));
+    }
+
+    #[test]
+    fn parses_a_realistic_request() {
+        let auth = parse(SAMPLE.as_bytes()).unwrap();
+        assert_eq!(
+            auth,
+            Authorization {
+                token: "7842e70e-2b17-47ca-8541-869636bedf6a".into(),
+                card_token: "76b9f589-8935-4e78-8809-7f583bf0fb89".into(),
+                amount_minor: 4250,
+                currency: Currency::Usd,
+                merchant_id: "aws.amazon.com".into(),
+                merchant_category: Some("cloud".into()),
+                descriptor: "AWS EMEA".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn parses_older_payloads_and_falls_back_to_the_descriptor() {
+        let body = json!({
+            "token": "t1",
+            "card_token": "c1",
+            "authorization_amount": 1999,
+            "amount": 1900,
+            "cardholder_currency": "USD",
+            "merchant": { "acceptor_id": " ", "descriptor": "Corner Liquor ", "mcc": "5921" }
+        });
+        let auth = parse(body.to_string().as_bytes()).unwrap();
+        assert_eq!((auth.card_token.as_str(), auth.amount_minor), ("c1", 1999));
+        assert_eq!(auth.merchant_id, "corner liquor");
+        assert_eq!(auth.descriptor, "Corner Liquor");
+        assert_eq!(auth.merchant_category.as_deref(), Some("alcohol"));
+    }
+
+    #[test]
+    fn refuses_requests_it_cannot_decide_on() {
+        assert!(parse(b"{}").is_err());
+        assert!(parse(b"not json").is_err());
+        let no_card = json!({ "token": "t", "amount": 1, "cardholder_currency": "USD", "merchant": {} });
+        assert!(parse(no_card.to_string().as_bytes()).unwrap_err().contains("card"));
+        let odd_currency = json!({
+            "token": "t", "card_token": "c", "amount": 1, "cardholder_currency": "XAU",
+            "merchant": { "descriptor": "x" }
+        });
+        assert!(parse(odd_currency.to_string().as_bytes()).unwrap_err().contains("XAU"));
+        let no_merchant = json!({ "token": "t", "card_token": "c", "amount": 1, "cardholder_currency": "USD", "merchant": {} });
+        assert!(parse(no_merchant.to_string().as_bytes()).unwrap_err().contains("merchant"));
+    }
+
+    #[test]
+    fn responses_echo_the_token() {
+        let auth = parse(SAMPLE.as_bytes()).unwrap();
+        assert_eq!(
+            respond(&auth, true),
+            json!({ "token": "7842e70e-2b17-47ca-8541-869636bedf6a", "result": "APPROVED" })
+        );
+        assert_eq!(respond(&auth, false)["result"], "UNAUTHORIZED_MERCHANT");
+    }
+
+    #[test]
+    fn merchant_category_codes_map_to_policy_categories() {
+        let cases = [
+            ("7995", Some("gambling")),
+            ("5921", Some("alcohol")),
+            ("5993", Some("tobacco")),
+            ("5967", Some("adult")),
+            ("7273", Some("adult")),
+            ("5411", Some("grocery")),
+            ("4816", Some("cloud")),
+            ("5734", Some("software")),
+            ("4511", Some("travel")),
+            ("3000", Some("travel")),
+            ("3299", Some("travel")),
+            ("7011", Some("lodging")),
+            ("5812", Some("restaurants")),
+            ("5814", Some("restaurants")),
+            ("5999", Some("retail")),
+            ("0742", None),
+            ("9999", None),
+            ("", None),
+            ("abcd", None),
+        ];
+        for (mcc, want) in cases {
+            assert_eq!(category(mcc), want, "MCC {mcc:?}");
+        }
+    }
+
+    #[test]
+    fn every_mapped_category_is_one_policies_know() {
+        use crate::policy::{BUILTIN_SCOPES, DEFAULT_BLOCKED_CATEGORIES, EXTRA_CATEGORIES};
+        let known: Vec<&str> = BUILTIN_SCOPES
+            .iter()
+            .flat_map(|(_, cats)| cats.iter().copied())
+            .chain(DEFAULT_BLOCKED_CATEGORIES.iter().copied())
+            .chain(EXTRA_CATEGORIES.iter().copied())
+            .collect();
+        for code in 0..10_000u16 {
+            if let Some(c) = category(&format!("{code:04}")) {
+                assert!(known.contains(&c), "MCC {code} maps to unknown category {c}");
+            }
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The Lithic adapter against the simulator: the card it issues, exactly one
+//! card per payment through timeouts and 500s, and a `card` payment through
+//! the whole gateway.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use purser::money::Currency;
+use purser::providers::lithic::{asa, Lithic, LithicConfig};
+use purser::providers::{ForwardOutcome, ForwardRequest, Provider};
+use reqwest::StatusCode;
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use crate::helpers::{default_start, spawn_app_tweaked};
+use crate::sim::lithic::{asa_authorization, Faults, LithicSim, API_KEY, ASA_SECRET, PAN};
+
+fn adapter_with(sim: &LithicSim, api_key: &str, extra: &str) -> Lithic {
+    let dir = tempfile::tempdir().unwrap();
+    let config: LithicConfig = toml::from_str(&sim.section(&dir, api_key, extra)).unwrap();
+    Lithic::new(&config).unwrap()
+}
+
+fn adapter(sim: &LithicSim) -> Lithic {
+    adapter_with(sim, API_KEY, "")
+}
+
+fn request(amount: &str, currency: Currency) -> ForwardRequest {
+    ForwardRequest {
+        reference: purser::ids::new("fwd"),
+        payment_id: purser::ids::new("pay"),
+        agent_id: "agt_1".into(),
+        amount: amount.parse::<Decimal>().unwrap(),
+        currency,
+        merchant_id: "aws.amazon.com".into(),
+        merchant_category: Some("cloud".into()),
+        rail: "card".into(),
+        description: Some("GPU hours".into()),
+    }
+}
+
+fn token(outcome: &ForwardOutcome) -> &str {
+    match outcome {
+        ForwardOutcome::Succeeded { transaction_id } => transaction_id,
+        other => panic!("expected success, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn issues_a_single_use_card_for_exactly_the_amount() {
+    let sim = LithicSim::start().await;
+    let lithic = adapter(&sim);
+    let req = request("42.50", Currency::Usd);
+
+    let issued = lithic.forward(&req).await;
+    let cards = sim.cards();
+    assert_eq!(cards.len(), 1);
+    assert_eq!(token(&issued), cards[0].token);
+    assert_eq!(
+        sim.create_bodies(),
+        [json!({
+            "type": "SINGLE_USE",
+            "spend_limit": 4250,
+            "spend_limit_duration": "TRANSACTION",
+            "memo": req.reference,
+            "state": "OPEN",
+        })]
+    );
+    assert!(!format!("{issued:?}").contains(PAN));
+
+    // Forwarding again (a re-forward after a crash) finds the same card.
+    assert_eq!(lithic.forward(&req).await, issued);
+    assert_eq!(lithic.status(&req, None).await, issued);
+    assert_eq!(lithic.status(&req, Some(token(&issued))).await, issued);
+    assert_eq!(sim.cards().len(), 1);
+
+    // Another payment gets its own card.
+    let other = request("0.99", Currency::Usd);
+    assert_ne!(token(&lithic.forward(&other).await), token(&issued));
+    assert_eq!(sim.cards().iter().map(|c| c.spend_limit).collect::<Vec<_>>(), [4250, 99]);
+}
+
+#[tokio::test]
+async fn the_lookup_pages_through_busy_programs() {
+    let sim = LithicSim::start().await;
+    let lithic = adapter(&sim);
+    let first = request("1.00", Currency::Usd);
+    let issued = lithic.forward(&first).await;
+    // 100 newer cards push the first one onto the second page (newest first).
+    for _ in 0..100 {
+        token(&lithic.forward(&request("2.00", Currency::Usd)).await);
+    }
+    assert_eq!(lithic.forward(&first).await, issued);
+    assert_eq!(sim.cards().len(), 101);
+}
+
+#[tokio::test]
+async fn merchant_locked_cards_are_limited_for_their_lifetime() {
+    let sim = LithicSim::start().await;
+    let lithic = adapter_with(&sim, API_KEY, "card_type = \"MERCHANT_LOCKED\"");
+    let req = request("10.00", Currency::Usd);
+    token(&lithic.forward(&req).await);
+    let card = &sim.cards()[0];
+    assert_eq!((card.card_type.as_str(), card.spend_limit_duration.as_str()), ("MERCHANT_LOCKED", "FOREVER"));
+    assert_eq!(
+        (card.spend_limit, card.memo.as_str(), card.state.as_str()),
+        (1000, req.reference.as_str(), "OPEN")
+    );
+}
+
+#[tokio::test]
+async fn only_usd_is_issued_and_nothing_else_is_sent() {
+    let sim = LithicSim::start().await;
+    let lithic = adapter(&sim);
+    for currency in [Currency::Eur, Currency::Usdc] {
+        let outcome = lithic.forward(&request("5.00", currency)).await;
+        assert!(
+            matches!(&outcome, ForwardOutcome::Failed { code, .. } if code == "currency_not_supported"),
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(sim.requests(), 0);
+}
+
+#[tokio::test]
+async fn a_refused_api_key_fails_without_showing_the_key() {
+    let sim = LithicSim::start().await;
+    let lithic = adapter_with(&sim, "wrong-key-do-not-print", "");
+    let outcome = lithic.forward(&request("5.00", Currency::Usd)).await;
+    let ForwardOutcome::Failed { code, message } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(code, "provider_rejected");
+    assert!(message.contains("401") && !message.contains("wrong-key"), "{message}");
+    assert!(sim.cards().is_empty());
+}
+
+#[tokio::test]
+async fn a_card_created_behind_a_timeout_is_found_not_issued_twice() {
+    let sim = LithicSim::start().await;
+    let lithic = adapter(&sim);
+    let req = request("25.00", Currency::Usd);
+    sim.set_faults(Faults { stall: Some(Duration::from_secs(2)), ..Faults::default() });
+
+    assert_eq!(lithic.forward(&req).await, ForwardOutcome::Processing { transaction_id: None });
+    assert_eq!(sim.create_bodies().len(), 1, "a create that may have worked is never resent");
+    sim.set_faults(Faults::default());
+
+    let found = lithic.status(&req, None).await;
+    let cards = sim.cards();
+    assert_eq!(cards.len(), 1);
+    assert_eq!(token(&found), cards[0].token);
+    assert_eq!(sim.create_bodies().len(), 1);
+}
+
+#[tokio::test]
+async fn a_500_leaves_the_payment_processing_and_status_issues_one_card() {
+    let sim = LithicSim::start().await;
+    let lithic = adapter(&sim);
+    let req = request("7.25", Currency::Usd);
+    sim.set_faults(Faults { fail_once: true, ..Faults::default() });
+
+    assert_eq!(lithic.forward(&req).await, ForwardOutcome::Processing { transaction_id: None });
+    assert!(sim.cards().is_empty());
+
+    let issued = lithic.status(&req, None).await;
+    let cards = sim.cards();
+    assert_eq!(cards.len(), 1);
+    assert_eq!(token(&issued), cards[0].token);
+    assert_eq!(cards[0].spend_limit, 725);
+    assert_eq!(lithic.status(&req, None).await, issued);
+    assert_eq!(sim.cards().len(), 1);
+}
+
+#[tokio::test]
+async fn an_unknown_card_token_stays_processing() {
+    let sim = LithicSim::start().await;
+    let lithic = adapter(&sim);
+    let req = request("1.00", Currency::Usd);
+    assert_eq!(
+        lithic.status(&req, Some("00000000-0000-0000-0000-000000000000")).await,
+        ForwardOutcome::Processing { transaction_id: Some("00000000-0000-0000-0000-000000000000".into()) }
+    );
+    assert!(sim.cards().is_empty());
+}
+
+#[test]
+fn simulated_asa_requests_verify_and_parse() {
+    let asa = asa_authorization("card-1", 4250, "AWS.Amazon.com", "4816");
+    assert!(asa::verify(ASA_SECRET.as_bytes(), &asa.headers, &asa.body));
+    let auth = asa::parse(&asa.body).unwrap();
+    assert_eq!((auth.card_token.as_str(), auth.amount_minor, auth.currency), ("card-1", 4250, Currency::Usd));
+    assert_eq!(
+        (auth.merchant_id.as_str(), auth.merchant_category.as_deref()),
+        ("aws.amazon.com", Some("cloud"))
+    );
+    assert_eq!(asa::respond(&auth, true), json!({ "token": auth.token, "result": "APPROVED" }));
+}
+
+const CARD_POLICY: &str = r#"
+[policies.cards]
+trust_level = "custom"
+currency = "USD"
+rails = ["card"]
+providers = { card = "lithic" }
+per_tx_limit = "100.00"
+daily_limit = "100.00"
+velocity = { max = 100000, per = "1m" }
+approval_threshold = "80.00"
+new_merchant_approval_ratio = "1"
+"#;
+
+/// The providers file of the end-to-end test (`Tweak` is a plain `fn`).
+static PROVIDERS_FILE: OnceLock<PathBuf> = OnceLock::new();
+
+#[tokio::test]
+async fn card_payment_reaches_succeeded_through_the_gateway() {
+    let sim = LithicSim::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let providers = dir.path().join("providers.toml");
+    std::fs::write(&providers, format!("[lithic]\n{}", sim.section(&dir, API_KEY, ""))).unwrap();
+    PROVIDERS_FILE.set(providers).unwrap();
+
+    let app = spawn_app_tweaked(CARD_POLICY, default_start(), |config| {
+        config.providers_file = PROVIDERS_FILE.get().cloned();
+    })
+    .await;
+    let agent = app.create_agent("cards").await;
+    let body = json!({ "amount": "42.50", "currency": "USD", "merchant_id": "aws.amazon.com",
+                       "merchant_category": "cloud", "rail": "card" });
+    let (status, p) = app.pay(&agent.key, "k1", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    assert_eq!(p["provider"]["name"], "lithic");
+    let done = app.wait_for(&agent.key, p["id"].as_str().unwrap(), "succeeded").await;
+
+    let cards = sim.cards();
+    assert_eq!(cards.len(), 1);
+    assert_eq!(done["provider"]["transaction_id"], cards[0].token.as_str());
+    assert_eq!(cards[0].spend_limit, 4250);
+    assert_eq!(done["provider"]["reference"], cards[0].memo.as_str());
+    assert!(!done.to_string().contains(PAN));
+}
