@@ -20,6 +20,14 @@ pub struct ProvidersFile {
     pub turnkey: Option<super::turnkey::TurnkeyConfig>,
 }
 
+/// `:line:column` (1-based) of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!(":{line}:{column}")
+}
+
 /// What `serve` was configured with.
 #[derive(Debug, Default)]
 pub struct ProviderSettings {
@@ -31,7 +39,12 @@ impl ProviderSettings {
         let Some(path) = path else { return Ok(ProviderSettings::default()) };
         let text =
             std::fs::read_to_string(path).with_context(|| format!("providers file {}", path.display()))?;
-        let file = toml::from_str(&text).with_context(|| format!("providers file {}", path.display()))?;
+        let file = toml::from_str(&text).map_err(|e| {
+            // toml's own rendering quotes the offending line, which could be
+            // a credential written inline by mistake: name the place only.
+            let at = e.span().map(|span| line_col(&text, span.start)).unwrap_or_default();
+            anyhow::anyhow!("providers file {}{at}: {}", path.display(), e.message())
+        })?;
         Ok(ProviderSettings { file })
     }
 
@@ -53,5 +66,20 @@ impl ProviderSettings {
             providers.push(Arc::new(super::turnkey::Turnkey::new(config)?));
         }
         Ok(providers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_errors_name_the_place_but_never_quote_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("providers.toml");
+        std::fs::write(&path, "[circle]\napi_key = \"TEST_API_KEY:abc:def-inline\"\n").unwrap();
+        let err = ProviderSettings::load(Some(&path)).err().unwrap().to_string();
+        assert!(err.contains("providers.toml:2:11"), "{err}");
+        assert!(!err.contains("inline"), "{err}");
     }
 }

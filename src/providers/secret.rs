@@ -57,8 +57,32 @@ impl fmt::Debug for Secret {
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let source = SecretSource::deserialize(d)?;
+        d.deserialize_any(SecretVisitor)
+    }
+}
+
+/// Accepts only the `{ env = ... }` / `{ file = ... }` table. Anything else
+/// is refused with a message that does not quote it: serde's own errors
+/// repeat the offending value, which here would be a credential written
+/// inline by mistake.
+struct SecretVisitor;
+
+impl<'de> serde::de::Visitor<'de> for SecretVisitor {
+    type Value = Secret;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("`{ env = \"NAME\" }` or `{ file = \"/path\" }`")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Secret, A::Error> {
+        let source = SecretSource::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
         Secret::load(&source).map_err(serde::de::Error::custom)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Secret, E> {
+        Err(E::custom(
+            "secrets are never written in the providers file: use `{ env = \"NAME\" }` or `{ file = \"/path\" }`",
+        ))
     }
 }
 
@@ -84,7 +108,10 @@ mod tests {
 
     #[test]
     fn literal_values_and_missing_sources_are_refused() {
-        assert!(toml::from_str::<Holder>("key = \"inline-secret\"").is_err());
+        let err = toml::from_str::<Holder>("key = \"inline-secret\"").err().unwrap().message().to_owned();
+        assert!(err.contains("never written in the providers file") && !err.contains("inline-secret"), "{err}");
+        let err = toml::from_str::<Holder>("key = { value = \"inline-secret\" }").err().unwrap().message().to_owned();
+        assert!(!err.contains("inline-secret"), "{err}");
         let err = toml::from_str::<Holder>("key = { env = \"PURSER_TEST_SURELY_UNSET_VAR\" }").err().unwrap();
         assert!(err.to_string().contains("PURSER_TEST_SURELY_UNSET_VAR is not set"), "{err}");
     }

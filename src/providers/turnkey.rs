@@ -10,10 +10,11 @@
 //! Exactly-once: Turnkey hashes an activity's POST body into a fingerprint
 //! and answers any resubmission of the same body with the existing activity.
 //! The body of one payment is byte-identical on every attempt (its
-//! `timestampMs` comes from the payment id's ULID, not the clock), so
-//! submissions are retried freely and a resubmission finds the activity.
-//! Turnkey refuses `timestampMs` older than an hour, so a payment forwarded
-//! more than an hour after it was created is refused (nothing moves).
+//! `timestampMs` is the time the forward was decided, from the reference's
+//! ULID, not the clock), so submissions are retried freely and a
+//! resubmission finds the activity. Turnkey refuses `timestampMs` older
+//! than an hour: a payment whose provider stays unreachable for an hour
+//! after approval is refused then (nothing moves) and fails.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -253,12 +254,9 @@ impl Turnkey {
         if !reply.status.is_success() {
             return Err(reply.refused(NAME));
         }
-        // A 2xx may mean the activity exists even if its answer is
-        // unreadable; resubmitting the same body will find it.
-        reply.json::<ActivityReply>(NAME).map(|r| r.activity).map_err(|outcome| {
-            tracing::warn!(provider = NAME, ?outcome, "unreadable answer to a submission");
-            ForwardOutcome::Processing { transaction_id: None }
-        })
+        // An unreadable answer is a clean failure, as for every provider
+        // (`Reply::json`): it does not say that anything was created.
+        reply.json::<ActivityReply>(NAME).map(|r| r.activity)
     }
 
     /// A query whose failure leaves the payment where it was: money may

@@ -12,11 +12,12 @@ pub use dispatcher::Dispatcher;
 /// Every event type purser emits. Subscriptions are checked against this
 /// list, so an endpoint cannot subscribe to a type that never comes (a typo
 /// would silently receive nothing); `*` subscribes to all.
-pub const EVENT_TYPES: [&str; 11] = [
+pub const EVENT_TYPES: [&str; 12] = [
     "spend.threshold_warning",
     "payment.approved",
     "payment.denied",
     "payment.pending_approval",
+    "payment.processing",
     "payment.succeeded",
     "payment.failed",
     "approval.approved",

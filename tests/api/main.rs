@@ -12,6 +12,7 @@ mod helpers;
 mod limits;
 mod payments;
 mod provider_circle;
+mod provider_faults;
 mod provider_lithic;
 mod provider_turnkey;
 mod sim;

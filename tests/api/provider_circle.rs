@@ -2,8 +2,6 @@
 //! outcomes, the faults that must not pay twice, the circuit breaker, and
 //! one payment end to end through the gateway.
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use purser::money::Currency;
@@ -18,42 +16,9 @@ use tempfile::TempDir;
 use crate::helpers::{default_start, spawn_app_tweaked};
 use crate::sim::circle::*;
 
-const SHOP: &str = "shop.example";
-const SHOP_ADDRESS: &str = "0x5a0b54d5dc17e0aadc383d2db43b0a0d3e029c4c";
-const BROKE: &str = "broke.example";
-
-/// The body of a `[circle]` section for `sim` (no subtables, so it also
-/// parses on its own), with its secrets in files under `dir` and the public
-/// key inline, or in the file `public_key`.
-fn section(sim: &CircleSim, dir: &TempDir, public_key: Option<&std::path::Path>) -> String {
-    let api_key = dir.path().join("circle_api_key");
-    let entity_secret = dir.path().join("circle_entity_secret");
-    std::fs::write(&api_key, format!("{API_KEY}\n")).unwrap();
-    std::fs::write(&entity_secret, format!("{ENTITY_SECRET}\n")).unwrap();
-    let public_key = match public_key {
-        Some(path) => format!("{:?}", path.display().to_string()),
-        None => format!("\"\"\"\n{}\"\"\"", public_key_pem()),
-    };
-    format!(
-        r#"base_url = "{base}"
-api_key = {{ file = {api_key:?} }}
-entity_secret = {{ file = {entity_secret:?} }}
-entity_public_key = {public_key}
-wallet_id = "{WALLET_ID}"
-token_id = "{TOKEN_ID}"
-destinations = {{ "{SHOP}" = "{SHOP_ADDRESS}", "{BROKE}" = "{FAILING_ADDRESS}" }}
-poll = {{ attempts = 3, interval = "10ms" }}
-http = {{ timeout = "2s" }}
-"#,
-        base = sim.base_url(),
-        api_key = api_key.display().to_string(),
-        entity_secret = entity_secret.display().to_string(),
-    )
-}
-
 fn adapter(sim: &CircleSim, tweak: impl FnOnce(&mut CircleConfig)) -> (Circle, TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let mut config: CircleConfig = toml::from_str(&section(sim, &dir, None)).unwrap();
+    let mut config: CircleConfig = toml::from_str(&sim.section(&dir, None)).unwrap();
     tweak(&mut config);
     (Circle::new(&config).unwrap(), dir)
 }
@@ -187,7 +152,7 @@ async fn unpayable_requests_send_nothing() {
 async fn config_has_defaults_and_refuses_typos_literals_and_bad_secrets() {
     let sim = CircleSim::start(1).await;
     let dir = tempfile::tempdir().unwrap();
-    let text = section(&sim, &dir, None);
+    let text = sim.section(&dir, None);
     let without = |key: &str| -> String {
         text.lines().filter(|l| !l.starts_with(key)).map(|l| format!("{l}\n")).collect()
     };
@@ -214,7 +179,7 @@ async fn refused_authentication_leaves_the_payment_processing() {
     // prove that an earlier forward did not create the transfer.
     let sim = CircleSim::start(1).await;
     let dir = tempfile::tempdir().unwrap();
-    let text = section(&sim, &dir, None);
+    let text = sim.section(&dir, None);
     std::fs::write(dir.path().join("circle_api_key"), "TEST_API_KEY:sim0001:rotated").unwrap();
     let circle = Circle::new(&toml::from_str(&text).unwrap()).unwrap();
     assert_eq!(circle.forward(&request(SHOP)).await, ForwardOutcome::Processing { transaction_id: None });
@@ -322,9 +287,6 @@ approval_threshold = "80.00"
 new_merchant_approval_ratio = "1"
 "#;
 
-/// The providers file of the end-to-end test (`Tweak` is a plain `fn`).
-static PROVIDERS_FILE: OnceLock<PathBuf> = OnceLock::new();
-
 #[tokio::test]
 async fn usdc_payment_reaches_succeeded_through_the_gateway() {
     let sim = CircleSim::start(1).await;
@@ -332,11 +294,10 @@ async fn usdc_payment_reaches_succeeded_through_the_gateway() {
     let public_key = dir.path().join("circle_entity_public_key.pem");
     std::fs::write(&public_key, public_key_pem()).unwrap();
     let providers = dir.path().join("providers.toml");
-    std::fs::write(&providers, format!("[circle]\n{}", section(&sim, &dir, Some(&public_key)))).unwrap();
-    PROVIDERS_FILE.set(providers).unwrap();
+    std::fs::write(&providers, format!("[circle]\n{}", sim.section(&dir, Some(&public_key)))).unwrap();
 
-    let app = spawn_app_tweaked(USDC_POLICY, default_start(), |config| {
-        config.providers_file = PROVIDERS_FILE.get().cloned();
+    let app = spawn_app_tweaked(USDC_POLICY, default_start(), move |config| {
+        config.providers_file = Some(providers);
     })
     .await;
     let agent = app.create_agent("onchain").await;

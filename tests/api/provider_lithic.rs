@@ -2,8 +2,6 @@
 //! card per payment through timeouts and 500s, and a `card` payment through
 //! the whole gateway.
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use purser::money::Currency;
@@ -209,19 +207,15 @@ approval_threshold = "80.00"
 new_merchant_approval_ratio = "1"
 "#;
 
-/// The providers file of the end-to-end test (`Tweak` is a plain `fn`).
-static PROVIDERS_FILE: OnceLock<PathBuf> = OnceLock::new();
-
 #[tokio::test]
 async fn card_payment_reaches_succeeded_through_the_gateway() {
     let sim = LithicSim::start().await;
     let dir = tempfile::tempdir().unwrap();
     let providers = dir.path().join("providers.toml");
     std::fs::write(&providers, format!("[lithic]\n{}", sim.section(&dir, API_KEY, ""))).unwrap();
-    PROVIDERS_FILE.set(providers).unwrap();
 
-    let app = spawn_app_tweaked(CARD_POLICY, default_start(), |config| {
-        config.providers_file = PROVIDERS_FILE.get().cloned();
+    let app = spawn_app_tweaked(CARD_POLICY, default_start(), move |config| {
+        config.providers_file = Some(providers);
     })
     .await;
     let agent = app.create_agent("cards").await;

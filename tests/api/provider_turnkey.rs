@@ -1,8 +1,7 @@
 //! The Turnkey adapter against the simulator in `sim::turnkey`: wire format
 //! (stamps), outcomes, and exactly-once under lost answers and 5xx.
 
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::Path;
 use std::time::Duration;
 
 use purser::providers::turnkey::{Turnkey, TurnkeyConfig};
@@ -187,14 +186,6 @@ async fn a_merchant_without_a_destination_is_not_paid_and_nothing_is_sent() {
     assert_eq!(sim.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
 
-/// The providers file of the end-to-end test; `Tweak` is a plain `fn`, so
-/// it reads the path from here.
-static PROVIDERS_FILE: Mutex<Option<PathBuf>> = Mutex::new(None);
-
-fn use_turnkey(config: &mut purser::config::Config) {
-    config.providers_file = PROVIDERS_FILE.lock().unwrap().clone();
-}
-
 const USDC_POLICY: &str = r#"
 [policies.onchain]
 trust_level = "custom"
@@ -213,8 +204,10 @@ async fn an_agent_pays_usdc_through_turnkey_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("providers.toml");
     std::fs::write(&path, section(&sim, dir.path(), "turnkey.", "", "")).unwrap();
-    *PROVIDERS_FILE.lock().unwrap() = Some(path);
-    let app = spawn_app_tweaked(USDC_POLICY, default_start(), use_turnkey).await;
+    let app = spawn_app_tweaked(USDC_POLICY, default_start(), move |config| {
+        config.providers_file = Some(path);
+    })
+    .await;
 
     let agent = app.create_agent("onchain").await;
     let (status, payment) = app

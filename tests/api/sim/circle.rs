@@ -31,6 +31,10 @@ pub const ENTITY_SECRET: &str = "8f2c1d9e4b7a60351c2e9f8d7b6a5c4e3d2f1a0b9c8d7e6
 pub const WALLET_ID: &str = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
 pub const TOKEN_ID: &str = "7adb2b7d-c9cd-5164-b2d4-b73b088274dc";
 /// Transfers to this address end `FAILED`.
+pub const SHOP: &str = "shop.example";
+pub const SHOP_ADDRESS: &str = "0x5a0b54d5dc17e0aadc383d2db43b0a0d3e029c4c";
+pub const BROKE: &str = "broke.example";
+
 pub const FAILING_ADDRESS: &str = "0x00000000000000000000000000000000000dead1";
 
 /// The simulator's RSA key pair: made once per test process, since a
@@ -150,6 +154,35 @@ impl CircleSim {
     pub async fn resume(&mut self) {
         let listener = TcpListener::bind(self.addr).await.unwrap();
         self.serve(listener);
+    }
+
+    /// The body of a `[circle]` section for `sim` (no subtables, so it also
+    /// parses on its own), with its secrets in files under `dir` and the public
+    /// key inline, or in the file `public_key`.
+    pub fn section(&self, dir: &tempfile::TempDir, public_key: Option<&std::path::Path>) -> String {
+        let api_key = dir.path().join("circle_api_key");
+        let entity_secret = dir.path().join("circle_entity_secret");
+        std::fs::write(&api_key, format!("{API_KEY}\n")).unwrap();
+        std::fs::write(&entity_secret, format!("{ENTITY_SECRET}\n")).unwrap();
+        let public_key = match public_key {
+            Some(path) => format!("{:?}", path.display().to_string()),
+            None => format!("\"\"\"\n{}\"\"\"", public_key_pem()),
+        };
+        format!(
+            r#"base_url = "{base}"
+api_key = {{ file = {api_key:?} }}
+entity_secret = {{ file = {entity_secret:?} }}
+entity_public_key = {public_key}
+wallet_id = "{WALLET_ID}"
+token_id = "{TOKEN_ID}"
+destinations = {{ "{SHOP}" = "{SHOP_ADDRESS}", "{BROKE}" = "{FAILING_ADDRESS}" }}
+poll = {{ attempts = 3, interval = "10ms" }}
+http = {{ timeout = "2s" }}
+    "#,
+            base = self.base_url(),
+            api_key = api_key.display().to_string(),
+            entity_secret = entity_secret.display().to_string(),
+        )
     }
 
     pub fn set_faults(&self, faults: Faults) {
