@@ -4,7 +4,10 @@
 //! running one with `--url` and `--key`), fires `--requests` payments from
 //! `--concurrency` concurrent clients, and prints durable decisions per
 //! second and latency percentiles. Every counted decision was committed
-//! (synchronous=FULL) before its response was sent.
+//! (synchronous=FULL) before its response was sent. With `--asa` the
+//! requests are signed Lithic card authorizations to standing cards, each
+//! one a policy decision with its reservation, as the card network sends
+//! them.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,7 +39,24 @@ pub struct BenchArgs {
     /// Agent API key for --url.
     #[arg(long, hide_env_values = true)]
     pub key: Option<String>,
+    /// Send Lithic card authorizations (ASA) instead of payments
+    /// (in-process gateway only).
+    #[arg(long, conflicts_with = "url")]
+    pub asa: bool,
 }
+
+/// What the clients send.
+#[derive(Clone)]
+enum Target {
+    /// Payments, one agent key per client.
+    Payments(Vec<String>),
+    /// Card authorizations, one standing card per client, signed with the
+    /// ASA secret.
+    Asa(Vec<String>),
+}
+
+/// The ASA signing secret of the in-process gateway (a fixed bench value).
+const BENCH_ASA_SECRET: &str = "whsec_YmVuY2gtYXNhLXNlY3JldC0wMTIzNDU2Nzg5";
 
 pub struct Report {
     pub requests: usize,
@@ -77,26 +97,30 @@ fn ms(d: Duration) -> f64 {
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
-    let (base, keys, _guard) = match (&args.url, &args.key) {
-        (Some(url), Some(key)) => (url.trim_end_matches('/').to_owned(), vec![key.clone()], None),
-        _ => {
-            let (base, keys, dir) = start_local(&http, args.agents.max(1)).await?;
-            (base, keys, Some(dir))
+    let (base, target, _guard) = match (&args.url, &args.key) {
+        (Some(url), Some(key)) => {
+            (url.trim_end_matches('/').to_owned(), Target::Payments(vec![key.clone()]), None)
         }
+        _ => {
+            let (base, target, dir) = start_local(&http, args.agents.max(1), args.asa).await?;
+            (base, target, Some(dir))
+        }
+    };
+    let clients = match &target {
+        Target::Payments(keys) | Target::Asa(keys) => keys.len(),
     };
     // Idempotency keys unique to this run, so a gateway can be benched twice.
     let run_id = crate::ids::new("bench");
     // Warm up connections and caches; not measured.
-    for (i, key) in keys.iter().enumerate() {
-        pay(&http, &base, key, &format!("{run_id}-warmup-{i}")).await?;
+    for i in 0..clients {
+        send(&http, &base, &target, i, &format!("{run_id}-warmup-{i}")).await?;
     }
 
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut clients = tokio::task::JoinSet::new();
     for c in 0..args.concurrency {
-        let (http, base, next) = (http.clone(), base.clone(), next.clone());
-        let key = keys[c % keys.len()].clone();
+        let (http, base, next, target) = (http.clone(), base.clone(), next.clone(), target.clone());
         let total = args.requests;
         let run_id = run_id.clone();
         clients.spawn(async move {
@@ -108,7 +132,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
                     break;
                 }
                 let t = Instant::now();
-                match pay(&http, &base, &key, &format!("{run_id}-{i}")).await {
+                match send(&http, &base, &target, c, &format!("{run_id}-{i}")).await {
                     Ok(()) => latencies.push(t.elapsed()),
                     Err(_) => errors += 1,
                 }
@@ -128,17 +152,50 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
     Ok(Report { requests: args.requests, concurrency: args.concurrency, elapsed, latencies, errors })
 }
 
-async fn pay(http: &reqwest::Client, base: &str, key: &str, idem: &str) -> anyhow::Result<()> {
-    let resp = http
-        .post(format!("{base}/v1/payments"))
-        .bearer_auth(key)
-        .header("Idempotency-Key", idem)
-        .json(&json!({ "amount": "0.01", "currency": "USD", "merchant_id": "bench.example",
-                       "merchant_category": "cloud", "rail": "card" }))
-        .send()
-        .await?;
-    if resp.status() != reqwest::StatusCode::CREATED {
-        bail!("unexpected status {}", resp.status());
+/// One request of client `client`; `id` is unique per request. Succeeds
+/// only if the request created a payment (or got an approval): neither
+/// replays nor refusals can inflate the count.
+async fn send(
+    http: &reqwest::Client,
+    base: &str,
+    target: &Target,
+    client: usize,
+    id: &str,
+) -> anyhow::Result<()> {
+    match target {
+        Target::Payments(keys) => {
+            let resp = http
+                .post(format!("{base}/v1/payments"))
+                .bearer_auth(&keys[client % keys.len()])
+                .header("Idempotency-Key", id)
+                .json(&json!({ "amount": "0.01", "currency": "USD", "merchant_id": "bench.example",
+                               "merchant_category": "cloud", "rail": "card" }))
+                .send()
+                .await?;
+            if resp.status() != reqwest::StatusCode::CREATED {
+                bail!("unexpected status {}", resp.status());
+            }
+        }
+        Target::Asa(cards) => {
+            let body = serde_json::to_vec(&json!({
+                "token": id,
+                "card": { "token": cards[client % cards.len()] },
+                "amounts": { "cardholder": { "amount": 1, "currency": "USD" } },
+                "merchant": { "acceptor_id": "bench.example", "descriptor": "BENCH", "mcc": "4816" },
+            }))?;
+            let headers = crate::providers::lithic::asa::signed_headers(BENCH_ASA_SECRET.as_bytes(), &body);
+            let resp = http
+                .post(format!("{base}/v1/providers/lithic/asa"))
+                .headers(headers)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body)
+                .send()
+                .await?;
+            let answer: serde_json::Value = resp.json().await?;
+            if answer["result"] != "APPROVED" {
+                bail!("unexpected answer {answer}");
+            }
+        }
     }
     Ok(())
 }
@@ -171,9 +228,31 @@ async fn start_gateway(tweak: impl FnOnce(&mut Config)) -> anyhow::Result<Local>
     Ok(Local { base, admin, state, _dir: dir })
 }
 
-/// Starts a gateway and creates `agents` agents; returns their keys.
-async fn start_local(http: &reqwest::Client, agents: usize) -> anyhow::Result<(String, Vec<String>, Local)> {
-    let local = start_gateway(|_| {}).await?;
+/// Starts a gateway and creates `agents` agents; returns what the clients
+/// send with: the agents' keys, or (`asa`) a standing card of each.
+async fn start_local(
+    http: &reqwest::Client,
+    agents: usize,
+    asa: bool,
+) -> anyhow::Result<(String, Target, Local)> {
+    let files = tempfile::tempdir()?;
+    let providers = files.path().join("providers.toml");
+    if asa {
+        // Only the ASA secret is used; card issuing is never called.
+        std::fs::write(files.path().join("api_key"), "unused")?;
+        std::fs::write(files.path().join("asa_secret"), BENCH_ASA_SECRET)?;
+        let dir = files.path().display().to_string();
+        std::fs::write(
+            &providers,
+            format!(
+                "[lithic]\nbase_url = \"http://127.0.0.1:9\"\napi_key = {{ file = {:?} }}\n\
+                 asa_secret = {{ file = {:?} }}\n",
+                format!("{dir}/api_key"),
+                format!("{dir}/asa_secret"),
+            ),
+        )?;
+    }
+    let local = start_gateway(|c| c.providers_file = asa.then_some(providers)).await?;
     let (base, admin) = (&local.base, &local.admin);
     let mut keys = Vec::new();
     for i in 0..agents {
@@ -194,9 +273,21 @@ async fn start_local(http: &reqwest::Client, agents: usize) -> anyhow::Result<(S
             .await?
             .json()
             .await?;
-        keys.push(key["key"].as_str().context("agent key")?.to_owned());
+        if asa {
+            let card = format!("card_bench_{i}");
+            http.post(format!("{base}/v1/agents/{id}/cards"))
+                .bearer_auth(admin)
+                .json(&json!({ "card_token": card }))
+                .send()
+                .await?
+                .error_for_status()?;
+            keys.push(card);
+        } else {
+            keys.push(key["key"].as_str().context("agent key")?.to_owned());
+        }
     }
-    Ok((local.base.clone(), keys, local))
+    let target = if asa { Target::Asa(keys) } else { Target::Payments(keys) };
+    Ok((local.base.clone(), target, local))
 }
 
 #[derive(Debug, Clone, Args)]

@@ -109,8 +109,15 @@ mod tests {
     #[test]
     fn literal_values_and_missing_sources_are_refused() {
         let err = toml::from_str::<Holder>("key = \"inline-secret\"").err().unwrap().message().to_owned();
-        assert!(err.contains("never written in the providers file") && !err.contains("inline-secret"), "{err}");
-        let err = toml::from_str::<Holder>("key = { value = \"inline-secret\" }").err().unwrap().message().to_owned();
+        assert!(
+            err.contains("never written in the providers file") && !err.contains("inline-secret"),
+            "{err}"
+        );
+        let err = toml::from_str::<Holder>("key = { value = \"inline-secret\" }")
+            .err()
+            .unwrap()
+            .message()
+            .to_owned();
         assert!(!err.contains("inline-secret"), "{err}");
         let err = toml::from_str::<Holder>("key = { env = \"PURSER_TEST_SURELY_UNSET_VAR\" }").err().unwrap();
         assert!(err.to_string().contains("PURSER_TEST_SURELY_UNSET_VAR is not set"), "{err}");

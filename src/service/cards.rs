@@ -71,8 +71,14 @@ pub async fn remove(state: &AppState, actor: &str, agent_id: &str, card_token: &
 ///   a retried request gets the same answer and reserves once).
 /// - A card purser issued for one approved payment may be charged up to
 ///   that payment's amount, in its currency; its amount is reserved already.
-/// - Any other card is declined: fail closed.
+/// - Any other card, and any amount that is not positive, is declined:
+///   fail closed.
 pub async fn authorize(state: &Arc<AppState>, auth: &Authorization) -> Result<bool> {
+    // Zero (account verification) and negative amounts are not purchases a
+    // policy can weigh; a negative one would even shrink the reservations.
+    if auth.amount_minor <= 0 {
+        return Ok(false);
+    }
     if let Some(card) = state.store.card(ISSUER, &auth.card_token).await? {
         return authorize_standing(state, &card, auth).await;
     }
