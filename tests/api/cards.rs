@@ -7,21 +7,8 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{default_start, spawn_app_tweaked, Agent, TestApp};
+use crate::helpers::{provider_policy, spawn_with_providers, Agent, TestApp};
 use crate::sim::lithic::{asa_authorization, AsaRequest, LithicSim, API_KEY};
-
-const CARD_POLICY: &str = r#"
-[policies.cards]
-trust_level = "custom"
-currency = "USD"
-rails = ["card"]
-providers = { card = "lithic" }
-per_tx_limit = "100.00"
-daily_limit = "100.00"
-velocity = { max = 100000, per = "1m" }
-approval_threshold = "80.00"
-new_merchant_approval_ratio = "1"
-"#;
 
 struct Setup {
     app: TestApp,
@@ -32,12 +19,8 @@ struct Setup {
 async fn setup() -> Setup {
     let sim = LithicSim::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("providers.toml");
-    std::fs::write(&path, format!("[lithic]\n{}", sim.section(&dir, API_KEY, ""))).unwrap();
-    let app = spawn_app_tweaked(CARD_POLICY, default_start(), move |config| {
-        config.providers_file = Some(path);
-    })
-    .await;
+    let providers = format!("[lithic]\n{}", sim.section(&dir, API_KEY, ""));
+    let app = spawn_with_providers(&provider_policy("cards", "card", "lithic"), &dir, &providers).await;
     Setup { app, sim, _dir: dir }
 }
 

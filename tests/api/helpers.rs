@@ -57,6 +57,35 @@ max_per_tx = "30.00"
 category = "cloud"
 "#;
 
+/// A policy `name` paying on `rail` through `provider`: 100.00 per payment
+/// and per day, human approval above 80.00; USDC accepted on `usdc`.
+pub fn provider_policy(name: &str, rail: &str, provider: &str) -> String {
+    let currencies = if rail == "usdc" { r#"["USD", "USDC"]"# } else { r#"["USD"]"# };
+    format!(
+        r#"
+[policies.{name}]
+trust_level = "custom"
+currency = "USD"
+currencies = {currencies}
+rails = ["{rail}"]
+providers = {{ {rail} = "{provider}" }}
+per_tx_limit = "100.00"
+daily_limit = "100.00"
+velocity = {{ max = 100000, per = "1m" }}
+approval_threshold = "80.00"
+new_merchant_approval_ratio = "1"
+"#
+    )
+}
+
+/// Spawns a gateway with `policies` and a providers file holding
+/// `providers` (written to `dir`, which the caller keeps alive).
+pub async fn spawn_with_providers(policies: &str, dir: &tempfile::TempDir, providers: &str) -> TestApp {
+    let path = dir.path().join("providers.toml");
+    std::fs::write(&path, providers).unwrap();
+    spawn_app_tweaked(policies, default_start(), move |config| config.providers_file = Some(path)).await
+}
+
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,

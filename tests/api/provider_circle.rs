@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-use crate::helpers::{default_start, spawn_app_tweaked};
+use crate::helpers::{provider_policy, spawn_with_providers};
 use crate::sim::circle::*;
 
 fn adapter(sim: &CircleSim, tweak: impl FnOnce(&mut CircleConfig)) -> (Circle, TempDir) {
@@ -273,33 +273,14 @@ async fn circuit_opens_when_circle_is_down_and_recovers_after_the_cooldown() {
     assert_eq!(sim.transfers(), 1);
 }
 
-const USDC_POLICY: &str = r#"
-[policies.onchain]
-trust_level = "custom"
-currency = "USD"
-currencies = ["USD", "USDC"]
-rails = ["usdc"]
-providers = { usdc = "circle" }
-per_tx_limit = "100.00"
-daily_limit = "100.00"
-velocity = { max = 100000, per = "1m" }
-approval_threshold = "80.00"
-new_merchant_approval_ratio = "1"
-"#;
-
 #[tokio::test]
 async fn usdc_payment_reaches_succeeded_through_the_gateway() {
     let sim = CircleSim::start(1).await;
     let dir = tempfile::tempdir().unwrap();
     let public_key = dir.path().join("circle_entity_public_key.pem");
     std::fs::write(&public_key, public_key_pem()).unwrap();
-    let providers = dir.path().join("providers.toml");
-    std::fs::write(&providers, format!("[circle]\n{}", sim.section(&dir, Some(&public_key)))).unwrap();
-
-    let app = spawn_app_tweaked(USDC_POLICY, default_start(), move |config| {
-        config.providers_file = Some(providers);
-    })
-    .await;
+    let providers = format!("[circle]\n{}", sim.section(&dir, Some(&public_key)));
+    let app = spawn_with_providers(&provider_policy("onchain", "usdc", "circle"), &dir, &providers).await;
     let agent = app.create_agent("onchain").await;
     let body = json!({ "amount": "12.50", "currency": "USDC", "merchant_id": SHOP,
                        "merchant_category": "cloud", "rail": "usdc" });

@@ -3,42 +3,30 @@
 //! answer lost after the provider accepted, an unreadable answer, and a
 //! provider that is down.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{default_start, restart, spawn_app_tweaked, Agent, TestApp};
+use crate::helpers::{default_start, provider_policy, restart, spawn_with_providers, Agent, TestApp};
 use crate::sim::circle::{CircleSim, Faults, SHOP};
 
-const POLICY: &str = r#"
-[policies.onchain]
-trust_level = "custom"
-currency = "USD"
-currencies = ["USD", "USDC"]
-rails = ["usdc"]
-providers = { usdc = "circle" }
-per_tx_limit = "100.00"
-daily_limit = "100.00"
-velocity = { max = 100000, per = "1m" }
-"#;
-
-/// A providers file for `sim` with short timeouts and a breaker that opens
+/// Circle's section for `sim` with short timeouts and a breaker that opens
 /// after two failures.
-fn providers_file(sim: &CircleSim, dir: &tempfile::TempDir) -> PathBuf {
+fn providers(sim: &CircleSim, dir: &tempfile::TempDir) -> String {
     let section = sim.section(dir, None).replace(
         "http = { timeout = \"2s\" }",
         "http = { timeout = \"300ms\", attempts = 2, breaker_failures = 2, breaker_cooldown = \"300ms\" }",
     );
-    let path = dir.path().join("providers.toml");
-    std::fs::write(&path, format!("[circle]\n{section}")).unwrap();
-    path
+    format!("[circle]\n{section}")
+}
+
+fn policy() -> String {
+    provider_policy("onchain", "usdc", "circle")
 }
 
 async fn gateway(sim: &CircleSim, dir: &tempfile::TempDir) -> TestApp {
-    let path = providers_file(sim, dir);
-    spawn_app_tweaked(POLICY, default_start(), move |c| c.providers_file = Some(path)).await
+    spawn_with_providers(&policy(), dir, &providers(sim, dir)).await
 }
 
 async fn pay(app: &TestApp, agent: &Agent, key: &str, amount: &str) -> Value {
@@ -70,8 +58,8 @@ async fn a_lost_answer_keeps_the_payment_processing_until_reconciled_even_across
 
     // A new gateway on the same database, a minute later, settles it once
     // the provider answers.
-    let path = providers_file(&sim, &dir);
     let later = default_start() + chrono::Duration::minutes(1);
+    let path = dir.path().join("providers.toml");
     let app = restart(app, later, move |c| c.providers_file = Some(path)).await;
     sim.set_faults(Faults::default());
     let done = app.wait_for(&agent.key, id, "succeeded").await;
@@ -123,7 +111,7 @@ async fn a_dead_provider_trips_the_circuit_and_recovers() {
 
     // After the cooldown a trial call goes through and closes the circuit.
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let p = pay(&app, &agent, "k4", "90.00").await;
+    let p = pay(&app, &agent, "k4", "80.00").await;
     assert_eq!(p["status"], "approved", "failed payments still hold their reservations");
     app.wait_for(&agent.key, p["id"].as_str().unwrap(), "succeeded").await;
     assert_eq!(sim.transfers(), 1);

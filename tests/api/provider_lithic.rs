@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use crate::helpers::{default_start, spawn_app_tweaked};
+use crate::helpers::{provider_policy, spawn_with_providers};
 use crate::sim::lithic::{asa_authorization, Faults, LithicSim, API_KEY, ASA_SECRET, PAN};
 
 fn adapter_with(sim: &LithicSim, api_key: &str, extra: &str) -> Lithic {
@@ -194,30 +194,12 @@ fn simulated_asa_requests_verify_and_parse() {
     assert_eq!(asa::respond(&auth, true), json!({ "token": auth.token, "result": "APPROVED" }));
 }
 
-const CARD_POLICY: &str = r#"
-[policies.cards]
-trust_level = "custom"
-currency = "USD"
-rails = ["card"]
-providers = { card = "lithic" }
-per_tx_limit = "100.00"
-daily_limit = "100.00"
-velocity = { max = 100000, per = "1m" }
-approval_threshold = "80.00"
-new_merchant_approval_ratio = "1"
-"#;
-
 #[tokio::test]
 async fn card_payment_reaches_succeeded_through_the_gateway() {
     let sim = LithicSim::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let providers = dir.path().join("providers.toml");
-    std::fs::write(&providers, format!("[lithic]\n{}", sim.section(&dir, API_KEY, ""))).unwrap();
-
-    let app = spawn_app_tweaked(CARD_POLICY, default_start(), move |config| {
-        config.providers_file = Some(providers);
-    })
-    .await;
+    let providers = format!("[lithic]\n{}", sim.section(&dir, API_KEY, ""));
+    let app = spawn_with_providers(&provider_policy("cards", "card", "lithic"), &dir, &providers).await;
     let agent = app.create_agent("cards").await;
     let body = json!({ "amount": "42.50", "currency": "USD", "merchant_id": "aws.amazon.com",
                        "merchant_category": "cloud", "rail": "card" });

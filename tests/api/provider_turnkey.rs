@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use crate::helpers::{default_start, spawn_app_tweaked};
+use crate::helpers::{provider_policy, spawn_with_providers};
 use crate::sim::turnkey::{self as tk, Sim, Transfer};
 
 const FROM: &str = "0x1111111111111111111111111111111111111111";
@@ -186,28 +186,12 @@ async fn a_merchant_without_a_destination_is_not_paid_and_nothing_is_sent() {
     assert_eq!(sim.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
 
-const USDC_POLICY: &str = r#"
-[policies.onchain]
-trust_level = "custom"
-currency = "USD"
-currencies = ["USD", "USDC"]
-rails = ["usdc"]
-providers = { usdc = "turnkey" }
-per_tx_limit = "100.00"
-daily_limit = "100.00"
-velocity = { max = 100000, per = "1m" }
-"#;
-
 #[tokio::test]
 async fn an_agent_pays_usdc_through_turnkey_end_to_end() {
     let sim = Sim::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("providers.toml");
-    std::fs::write(&path, section(&sim, dir.path(), "turnkey.", "", "")).unwrap();
-    let app = spawn_app_tweaked(USDC_POLICY, default_start(), move |config| {
-        config.providers_file = Some(path);
-    })
-    .await;
+    let providers = section(&sim, dir.path(), "turnkey.", "", "");
+    let app = spawn_with_providers(&provider_policy("onchain", "usdc", "turnkey"), &dir, &providers).await;
 
     let agent = app.create_agent("onchain").await;
     let (status, payment) = app
