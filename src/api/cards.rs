@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, post};
@@ -12,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Admin;
-use super::extract::JsonBody;
+use super::extract::{JsonBody, RawBody};
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::model::Card;
@@ -76,7 +75,7 @@ async fn remove(
 async fn lithic_asa(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<Value>> {
     let secret = state.asa_secret.as_ref().ok_or(Error::NotFound("route"))?;
     if !asa::verify(secret.expose().as_bytes(), &headers, &body) {

@@ -64,6 +64,18 @@ impl<T: DeserializeOwned + Default> FromRequest<Arc<AppState>> for OptionalJsonB
     }
 }
 
+/// The exact body bytes, for callbacks whose signature covers them; only
+/// the size limit is checked here.
+pub struct RawBody(pub Bytes);
+
+impl FromRequest<Arc<AppState>> for RawBody {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Error> {
+        body_bytes(req, state).await.map(RawBody)
+    }
+}
+
 fn is_json(req: &Request) -> bool {
     req.headers()
         .get(header::CONTENT_TYPE)
