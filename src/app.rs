@@ -145,7 +145,14 @@ impl App {
 /// beside the SQLite database (mode 0600), so endpoints registered in dev
 /// still work after a restart. Never used outside `--dev`.
 fn dev_secret_box(database_url: &str) -> anyhow::Result<SecretBox> {
-    let db = database_url.trim_start_matches("sqlite://").split('?').next().unwrap_or("purser.db");
+    let Some(db) = database_url.strip_prefix("sqlite://") else {
+        // Replicas must all seal and open with the same key, so it cannot
+        // be one replica's file.
+        anyhow::bail!(
+            "with PostgreSQL, set PURSER_ENCRYPTION_KEY (the same on every replica), also in --dev"
+        );
+    };
+    let db = db.split('?').next().unwrap_or("purser.db");
     let path = std::path::PathBuf::from(format!("{db}.key"));
     let key = match std::fs::read_to_string(&path) {
         Ok(key) => key,

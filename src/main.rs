@@ -187,19 +187,23 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     if dev_mode {
         let creds = dev::bootstrap(&app.state, configured_admin).await?;
-        print_dev_banner(addr, &creds);
+        let store = match app.state.store.backend() {
+            purser::store::Backend::Sqlite => "embedded SQLite",
+            purser::store::Backend::Postgres => "PostgreSQL",
+        };
+        print_dev_banner(addr, store, &creds);
     }
     tracing::info!(%addr, policies = app.state.policies.current().len(), "purser listening");
     spawn_policy_reload_on_sighup(app.state.clone());
     app.serve(listener, shutdown_signal()).await
 }
 
-fn print_dev_banner(addr: std::net::SocketAddr, creds: &dev::DevCredentials) {
+fn print_dev_banner(addr: std::net::SocketAddr, store: &str, creds: &dev::DevCredentials) {
     let base = format!("http://{addr}");
     let admin = creds.admin_token.as_deref().unwrap_or("$PURSER_ADMIN_TOKEN");
     println!(
         r#"
-purser is running in dev mode (embedded SQLite, sandbox provider).
+purser is running in dev mode ({store}, sandbox provider).
 
   API          {base}
   OpenAPI      {base}/openapi.json

@@ -1,9 +1,9 @@
 //! Agents, their API keys, and dev admin tokens.
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
-use super::{from_json, to_json, Result, Store, StoreError, WriteTx};
+use super::{from_json, query, to_json, Result, Store, StoreError, WriteTx};
 use crate::model::{Agent, ApiKey, Scope};
 use crate::policy::TrustLevel;
 
@@ -13,12 +13,12 @@ const KEY_COLUMNS: &str = "id, agent_id, prefix, scopes, allowed_cidrs, expires_
 const KEY_COLUMNS_K: &str = "k.id, k.agent_id, k.prefix, k.scopes, k.allowed_cidrs, k.expires_at, \
      k.created_at, k.revoked_at";
 
-pub(super) fn agent_from_row(row: &SqliteRow) -> Result<Agent> {
+pub(super) fn agent_from_row(row: &AnyRow) -> Result<Agent> {
     agent_from_prefixed_row(row, "")
 }
 
 /// Reads agent columns named `{prefix}{column}` (joins alias them).
-fn agent_from_prefixed_row(row: &SqliteRow, prefix: &str) -> Result<Agent> {
+fn agent_from_prefixed_row(row: &AnyRow, prefix: &str) -> Result<Agent> {
     let col = |name: &str| format!("{prefix}{name}");
     let trust: String = row.get(col("trust_level").as_str());
     Ok(Agent {
@@ -34,7 +34,7 @@ fn agent_from_prefixed_row(row: &SqliteRow, prefix: &str) -> Result<Agent> {
     })
 }
 
-fn key_from_row(row: &SqliteRow) -> Result<ApiKey> {
+fn key_from_row(row: &AnyRow) -> Result<ApiKey> {
     Ok(ApiKey {
         id: row.get("id"),
         agent_id: row.get("agent_id"),
@@ -73,9 +73,9 @@ pub struct AgentPatch {
     pub policy: Option<String>,
 }
 
-async fn agent_by_id(conn: &mut SqliteConnection, id: &str) -> Result<Option<Agent>> {
+async fn agent_by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Agent>> {
     let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = ?");
-    let row = sqlx::query(&sql).bind(id).fetch_optional(conn).await?;
+    let row = query(&sql).bind(id).fetch_optional(conn).await?;
     row.as_ref().map(agent_from_row).transpose()
 }
 
@@ -87,13 +87,13 @@ impl Store {
 
     pub async fn agents(&self) -> Result<Vec<Agent>> {
         let sql = format!("SELECT {AGENT_COLUMNS} FROM agents ORDER BY id");
-        let rows = sqlx::query(&sql).fetch_all(&self.read).await?;
+        let rows = query(&sql).fetch_all(&self.read).await?;
         rows.iter().map(agent_from_row).collect()
     }
 
     pub async fn keys(&self, agent_id: &str) -> Result<Vec<ApiKey>> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE agent_id = ? ORDER BY id");
-        let rows = sqlx::query(&sql).bind(agent_id).fetch_all(&self.read).await?;
+        let rows = query(&sql).bind(agent_id).fetch_all(&self.read).await?;
         rows.iter().map(key_from_row).collect()
     }
 
@@ -106,7 +106,7 @@ impl Store {
              a.created_at AS a_created_at, a.updated_at AS a_updated_at \
              FROM api_keys k JOIN agents a ON a.id = k.agent_id WHERE k.key_hash = ?"
         );
-        let Some(row) = sqlx::query(&sql).bind(key_hash).fetch_optional(&self.read).await? else {
+        let Some(row) = query(&sql).bind(key_hash).fetch_optional(&self.read).await? else {
             return Ok(None);
         };
         Ok(Some(KeyAuth {
@@ -117,7 +117,7 @@ impl Store {
     }
 
     pub async fn admin_token_valid(&self, token_hash: &str) -> Result<bool> {
-        let found = sqlx::query("SELECT 1 FROM admin_tokens WHERE token_hash = ? AND revoked_at IS NULL")
+        let found = query("SELECT 1 FROM admin_tokens WHERE token_hash = ? AND revoked_at IS NULL")
             .bind(token_hash)
             .fetch_optional(&self.read)
             .await?;
@@ -133,7 +133,7 @@ impl WriteTx {
     }
 
     pub async fn insert_agent(&mut self, agent: &Agent) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO agents (id, name, policy, trust_level, frozen, frozen_reason, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -152,7 +152,7 @@ impl WriteTx {
 
     /// Applies `patch`; returns the agent as it is now, or `None` if absent.
     pub async fn update_agent(&mut self, id: &str, patch: &AgentPatch, now: &str) -> Result<Option<Agent>> {
-        sqlx::query(
+        query(
             "UPDATE agents SET trust_level = COALESCE(?, trust_level), policy = COALESCE(?, policy), \
              updated_at = ? WHERE id = ?",
         )
@@ -166,7 +166,7 @@ impl WriteTx {
     }
 
     pub async fn set_frozen(&mut self, id: &str, reason: Option<&str>, now: &str) -> Result<Option<Agent>> {
-        sqlx::query("UPDATE agents SET frozen = ?, frozen_reason = ?, updated_at = ? WHERE id = ?")
+        query("UPDATE agents SET frozen = ?, frozen_reason = ?, updated_at = ? WHERE id = ?")
             .bind(reason.is_some() as i64)
             .bind(reason)
             .bind(now)
@@ -177,7 +177,7 @@ impl WriteTx {
     }
 
     pub async fn insert_key(&mut self, key: &NewKey) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO api_keys (id, agent_id, key_hash, prefix, scopes, allowed_cidrs, expires_at, created_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -196,37 +196,35 @@ impl WriteTx {
 
     /// Revokes a live key; `false` when there is no such live key.
     pub async fn revoke_key(&mut self, agent_id: &str, key_id: &str, now: &str) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND agent_id = ? AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(key_id)
-        .bind(agent_id)
-        .execute(self.write())
-        .await?;
+        let done =
+            query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND agent_id = ? AND revoked_at IS NULL")
+                .bind(now)
+                .bind(key_id)
+                .bind(agent_id)
+                .execute(self.write())
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Revokes every live key of `agent_id` whose id is not `keep`.
     pub async fn revoke_other_keys(&mut self, agent_id: &str, keep: &str, now: &str) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE api_keys SET revoked_at = ? WHERE agent_id = ? AND id <> ? AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(agent_id)
-        .bind(keep)
-        .execute(self.write())
-        .await?;
+        let done =
+            query("UPDATE api_keys SET revoked_at = ? WHERE agent_id = ? AND id <> ? AND revoked_at IS NULL")
+                .bind(now)
+                .bind(agent_id)
+                .bind(keep)
+                .execute(self.write())
+                .await?;
         Ok(done.rows_affected())
     }
 
     /// Replaces all dev admin tokens with one new token hash.
     pub async fn replace_admin_tokens(&mut self, id: &str, token_hash: &str, now: &str) -> Result<()> {
-        sqlx::query("UPDATE admin_tokens SET revoked_at = ? WHERE revoked_at IS NULL")
+        query("UPDATE admin_tokens SET revoked_at = ? WHERE revoked_at IS NULL")
             .bind(now)
             .execute(self.write())
             .await?;
-        sqlx::query("INSERT INTO admin_tokens (id, token_hash, created_at) VALUES (?, ?, ?)")
+        query("INSERT INTO admin_tokens (id, token_hash, created_at) VALUES (?, ?, ?)")
             .bind(id)
             .bind(token_hash)
             .bind(now)
@@ -237,7 +235,7 @@ impl WriteTx {
 
     pub async fn agent_by_name(&mut self, name: &str) -> Result<Option<Agent>> {
         let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE name = ? ORDER BY id LIMIT 1");
-        let row = sqlx::query(&sql).bind(name).fetch_optional(self.read()).await?;
+        let row = query(&sql).bind(name).fetch_optional(self.read()).await?;
         row.as_ref().map(agent_from_row).transpose()
     }
 }

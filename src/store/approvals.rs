@@ -1,11 +1,11 @@
 //! Approvers, approval requests, votes and console sessions.
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use super::payments::payment_by_id;
-use super::{Result, Store, StoreError, WriteTx};
+use super::{query, Result, Store, StoreError, WriteTx};
 use crate::clock::format_ts;
 use crate::model::{AgentRef, Approval, Approver, PaymentStatus, ProviderRef, Vote};
 
@@ -30,7 +30,7 @@ pub struct ConsoleSession {
     pub csrf_token: String,
 }
 
-fn approver_from_row(row: &SqliteRow) -> Approver {
+fn approver_from_row(row: &AnyRow) -> Approver {
     Approver {
         id: row.get("id"),
         name: row.get("name"),
@@ -40,7 +40,7 @@ fn approver_from_row(row: &SqliteRow) -> Approver {
 }
 
 /// Loads full approvals (payment, agent, votes) for rows of APPROVAL_SELECT.
-async fn approvals_from_rows(conn: &mut SqliteConnection, rows: Vec<SqliteRow>) -> Result<Vec<Approval>> {
+async fn approvals_from_rows(conn: &mut AnyConnection, rows: Vec<AnyRow>) -> Result<Vec<Approval>> {
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let id: String = row.get("id");
@@ -48,7 +48,7 @@ async fn approvals_from_rows(conn: &mut SqliteConnection, rows: Vec<SqliteRow>) 
         let payment = payment_by_id(&mut *conn, None, &payment_id)
             .await?
             .ok_or_else(|| StoreError::Internal(format!("approval {id} without payment {payment_id}")))?;
-        let votes = sqlx::query(
+        let votes = query(
             "SELECT v.approver_id, r.name, v.decision, v.comment, v.created_at FROM approval_votes v \
              JOIN approvers r ON r.id = v.approver_id WHERE v.approval_id = ? ORDER BY v.created_at",
         )
@@ -81,7 +81,7 @@ async fn approvals_from_rows(conn: &mut SqliteConnection, rows: Vec<SqliteRow>) 
 
 impl Store {
     pub async fn approvers(&self) -> Result<Vec<Approver>> {
-        let rows = sqlx::query("SELECT id, name, created_at, revoked_at FROM approvers ORDER BY id")
+        let rows = query("SELECT id, name, created_at, revoked_at FROM approvers ORDER BY id")
             .fetch_all(&self.read)
             .await?;
         Ok(rows.iter().map(approver_from_row).collect())
@@ -89,7 +89,7 @@ impl Store {
 
     /// A live (not revoked) approver by the SHA-256 of its token.
     pub async fn approver_by_token_hash(&self, token_hash: &str) -> Result<Option<(Approver, String)>> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT id, name, created_at, revoked_at, token_hash FROM approvers \
              WHERE token_hash = ? AND revoked_at IS NULL",
         )
@@ -105,32 +105,31 @@ impl Store {
         let order = if status == "pending" { "ap.expires_at ASC" } else { "ap.decided_at DESC" };
         let sql = format!("{APPROVAL_SELECT} WHERE ap.status = ? ORDER BY {order} LIMIT ?");
         let mut conn = self.read.acquire().await?;
-        let rows = sqlx::query(&sql).bind(status).bind(limit).fetch_all(&mut *conn).await?;
+        let rows = query(&sql).bind(status).bind(i64::from(limit)).fetch_all(&mut *conn).await?;
         approvals_from_rows(&mut conn, rows).await
     }
 
     pub async fn approval(&self, id: &str) -> Result<Option<Approval>> {
         let sql = format!("{APPROVAL_SELECT} WHERE ap.id = ?");
         let mut conn = self.read.acquire().await?;
-        let rows = sqlx::query(&sql).bind(id).fetch_all(&mut *conn).await?;
+        let rows = query(&sql).bind(id).fetch_all(&mut *conn).await?;
         Ok(approvals_from_rows(&mut conn, rows).await?.pop())
     }
 
     /// Pending approvals whose deadline is at or before `now`.
     pub async fn overdue_approvals(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<String>> {
-        let rows =
-            sqlx::query("SELECT id FROM approvals WHERE status = 'pending' AND expires_at <= ? LIMIT ?")
-                .bind(format_ts(now))
-                .bind(limit)
-                .fetch_all(&self.read)
-                .await?;
+        let rows = query("SELECT id FROM approvals WHERE status = 'pending' AND expires_at <= ? LIMIT ?")
+            .bind(format_ts(now))
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await?;
         Ok(rows.iter().map(|r| r.get("id")).collect())
     }
 
     /// The live session whose id hashes to `id_hash`, if not expired and its
     /// approver not revoked.
     pub async fn console_session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<ConsoleSession>> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT r.id, r.name, r.created_at, r.revoked_at, s.csrf_token FROM console_sessions s \
              JOIN approvers r ON r.id = s.approver_id \
              WHERE s.id_hash = ? AND s.expires_at > ? AND r.revoked_at IS NULL",
@@ -145,7 +144,7 @@ impl Store {
 
 impl WriteTx {
     pub async fn insert_approver(&mut self, approver: &Approver, token_hash: &str) -> Result<()> {
-        sqlx::query("INSERT INTO approvers (id, name, token_hash, created_at) VALUES (?, ?, ?, ?)")
+        query("INSERT INTO approvers (id, name, token_hash, created_at) VALUES (?, ?, ?, ?)")
             .bind(&approver.id)
             .bind(&approver.name)
             .bind(token_hash)
@@ -158,7 +157,7 @@ impl WriteTx {
     /// Gives the live approver named `name` a new token (dev mode); `None` if
     /// there is no such approver.
     pub async fn replace_approver_token(&mut self, name: &str, token_hash: &str) -> Result<Option<Approver>> {
-        let row = sqlx::query(
+        let row = query(
             "UPDATE approvers SET token_hash = ? WHERE id = \
              (SELECT id FROM approvers WHERE name = ? AND revoked_at IS NULL ORDER BY id LIMIT 1) \
              RETURNING id, name, created_at, revoked_at",
@@ -172,20 +171,17 @@ impl WriteTx {
 
     /// Revokes a live approver and ends its console sessions.
     pub async fn revoke_approver(&mut self, id: &str, now: &str) -> Result<bool> {
-        let done = sqlx::query("UPDATE approvers SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+        let done = query("UPDATE approvers SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
             .bind(now)
             .bind(id)
             .execute(self.write())
             .await?;
-        sqlx::query("DELETE FROM console_sessions WHERE approver_id = ?")
-            .bind(id)
-            .execute(self.write())
-            .await?;
+        query("DELETE FROM console_sessions WHERE approver_id = ?").bind(id).execute(self.write()).await?;
         Ok(done.rows_affected() == 1)
     }
 
     pub async fn approval_state(&mut self, id: &str) -> Result<Option<ApprovalState>> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT status, approvals_required, expires_at, payment_id, agent_id FROM approvals WHERE id = ?",
         )
         .bind(id)
@@ -209,7 +205,7 @@ impl WriteTx {
         comment: Option<&str>,
         now: &str,
     ) -> Result<bool> {
-        let done = sqlx::query(
+        let done = query(
             "INSERT INTO approval_votes (approval_id, approver_id, decision, comment, created_at) \
              VALUES (?, ?, ?, ?, ?) ON CONFLICT (approval_id, approver_id) DO NOTHING",
         )
@@ -225,12 +221,11 @@ impl WriteTx {
 
     /// Distinct approvers who voted to approve.
     pub async fn approve_votes(&mut self, approval_id: &str) -> Result<u32> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM approval_votes WHERE approval_id = ? AND decision = 'approve'",
-        )
-        .bind(approval_id)
-        .fetch_one(self.read())
-        .await?;
+        let row =
+            query("SELECT COUNT(*) AS n FROM approval_votes WHERE approval_id = ? AND decision = 'approve'")
+                .bind(approval_id)
+                .fetch_one(self.read())
+                .await?;
         Ok(row.get::<i64, _>("n") as u32)
     }
 
@@ -252,19 +247,18 @@ impl WriteTx {
             PaymentStatus::Expired => "expired",
             other => return Err(StoreError::Internal(format!("cannot close an approval as {other:?}"))),
         };
-        let done = sqlx::query(
-            "UPDATE approvals SET status = ?, decided_at = ? WHERE id = ? AND status = 'pending'",
-        )
-        .bind(approval_status)
-        .bind(now)
-        .bind(approval_id)
-        .execute(self.write())
-        .await?;
+        let done =
+            query("UPDATE approvals SET status = ?, decided_at = ? WHERE id = ? AND status = 'pending'")
+                .bind(approval_status)
+                .bind(now)
+                .bind(approval_id)
+                .execute(self.write())
+                .await?;
         if done.rows_affected() != 1 {
             return Ok(false);
         }
         let keep = to == PaymentStatus::Approved;
-        sqlx::query(
+        query(
             "UPDATE payments SET status = ?, provider = ?, provider_reference = ?, updated_at = ?, \
              reserved_units = CASE WHEN ? THEN reserved_units ELSE 0 END \
              WHERE id = ? AND status = 'pending_approval'",
@@ -288,7 +282,7 @@ impl WriteTx {
         now: &str,
         expires_at: &str,
     ) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO console_sessions (id_hash, approver_id, csrf_token, created_at, expires_at) \
              VALUES (?, ?, ?, ?, ?)",
         )
@@ -303,10 +297,7 @@ impl WriteTx {
     }
 
     pub async fn delete_console_session(&mut self, id_hash: &str) -> Result<()> {
-        sqlx::query("DELETE FROM console_sessions WHERE id_hash = ?")
-            .bind(id_hash)
-            .execute(self.write())
-            .await?;
+        query("DELETE FROM console_sessions WHERE id_hash = ?").bind(id_hash).execute(self.write()).await?;
         Ok(())
     }
 }

@@ -1,17 +1,17 @@
 //! Appending to and reading the hash-chained audit log.
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{to_json, Result, Store, WriteTx};
+use super::{query, runs, to_json, Result, Store, WriteTx};
 use crate::audit::{AuditEvent, AuditRecord, GENESIS_HASH};
 use crate::clock::format_ts;
 use crate::ids;
 
 const AUDIT_COLUMNS: &str = "seq, id, at, type, actor, agent_id, subject, data, prev_hash, hash";
 
-fn record_from_row(row: &SqliteRow) -> AuditRecord {
+fn record_from_row(row: &AnyRow) -> AuditRecord {
     AuditRecord {
         seq: row.get("seq"),
         id: row.get("id"),
@@ -44,7 +44,7 @@ impl Store {
             "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > ? AND (? IS NULL OR at >= ?) \
              AND (? IS NULL OR type = ?) AND (? IS NULL OR agent_id = ?) ORDER BY seq LIMIT ?"
         );
-        let rows = sqlx::query(&sql)
+        let rows = query(&sql)
             .bind(f.after_seq.unwrap_or(0))
             .bind(&f.since)
             .bind(&f.since)
@@ -52,7 +52,7 @@ impl Store {
             .bind(&f.kind)
             .bind(&f.agent_id)
             .bind(&f.agent_id)
-            .bind(f.limit)
+            .bind(i64::from(f.limit))
             .fetch_all(&self.read)
             .await?;
         Ok(rows.iter().map(record_from_row).collect())
@@ -70,7 +70,7 @@ impl WriteTx {
         let (prev_seq, prev_hash) = match self.audit_head.take() {
             Some(head) => head,
             None => {
-                let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                let head = query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
                     .fetch_optional(self.read())
                     .await?;
                 match head {
@@ -100,15 +100,13 @@ impl WriteTx {
 
     /// Writes the records appended since the last flush.
     pub(super) async fn flush_audit(&mut self) -> Result<()> {
-        // 10 parameters a row; SQLite allows 32766 per statement.
-        const ROWS: usize = 1000;
         let pending = std::mem::take(&mut self.pending_audit);
-        for chunk in pending.chunks(ROWS) {
+        for chunk in runs(&pending) {
             let sql = format!(
                 "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES {}",
                 vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
             );
-            let mut query = sqlx::query(&sql);
+            let mut query = query(&sql);
             for r in chunk {
                 query = query
                     .bind(r.seq)

@@ -1,13 +1,13 @@
 //! Cards whose real-time authorizations purser decides.
 
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::payments::PAYMENT_SELECT;
-use super::{payments, Result, Store, WriteTx};
+use super::{payments, query, Result, Store, WriteTx};
 use crate::model::{Card, Payment};
 
-fn card_from_row(row: &SqliteRow) -> Card {
+fn card_from_row(row: &AnyRow) -> Card {
     Card {
         card_token: row.get("token"),
         provider: row.get("provider"),
@@ -18,7 +18,7 @@ fn card_from_row(row: &SqliteRow) -> Card {
 
 impl Store {
     pub async fn cards(&self, agent_id: &str) -> Result<Vec<Card>> {
-        let rows = sqlx::query("SELECT * FROM cards WHERE agent_id = ? ORDER BY created_at, token")
+        let rows = query("SELECT * FROM cards WHERE agent_id = ? ORDER BY created_at, token")
             .bind(agent_id)
             .fetch_all(&self.read)
             .await?;
@@ -27,7 +27,7 @@ impl Store {
 
     /// The standing card with this provider token, if registered.
     pub async fn card(&self, provider: &str, token: &str) -> Result<Option<Card>> {
-        let row = sqlx::query("SELECT * FROM cards WHERE provider = ? AND token = ?")
+        let row = query("SELECT * FROM cards WHERE provider = ? AND token = ?")
             .bind(provider)
             .bind(token)
             .fetch_optional(&self.read)
@@ -39,7 +39,7 @@ impl Store {
     /// card issuer: the card it issued for that payment).
     pub async fn payment_by_provider_txn(&self, provider: &str, txn: &str) -> Result<Option<Payment>> {
         let sql = format!("{PAYMENT_SELECT} WHERE p.provider = ? AND p.provider_txn_id = ?");
-        let row = sqlx::query(&sql).bind(provider).bind(txn).fetch_optional(&self.read).await?;
+        let row = query(&sql).bind(provider).bind(txn).fetch_optional(&self.read).await?;
         row.as_ref().map(payments::payment_from_row).transpose()
     }
 }
@@ -47,7 +47,7 @@ impl Store {
 impl WriteTx {
     /// Registers a card; `false` if the token is already registered.
     pub async fn insert_card(&mut self, card: &Card) -> Result<bool> {
-        let done = sqlx::query(
+        let done = query(
             "INSERT INTO cards (token, provider, agent_id, created_at) VALUES (?, ?, ?, ?) \
              ON CONFLICT (token) DO NOTHING",
         )
@@ -61,7 +61,7 @@ impl WriteTx {
     }
 
     pub async fn delete_card(&mut self, agent_id: &str, token: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM cards WHERE agent_id = ? AND token = ?")
+        let done = query("DELETE FROM cards WHERE agent_id = ? AND token = ?")
             .bind(agent_id)
             .bind(token)
             .execute(self.write())

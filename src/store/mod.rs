@@ -1,11 +1,17 @@
-//! Persistence: the only module that speaks SQL.
+//! Persistence: the only module that speaks SQL, on SQLite (embedded, the
+//! default) or PostgreSQL (several stateless replicas on one database).
+//! The statements are the same on both (sqlx's `Any` driver; the few
+//! places where the dialects differ ask [`Backend`]); each has its own
+//! migrations.
 //!
 //! Reads go through a pool of read connections. Every change is a job run by
-//! [`Store::write`] on the single write connection, inside a `BEGIN
-//! IMMEDIATE` transaction: SQLite allows one writer at a time anyway, and
-//! taking the write lock up front means a job that reads (say, the day's
-//! spend) and then writes (the reservation) can never act on a stale read.
-//! That is what makes check-and-reserve atomic.
+//! [`Store::write`] on the single write connection, inside a transaction that
+//! takes the database's write lock up front: `BEGIN IMMEDIATE` on SQLite
+//! (which allows one writer at a time anyway), and on PostgreSQL a
+//! transaction-scoped advisory lock that every replica's writer takes first
+//! (see `writer`). A job that reads (say, the day's spend) and then writes
+//! (the reservation) can therefore never act on a stale read, whichever
+//! replica runs it. That is what makes check-and-reserve atomic.
 //!
 //! Group commit: the writer runs every job that is waiting, one after the
 //! other, in one transaction, and answers them only after the COMMIT (one
@@ -20,12 +26,13 @@ mod payments;
 mod webhooks;
 mod writer;
 
-use std::str::FromStr;
+use std::collections::HashMap;
+use std::sync::{LazyLock, RwLock};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::any::{AnyArguments, AnyPoolOptions};
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 pub use agents::{AgentPatch, KeyAuth, NewKey};
@@ -34,7 +41,104 @@ pub use audit::AuditFilter;
 pub use payments::{DecisionContext, ForwardOutcome, NewPayment, PaymentFilter, SpendQuery};
 pub use webhooks::{AttemptResult, DueDelivery, EndpointPatch, SealedSecrets};
 
-static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of(url: &str) -> anyhow::Result<Backend> {
+        match url.split_once(':').map(|(scheme, _)| scheme) {
+            Some("sqlite") => Ok(Backend::Sqlite),
+            Some("postgres" | "postgresql") => Ok(Backend::Postgres),
+            _ => anyhow::bail!("unsupported database URL: use sqlite://FILE or postgres://..."),
+        }
+    }
+
+    /// The column that orders webhook events as they were committed.
+    fn event_seq(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "rowid",
+            Backend::Postgres => "seq",
+        }
+    }
+
+    /// An expression for 24 random hex digits (unique row ids made in SQL).
+    fn random_hex(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "lower(hex(randomblob(12)))",
+            Backend::Postgres => "substr(replace(gen_random_uuid()::text, '-', ''), 1, 24)",
+        }
+    }
+
+    /// A condition true when the JSON array of strings in `column` holds
+    /// `value_expr` or `'*'`.
+    fn json_array_matches(self, column: &str, value_expr: &str) -> String {
+        match self {
+            Backend::Sqlite => {
+                format!(
+                    "EXISTS (SELECT 1 FROM json_each({column}) WHERE value = {value_expr} OR value = '*')"
+                )
+            }
+            Backend::Postgres => format!(
+                "EXISTS (SELECT 1 FROM jsonb_array_elements_text({column}::jsonb) AS j(value) \
+                 WHERE j.value = {value_expr} OR j.value = '*')"
+            ),
+        }
+    }
+}
+
+/// sqlx's `query`, with `?` placeholders numbered `$1, $2, ...`: PostgreSQL
+/// needs the numbers and SQLite reads them too, so one text serves both.
+fn query<'q>(sql: &str) -> sqlx::query::Query<'q, Any, AnyArguments<'q>> {
+    sqlx::query(numbered(sql))
+}
+
+/// `items` in runs of 256, 64, 16, 4 and 1 rows: multi-row statements stay
+/// few, and so do their distinct texts (which `numbered` keeps).
+fn runs<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        let n = [256, 64, 16, 4, 1].into_iter().find(|&n| n <= rest.len())?;
+        let (run, tail) = rest.split_at(n);
+        rest = tail;
+        Some(run)
+    })
+}
+
+/// `sql` with its placeholders numbered. Each distinct text is numbered once
+/// and kept for the life of the process; the set is bounded (this module's
+/// statements, and batch inserts of at most a few hundred rows).
+fn numbered(sql: &str) -> &'static str {
+    static CACHE: LazyLock<RwLock<HashMap<String, &'static str>>> = LazyLock::new(Default::default);
+    if let Some(done) = CACHE.read().expect("sql cache lock").get(sql) {
+        return done;
+    }
+    let mut out = String::with_capacity(sql.len() + 16);
+    let (mut n, mut quoted) = (0, false);
+    for c in sql.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '?' if !quoted => {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            }
+            _ => out.push(c),
+        }
+    }
+    let done: &'static str = Box::leak(out.into_boxed_str());
+    CACHE.write().expect("sql cache lock").insert(sql.to_owned(), done);
+    done
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -78,40 +182,44 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 #[derive(Clone)]
 pub struct Store {
-    read: SqlitePool,
-    write: SqlitePool,
+    backend: Backend,
+    read: AnyPool,
+    write: AnyPool,
     jobs: mpsc::Sender<writer::Job>,
     subscriptions: std::sync::Arc<webhooks::Subscriptions>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `url` and applies pending
-    /// migrations.
+    /// Opens the database at `url` (an SQLite file is created if missing)
+    /// and applies pending migrations.
     pub async fn connect(url: &str) -> anyhow::Result<Store> {
-        let opts = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a decision acknowledged to a client survives power loss,
-            // not just a process crash. Measured cost in README (bench).
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(opts.clone())
-            .await?;
-        MIGRATIONS.run(&write).await?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(opts.read_only(true))
-            .await?;
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of(url)?;
+        let (write, read) = match backend {
+            Backend::Sqlite => {
+                let write = sqlite_pool(url, "rwc", 1).await?;
+                SQLITE_MIGRATIONS.run(&write).await?;
+                (write, sqlite_pool(url, "ro", 8).await?)
+            }
+            Backend::Postgres => {
+                // Replicas share the database: the write pool holds the
+                // writer's connection and the sweeps' leases; reads scale.
+                let pool =
+                    |n| AnyPoolOptions::new().max_connections(n).acquire_timeout(Duration::from_secs(10));
+                let write = pool(2).connect(url).await?;
+                POSTGRES_MIGRATIONS.run(&write).await?;
+                (write, pool(16).connect(url).await?)
+            }
+        };
         let subscriptions = std::sync::Arc::new(webhooks::Subscriptions::default());
-        let jobs = writer::start(write.clone(), subscriptions.clone())?;
-        let store = Store { read, write, jobs, subscriptions };
+        let jobs = writer::start(backend, write.clone(), subscriptions.clone())?;
+        let store = Store { backend, read, write, jobs, subscriptions };
         store.refresh_subscriptions().await?;
         Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Runs `job` in a write transaction and returns its result once the
@@ -131,7 +239,7 @@ impl Store {
 
     /// Readiness: the store answers a query.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.read).await?;
+        query("SELECT 1").execute(&self.read).await?;
         Ok(())
     }
 
@@ -141,9 +249,35 @@ impl Store {
     }
 }
 
+/// An SQLite pool on the file `url` opened in `mode` (`rwc` creates it,
+/// `ro` reads only). Every connection is in WAL mode with
+/// `synchronous=FULL`: a decision acknowledged to a client survives power
+/// loss, not just a process crash (measured cost in README, bench).
+async fn sqlite_pool(url: &str, mode: &str, connections: u32) -> anyhow::Result<AnyPool> {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let url = format!("{url}{separator}mode={mode}");
+    let pool = AnyPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute(
+                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                )
+                .await
+                .map(drop)
+            })
+        })
+        .connect(&url)
+        .await?;
+    Ok(pool)
+}
+
 /// The open write transaction a job runs in.
 pub struct WriteTx {
-    tx: Transaction<'static, Sqlite>,
+    backend: Backend,
+    tx: Transaction<'static, Any>,
     /// Set by every method that writes; lets the writer tell a failed job
     /// that changed nothing from one whose changes must be undone.
     dirty: bool,
@@ -157,8 +291,13 @@ pub struct WriteTx {
 }
 
 impl WriteTx {
-    fn new(tx: Transaction<'static, Sqlite>, subscriptions: std::sync::Arc<webhooks::Subscriptions>) -> Self {
+    fn new(
+        backend: Backend,
+        tx: Transaction<'static, Any>,
+        subscriptions: std::sync::Arc<webhooks::Subscriptions>,
+    ) -> Self {
         WriteTx {
+            backend,
             tx,
             dirty: false,
             audit_head: None,
@@ -178,12 +317,12 @@ impl WriteTx {
     }
 
     /// The connection, for a statement that reads.
-    fn read(&mut self) -> &mut SqliteConnection {
+    fn read(&mut self) -> &mut AnyConnection {
         &mut self.tx
     }
 
     /// The connection, for a statement that writes.
-    fn write(&mut self) -> &mut SqliteConnection {
+    fn write(&mut self) -> &mut AnyConnection {
         self.dirty = true;
         &mut self.tx
     }
@@ -196,4 +335,24 @@ fn from_json<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> Result
 
 fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("in-memory values serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_outside_quotes() {
+        assert_eq!(numbered("SELECT ? , '?', x = ? LIMIT ?"), "SELECT $1 , '?', x = $2 LIMIT $3");
+        assert!(std::ptr::eq(numbered("SELECT ?"), numbered("SELECT ?")), "numbered once, then cached");
+    }
+
+    #[test]
+    fn runs_cover_everything_in_few_sizes() {
+        let items: Vec<u32> = (0..600).collect();
+        let sizes: Vec<usize> = runs(&items).map(<[u32]>::len).collect();
+        assert_eq!(sizes, [256, 256, 64, 16, 4, 4]);
+        assert_eq!(runs(&items).flatten().count(), 600);
+        assert_eq!(runs::<u32>(&[]).count(), 0);
+    }
 }

@@ -1,11 +1,11 @@
 //! Payments, idempotency keys, spend counters and approvals.
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use super::agents::{agent_from_row, AGENT_COLUMNS};
-use super::{from_json, to_json, Result, Store, StoreError, WriteTx};
+use super::{from_json, query, runs, to_json, Result, Store, StoreError, WriteTx};
 use crate::clock::format_ts;
 use crate::model::{Agent, ApprovalSummary, Failure, Money, Payment, PaymentStatus, ProviderRef};
 use crate::money::{from_counter, from_minor, to_minor, Currency};
@@ -93,7 +93,7 @@ pub struct PaymentFilter {
     pub limit: u32,
 }
 
-pub(super) fn payment_from_row(row: &SqliteRow) -> Result<Payment> {
+pub(super) fn payment_from_row(row: &AnyRow) -> Result<Payment> {
     let currency: Currency = row
         .get::<String, _>("currency")
         .parse()
@@ -138,16 +138,16 @@ pub(super) fn payment_from_row(row: &SqliteRow) -> Result<Payment> {
 }
 
 pub(super) async fn payment_by_id(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     agent_id: Option<&str>,
     id: &str,
 ) -> Result<Option<Payment>> {
     let sql = format!("{PAYMENT_SELECT} WHERE p.id = ? AND (? IS NULL OR p.agent_id = ?)");
-    let row = sqlx::query(&sql).bind(id).bind(agent_id).bind(agent_id).fetch_optional(conn).await?;
+    let row = query(&sql).bind(id).bind(agent_id).bind(agent_id).fetch_optional(conn).await?;
     row.as_ref().map(payment_from_row).transpose()
 }
 
-type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 /// A spend snapshot as select-list expressions: one scalar subquery per
 /// counter and per velocity rule, so the snapshot is a single row and can
@@ -156,7 +156,7 @@ type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::Sqlite
 fn spend_columns(q: &SpendQuery<'_>) -> String {
     let counter = |column: &str, alias: &str| {
         format!(
-            "COALESCE((SELECT {column} FROM spend_counters WHERE agent_id = ? AND window = ?), 0) AS {alias}"
+            "COALESCE((SELECT {column} FROM spend_counters WHERE agent_id = ? AND \"window\" = ?), 0) AS {alias}"
         )
     };
     let mut columns = vec![
@@ -175,13 +175,13 @@ fn spend_columns(q: &SpendQuery<'_>) -> String {
         // LIMIT bounds the scan: counting past the rule's max changes nothing.
         columns.push(format!(
             "(SELECT COUNT(*) FROM (SELECT 1 FROM payments WHERE agent_id = ? AND reserved_units > 0 \
-             AND created_at > ? LIMIT ?)) AS s_v{i}"
+             AND created_at > ? LIMIT ?) AS recent) AS s_v{i}"
         ));
     }
     columns.join(", ")
 }
 
-fn bind_spend<'q>(mut query: SqliteQuery<'q>, q: &SpendQuery<'_>) -> SqliteQuery<'q> {
+fn bind_spend<'q>(mut query: AnyQuery<'q>, q: &SpendQuery<'_>) -> AnyQuery<'q> {
     let keys = q.counter_keys();
     // Counter columns in `spend_columns` order: day, week, month, lifetime,
     // merchant (units, then count), category.
@@ -196,12 +196,12 @@ fn bind_spend<'q>(mut query: SqliteQuery<'q>, q: &SpendQuery<'_>) -> SqliteQuery
             .ok()
             .and_then(|per| q.now.checked_sub_signed(per))
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        query = query.bind(q.agent_id.to_owned()).bind(format_ts(since)).bind(rule.max);
+        query = query.bind(q.agent_id.to_owned()).bind(format_ts(since)).bind(i64::from(rule.max));
     }
     query
 }
 
-fn spend_from_row(row: &SqliteRow, q: &SpendQuery<'_>) -> SpendSnapshot {
+fn spend_from_row(row: &AnyRow, q: &SpendQuery<'_>) -> SpendSnapshot {
     let units = |alias: &str| from_counter(row.get(alias));
     SpendSnapshot {
         day: units("s_day"),
@@ -230,14 +230,14 @@ impl Store {
              AND (? IS NULL OR p.id < ?) ORDER BY p.id DESC LIMIT ?"
         );
         let status = f.status.map(PaymentStatus::as_str);
-        let rows = sqlx::query(&sql)
+        let rows = query(&sql)
             .bind(&f.agent_id)
             .bind(&f.agent_id)
             .bind(status)
             .bind(status)
             .bind(&f.before)
             .bind(&f.before)
-            .bind(f.limit)
+            .bind(i64::from(f.limit))
             .fetch_all(&self.read)
             .await?;
         rows.iter().map(payment_from_row).collect()
@@ -246,7 +246,7 @@ impl Store {
     /// A snapshot for a dry run; decisions read theirs inside `WriteTx`.
     pub async fn spend(&self, q: &SpendQuery<'_>) -> Result<SpendSnapshot> {
         let sql = format!("SELECT {}", spend_columns(q));
-        let row = bind_spend(sqlx::query(&sql), q).fetch_one(&self.read).await?;
+        let row = bind_spend(query(&sql), q).fetch_one(&self.read).await?;
         Ok(spend_from_row(&row, q))
     }
 
@@ -262,10 +262,10 @@ impl Store {
     ) -> Result<Vec<Payment>> {
         let sql =
             format!("{PAYMENT_SELECT} WHERE p.status = ? AND p.updated_at < ? ORDER BY p.updated_at LIMIT ?");
-        let rows = sqlx::query(&sql)
+        let rows = query(&sql)
             .bind(status.as_str())
             .bind(format_ts(before))
-            .bind(limit)
+            .bind(i64::from(limit))
             .fetch_all(&self.read)
             .await?;
         rows.iter().map(payment_from_row).collect()
@@ -292,8 +292,7 @@ impl WriteTx {
             columns.join(", "),
             spend_columns(q),
         );
-        let query =
-            bind_spend(sqlx::query(&sql), q).bind(idempotency_key.to_owned()).bind(q.agent_id.to_owned());
+        let query = bind_spend(query(&sql), q).bind(idempotency_key.to_owned()).bind(q.agent_id.to_owned());
         let Some(row) = query.fetch_optional(self.read()).await? else { return Ok(None) };
         let replay =
             row.get::<Option<String>, _>("payment_id").map(|id| (row.get::<String, _>("request_hash"), id));
@@ -302,13 +301,13 @@ impl WriteTx {
 
     pub async fn spend(&mut self, q: &SpendQuery<'_>) -> Result<SpendSnapshot> {
         let sql = format!("SELECT {}", spend_columns(q));
-        let row = bind_spend(sqlx::query(&sql), q).fetch_one(self.read()).await?;
+        let row = bind_spend(query(&sql), q).fetch_one(self.read()).await?;
         Ok(spend_from_row(&row, q))
     }
 
     pub async fn insert_payment(&mut self, new: &NewPayment<'_>) -> Result<()> {
         let p = new.payment;
-        sqlx::query(
+        query(
             "INSERT INTO payments (id, agent_id, status, amount_minor, fee_minor, currency, merchant_id, \
              merchant_category, rail, description, metadata, decision, reserved_units, reserved_keys, \
              provider, provider_reference, idempotency_key, request_hash, created_at, updated_at) \
@@ -337,7 +336,7 @@ impl WriteTx {
         .execute(self.write())
         .await?;
         if let Some(a) = &p.approval {
-            sqlx::query(
+            query(
                 "INSERT INTO approvals (id, payment_id, agent_id, status, approvals_required, expires_at, created_at) \
                  VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
@@ -362,22 +361,23 @@ impl WriteTx {
         done: &[(String, String)],
         now: DateTime<Utc>,
     ) -> Result<Vec<String>> {
-        if done.is_empty() {
-            return Ok(Vec::new());
+        let mut changed = Vec::new();
+        for run in runs(done) {
+            let sql = format!(
+                "WITH done(id, txn) AS (VALUES {}) \
+                 UPDATE payments SET status = 'succeeded', updated_at = ?, \
+                 provider_txn_id = (SELECT txn FROM done WHERE done.id = payments.id) \
+                 WHERE id IN (SELECT id FROM done) AND status IN ('approved', 'processing') RETURNING id",
+                vec!["(?, ?)"; run.len()].join(", ")
+            );
+            let mut query = query(&sql);
+            for (id, txn) in run {
+                query = query.bind(id).bind(txn);
+            }
+            let rows = query.bind(format_ts(now)).fetch_all(self.write()).await?;
+            changed.extend(rows.iter().map(|r| r.get::<String, _>("id")));
         }
-        let sql = format!(
-            "WITH done(id, txn) AS (VALUES {}) \
-             UPDATE payments SET status = 'succeeded', updated_at = ?, \
-             provider_txn_id = (SELECT txn FROM done WHERE done.id = payments.id) \
-             WHERE id IN (SELECT id FROM done) AND status IN ('approved', 'processing') RETURNING id",
-            vec!["(?, ?)"; done.len()].join(", ")
-        );
-        let mut query = sqlx::query(&sql);
-        for (id, txn) in done {
-            query = query.bind(id).bind(txn);
-        }
-        let rows = query.bind(format_ts(now)).fetch_all(self.write()).await?;
-        Ok(rows.iter().map(|r| r.get("id")).collect())
+        Ok(changed)
     }
 
     /// Marks a forwarded payment `processing`, keeping its reservation,
@@ -389,7 +389,7 @@ impl WriteTx {
         transaction_id: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE payments SET status = 'processing', provider_txn_id = COALESCE(?, provider_txn_id), \
              updated_at = ? WHERE id = ? AND status IN ('approved', 'processing')",
         )
@@ -411,7 +411,7 @@ impl WriteTx {
         message: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE payments SET status = 'failed', reserved_units = 0, failure_code = ?, \
              failure_message = ?, updated_at = ? WHERE id = ? AND status IN ('approved', 'processing')",
         )

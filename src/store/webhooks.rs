@@ -2,10 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{from_json, to_json, Result, Store, WriteTx};
+use super::{from_json, query, runs, to_json, Result, Store, WriteTx};
 use crate::clock::format_ts;
 use crate::ids;
 use crate::model::{DeliveryAttempt, WebhookEndpoint};
@@ -84,7 +84,7 @@ pub struct EndpointPatch {
     pub disabled: Option<bool>,
 }
 
-fn endpoint_from_row(row: &SqliteRow) -> Result<WebhookEndpoint> {
+fn endpoint_from_row(row: &AnyRow) -> Result<WebhookEndpoint> {
     Ok(WebhookEndpoint {
         id: row.get("id"),
         url: row.get("url"),
@@ -98,7 +98,7 @@ fn endpoint_from_row(row: &SqliteRow) -> Result<WebhookEndpoint> {
     })
 }
 
-fn attempt_from_row(row: &SqliteRow) -> DeliveryAttempt {
+fn attempt_from_row(row: &AnyRow) -> DeliveryAttempt {
     DeliveryAttempt {
         id: row.get("id"),
         delivery_id: row.get("delivery_id"),
@@ -114,25 +114,18 @@ fn attempt_from_row(row: &SqliteRow) -> DeliveryAttempt {
 impl Store {
     pub async fn endpoints(&self) -> Result<Vec<WebhookEndpoint>> {
         let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY id");
-        sqlx::query(&sql).fetch_all(&self.read).await?.iter().map(endpoint_from_row).collect()
+        query(&sql).fetch_all(&self.read).await?.iter().map(endpoint_from_row).collect()
     }
 
     pub async fn endpoint(&self, id: &str) -> Result<Option<WebhookEndpoint>> {
         let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = ?");
-        sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?
-            .as_ref()
-            .map(endpoint_from_row)
-            .transpose()
+        query(&sql).bind(id).fetch_optional(&self.read).await?.as_ref().map(endpoint_from_row).transpose()
     }
 
     /// Re-reads which event types enabled endpoints subscribe to.
     pub async fn refresh_subscriptions(&self) -> Result<()> {
-        let rows = sqlx::query("SELECT events FROM webhook_endpoints WHERE disabled = 0")
-            .fetch_all(&self.read)
-            .await?;
+        let rows =
+            query("SELECT events FROM webhook_endpoints WHERE disabled = 0").fetch_all(&self.read).await?;
         let mut all = false;
         let mut types = std::collections::HashSet::new();
         for row in &rows {
@@ -147,45 +140,12 @@ impl Store {
 
     /// Whether any event still waits to be fanned out to endpoints.
     pub async fn events_waiting(&self) -> Result<bool> {
-        let row = sqlx::query(
-            "SELECT 1 FROM webhook_events WHERE rowid > (SELECT last_rowid FROM webhook_fanout) LIMIT 1",
-        )
-        .fetch_optional(&self.read)
-        .await?;
+        let seq = self.backend.event_seq();
+        let sql = format!(
+            "SELECT 1 FROM webhook_events WHERE {seq} > (SELECT last_rowid FROM webhook_fanout) LIMIT 1"
+        );
+        let row = query(&sql).fetch_optional(&self.read).await?;
         Ok(row.is_some())
-    }
-
-    /// Deliveries due at `now`, oldest first, to enabled endpoints.
-    pub async fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueDelivery>> {
-        let rows = sqlx::query(
-            "SELECT d.id, d.event_id, d.endpoint_id, d.attempts, d.created_at, e.body, w.url, w.secret, \
-             w.previous_secret, w.previous_until FROM webhook_deliveries d \
-             JOIN webhook_events e ON e.id = d.event_id JOIN webhook_endpoints w ON w.id = d.endpoint_id \
-             WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND w.disabled = 0 \
-             ORDER BY d.next_attempt_at LIMIT ?",
-        )
-        .bind(format_ts(now))
-        .bind(limit)
-        .fetch_all(&self.read)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| DueDelivery {
-                id: r.get("id"),
-                event_id: r.get("event_id"),
-                endpoint_id: r.get("endpoint_id"),
-                url: r.get("url"),
-                body: r.get("body"),
-                attempts: r.get::<i64, _>("attempts") as u32,
-                secrets: SealedSecrets {
-                    current: r.get("secret"),
-                    previous: r
-                        .get::<Option<String>, _>("previous_secret")
-                        .zip(r.get::<Option<String>, _>("previous_until")),
-                },
-                created_at: r.get("created_at"),
-            })
-            .collect())
     }
 
     /// Attempts for an event or an endpoint (or both), newest first.
@@ -195,7 +155,7 @@ impl Store {
         endpoint_id: Option<&str>,
         limit: u32,
     ) -> Result<Vec<DeliveryAttempt>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT id, delivery_id, event_id, endpoint_id, at, status_code, latency_ms, error FROM webhook_attempts \
              WHERE (? IS NULL OR event_id = ?) AND (? IS NULL OR endpoint_id = ?) ORDER BY at DESC, id DESC LIMIT ?",
         )
@@ -203,7 +163,7 @@ impl Store {
         .bind(event_id)
         .bind(endpoint_id)
         .bind(endpoint_id)
-        .bind(limit)
+        .bind(i64::from(limit))
         .fetch_all(&self.read)
         .await?;
         Ok(rows.iter().map(attempt_from_row).collect())
@@ -211,7 +171,7 @@ impl Store {
 
     /// The event's stored body, if it exists.
     pub async fn event_exists(&self, id: &str) -> Result<bool> {
-        Ok(sqlx::query("SELECT 1 FROM webhook_events WHERE id = ?")
+        Ok(query("SELECT 1 FROM webhook_events WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.read)
             .await?
@@ -248,15 +208,13 @@ impl WriteTx {
     }
 
     pub(super) async fn flush_outbox(&mut self) -> Result<()> {
-        // 4 parameters a row; SQLite allows 32766 per statement.
-        const ROWS: usize = 2000;
         let pending = std::mem::take(&mut self.pending_events);
-        for chunk in pending.chunks(ROWS) {
+        for chunk in runs(&pending) {
             let sql = format!(
                 "INSERT INTO webhook_events (id, type, body, created_at) VALUES {}",
                 vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
             );
-            let mut query = sqlx::query(&sql);
+            let mut query = query(&sql);
             for e in chunk {
                 query = query.bind(&e.id).bind(&e.kind).bind(&e.body).bind(&e.created_at);
             }
@@ -266,7 +224,7 @@ impl WriteTx {
     }
 
     pub async fn insert_endpoint(&mut self, e: &WebhookEndpoint, sealed_secret: &str) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO webhook_endpoints (id, url, description, events, secret, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
@@ -284,13 +242,7 @@ impl WriteTx {
 
     pub async fn endpoint(&mut self, id: &str) -> Result<Option<WebhookEndpoint>> {
         let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = ?");
-        sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(self.read())
-            .await?
-            .as_ref()
-            .map(endpoint_from_row)
-            .transpose()
+        query(&sql).bind(id).fetch_optional(self.read()).await?.as_ref().map(endpoint_from_row).transpose()
     }
 
     pub async fn update_endpoint(
@@ -299,7 +251,7 @@ impl WriteTx {
         p: &EndpointPatch,
         now: &str,
     ) -> Result<Option<WebhookEndpoint>> {
-        sqlx::query(
+        query(
             "UPDATE webhook_endpoints SET url = COALESCE(?, url), description = COALESCE(?, description), \
              events = COALESCE(?, events), disabled = COALESCE(?, disabled), \
              disabled_reason = CASE WHEN ? = 0 THEN NULL ELSE disabled_reason END, updated_at = ? WHERE id = ?",
@@ -322,10 +274,9 @@ impl WriteTx {
             "DELETE FROM webhook_attempts WHERE endpoint_id = ?",
             "DELETE FROM webhook_deliveries WHERE endpoint_id = ?",
         ] {
-            sqlx::query(sql).bind(id).execute(self.write()).await?;
+            query(sql).bind(id).execute(self.write()).await?;
         }
-        let done =
-            sqlx::query("DELETE FROM webhook_endpoints WHERE id = ?").bind(id).execute(self.write()).await?;
+        let done = query("DELETE FROM webhook_endpoints WHERE id = ?").bind(id).execute(self.write()).await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -338,7 +289,7 @@ impl WriteTx {
         previous_until: &str,
         now: &str,
     ) -> Result<bool> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE webhook_endpoints SET previous_secret = secret, previous_until = ?, secret = ?, updated_at = ? \
              WHERE id = ?",
         )
@@ -351,28 +302,77 @@ impl WriteTx {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Claims the deliveries due at `now` (oldest first, to enabled
+    /// endpoints, not leased to another sender) until `lease_until`, and
+    /// returns them with what sending needs. A claim is a write, so on
+    /// PostgreSQL two replicas never claim the same delivery; a lease left
+    /// by a sender that died expires and the delivery is claimed again.
+    pub async fn claim_deliveries(
+        &mut self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>> {
+        const DUE: &str = "FROM webhook_deliveries d \
+             JOIN webhook_events e ON e.id = d.event_id JOIN webhook_endpoints w ON w.id = d.endpoint_id \
+             WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND w.disabled = 0 \
+             AND (d.lease_until IS NULL OR d.lease_until <= ?) ORDER BY d.next_attempt_at LIMIT ?";
+        let now = format_ts(now);
+        let sql = format!(
+            "SELECT d.id, d.event_id, d.endpoint_id, d.attempts, d.created_at, e.body, w.url, w.secret, \
+             w.previous_secret, w.previous_until {DUE}"
+        );
+        let rows = query(&sql).bind(&now).bind(&now).bind(i64::from(limit)).fetch_all(self.read()).await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The same rows: nothing else writes between the two statements.
+        let sql = format!("UPDATE webhook_deliveries SET lease_until = ? WHERE id IN (SELECT d.id {DUE})");
+        query(&sql)
+            .bind(format_ts(lease_until))
+            .bind(&now)
+            .bind(&now)
+            .bind(i64::from(limit))
+            .execute(self.write())
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| DueDelivery {
+                id: r.get("id"),
+                event_id: r.get("event_id"),
+                endpoint_id: r.get("endpoint_id"),
+                url: r.get("url"),
+                body: r.get("body"),
+                attempts: r.get::<i64, _>("attempts") as u32,
+                secrets: SealedSecrets {
+                    current: r.get("secret"),
+                    previous: r
+                        .get::<Option<String>, _>("previous_secret")
+                        .zip(r.get::<Option<String>, _>("previous_until")),
+                },
+                created_at: r.get("created_at"),
+            })
+            .collect())
+    }
+
     /// Creates a delivery for every event not yet fanned out and every
     /// enabled endpoint that subscribes to its type and existed when the
     /// event happened. Returns how many deliveries it created.
     pub async fn fan_out(&mut self, now: DateTime<Utc>) -> Result<u64> {
         let now = format_ts(now);
-        let created = sqlx::query(
+        let (seq, random) = (self.backend.event_seq(), self.backend.random_hex());
+        let sql = format!(
             "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at, updated_at) \
-             SELECT 'dlv_' || lower(hex(randomblob(12))), e.id, w.id, 'pending', ?, ?, ? \
+             SELECT 'dlv_' || {random}, e.id, w.id, 'pending', ?, ?, ? \
              FROM webhook_events e JOIN webhook_endpoints w ON w.disabled = 0 AND w.created_at <= e.created_at \
-             AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = e.type OR value = '*') \
-             WHERE e.rowid > (SELECT last_rowid FROM webhook_fanout)",
-        )
-        .bind(&now)
-        .bind(&now)
-        .bind(&now)
-        .execute(self.write())
-        .await?;
-        sqlx::query(
-            "UPDATE webhook_fanout SET last_rowid = (SELECT COALESCE(MAX(rowid), 0) FROM webhook_events)",
-        )
-        .execute(self.write())
-        .await?;
+             AND {} WHERE e.{seq} > (SELECT last_rowid FROM webhook_fanout)",
+            self.backend.json_array_matches("w.events", "e.type"),
+        );
+        let created = query(&sql).bind(&now).bind(&now).bind(&now).execute(self.write()).await?;
+        let sql = format!(
+            "UPDATE webhook_fanout SET last_rowid = (SELECT COALESCE(MAX({seq}), 0) FROM webhook_events)"
+        );
+        query(&sql).execute(self.write()).await?;
         Ok(created.rows_affected())
     }
 
@@ -380,7 +380,7 @@ impl WriteTx {
     /// `retry_at`, or failed for good.
     pub async fn record_attempt(&mut self, r: &AttemptResult) -> Result<()> {
         let at = format_ts(r.at);
-        sqlx::query(
+        query(
             "INSERT INTO webhook_attempts (id, delivery_id, event_id, endpoint_id, at, status_code, latency_ms, error) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -399,9 +399,9 @@ impl WriteTx {
             (false, Some(_)) => "pending",
             (false, None) => "failed",
         };
-        sqlx::query(
+        query(
             "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, \
-             updated_at = ? WHERE id = ?",
+             updated_at = ?, lease_until = NULL WHERE id = ?",
         )
         .bind(status)
         .bind(r.retry_at.filter(|_| !r.delivered()).map(format_ts))
@@ -415,7 +415,7 @@ impl WriteTx {
 
     /// Whether the endpoint took any delivery since `since`.
     pub async fn endpoint_delivered_since(&mut self, endpoint_id: &str, since: &str) -> Result<bool> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT 1 FROM webhook_attempts WHERE endpoint_id = ? AND at >= ? AND status_code BETWEEN 200 AND 299 LIMIT 1",
         )
         .bind(endpoint_id)
@@ -431,7 +431,7 @@ impl WriteTx {
         reason: &str,
         now: &str,
     ) -> Result<Option<WebhookEndpoint>> {
-        sqlx::query(
+        query(
             "UPDATE webhook_endpoints SET disabled = 1, disabled_reason = ?, updated_at = ? WHERE id = ? AND disabled = 0",
         )
         .bind(reason)
@@ -452,21 +452,23 @@ impl WriteTx {
         now: DateTime<Utc>,
     ) -> Result<u64> {
         let now = format_ts(now);
-        let done = sqlx::query(
+        let sql = format!(
             "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at, updated_at) \
-             SELECT 'dlv_' || lower(hex(randomblob(12))), e.id, w.id, 'pending', ?, ?, ? \
+             SELECT 'dlv_' || {}, e.id, w.id, 'pending', ?, ?, ? \
              FROM webhook_events e JOIN webhook_endpoints w ON w.disabled = 0 \
-             AND (? IS NULL AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = e.type OR value = '*') OR w.id = ?) \
-             WHERE e.id = ?",
-        )
-        .bind(&now)
-        .bind(&now)
-        .bind(&now)
-        .bind(endpoint_id)
-        .bind(endpoint_id)
-        .bind(event_id)
-        .execute(self.write())
-        .await?;
+             AND (? IS NULL AND {} OR w.id = ?) WHERE e.id = ?",
+            self.backend.random_hex(),
+            self.backend.json_array_matches("w.events", "e.type"),
+        );
+        let done = query(&sql)
+            .bind(&now)
+            .bind(&now)
+            .bind(&now)
+            .bind(endpoint_id)
+            .bind(endpoint_id)
+            .bind(event_id)
+            .execute(self.write())
+            .await?;
         Ok(done.rows_affected())
     }
 }

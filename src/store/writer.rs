@@ -12,11 +12,11 @@
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use sqlx::SqlitePool;
+use sqlx::{AnyPool, Executor};
 use tokio::sync::{mpsc, oneshot};
 
 use super::webhooks::Subscriptions;
-use super::{StoreError, WriteTx};
+use super::{Backend, StoreError, WriteTx};
 
 /// Most jobs run in one transaction; bounds the latency a batch adds.
 const MAX_BATCH: usize = 128;
@@ -96,27 +96,67 @@ impl<T: Send, E: From<StoreError> + Send> Finished for Outcome<T, E> {
 /// runtime each wake-up would queue behind HTTP tasks, and that queueing,
 /// not SQLite, bounded throughput (measured: 2,650/s shared, see README).
 pub(super) fn start(
-    pool: SqlitePool,
+    backend: Backend,
+    pool: AnyPool,
     subscriptions: Arc<Subscriptions>,
 ) -> std::io::Result<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     std::thread::Builder::new()
         .name("purser-writer".into())
-        .spawn(move || runtime.block_on(run(pool, subscriptions, rx)))?;
+        .spawn(move || runtime.block_on(run(Writer { backend, pool, subscriptions }, rx)))?;
     Ok(tx)
 }
 
-async fn run(pool: SqlitePool, subscriptions: Arc<Subscriptions>, mut rx: mpsc::Receiver<Job>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        run_batch(&pool, &subscriptions, std::mem::take(&mut batch)).await;
+struct Writer {
+    backend: Backend,
+    pool: AnyPool,
+    subscriptions: Arc<Subscriptions>,
+}
+
+/// The key of the PostgreSQL advisory lock every replica's writer holds for
+/// the length of its transaction ("purser" in ASCII).
+const WRITE_LOCK: i64 = 0x7075_7273_6572;
+
+impl Writer {
+    /// Opens a transaction holding the database's write lock.
+    ///
+    /// PostgreSQL: all writes of all replicas are serialized on one
+    /// transaction-scoped advisory lock, which reproduces SQLite's single
+    /// writer across processes. Every guarantee then follows from the same
+    /// code on both stores: a decision's spend read and its reservation
+    /// cannot interleave with another replica's (limits hold), the
+    /// idempotency lookup sees every committed payment (one payment per
+    /// key), an approval is closed once, and the audit chain has one head.
+    /// Row locks per agent would let unrelated agents commit in parallel,
+    /// but the audit chain's head is shared by all, so they would meet
+    /// there anyway; group commit keeps the lock's cost at one round of
+    /// jobs per transaction (measured in README, Performance). The lock
+    /// is released by COMMIT or ROLLBACK, and by PostgreSQL when a
+    /// replica's connection dies.
+    async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                tx.execute(format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})").as_str()).await?;
+                tx
+            }
+        };
+        Ok(WriteTx::new(self.backend, tx, self.subscriptions.clone()))
     }
 }
 
-async fn run_batch(pool: &SqlitePool, subscriptions: &Arc<Subscriptions>, jobs: Vec<Job>) {
-    let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
-        Ok(tx) => WriteTx::new(tx, subscriptions.clone()),
+async fn run(writer: Writer, mut rx: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        run_batch(&writer, std::mem::take(&mut batch)).await;
+    }
+}
+
+async fn run_batch(writer: &Writer, jobs: Vec<Job>) {
+    let mut tx = match writer.begin().await {
+        Ok(tx) => tx,
         Err(e) => {
             let e = StoreError::from(e);
             tracing::error!(error = %e, "cannot start a write transaction");
@@ -157,6 +197,6 @@ async fn run_batch(pool: &SqlitePool, subscriptions: &Arc<Subscriptions>, jobs: 
     // their own.
     let rest: Vec<Job> = jobs.collect();
     if !rest.is_empty() {
-        Box::pin(run_batch(pool, subscriptions, rest)).await;
+        Box::pin(run_batch(writer, rest)).await;
     }
 }

@@ -23,6 +23,8 @@ use crate::store::{AttemptResult, DueDelivery, StoreError, WriteTx};
 
 /// Deliveries sent in one round.
 const BATCH: u32 = 256;
+/// Added to a delivery lease beyond the send timeout (see `round`).
+const LEASE_MARGIN: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub struct Dispatcher {
     state: Arc<AppState>,
@@ -76,7 +78,12 @@ impl Dispatcher {
             let now = self.state.clock.now();
             store.write(move |tx| Box::pin(async move { tx.fan_out(now).await })).await?;
         }
-        let due = store.due_deliveries(self.state.clock.now(), BATCH).await?;
+        let now = self.state.clock.now();
+        // Held past the longest a send can take, so a live sender always
+        // records its attempt before anyone else may claim the delivery.
+        let lease = chrono::Duration::from_std(self.state.config.webhook_timeout * 2 + LEASE_MARGIN)
+            .unwrap_or(chrono::Duration::minutes(5));
+        let due = store.write(move |tx| Box::pin(tx.claim_deliveries(now, now + lease, BATCH))).await?;
         if due.is_empty() {
             return Ok(0);
         }

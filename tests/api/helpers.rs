@@ -125,22 +125,59 @@ pub async fn spawn_app_tweaked(policies: &str, start: DateTime<Utc>, tweak: impl
     let policy_dir = dir.path().join("policies");
     std::fs::create_dir(&policy_dir).unwrap();
     std::fs::write(policy_dir.join("test.toml"), policies).unwrap();
-    spawn_app_in(dir, start, tweak).await
+    let db = match std::env::var("PURSER_TEST_BACKEND").as_deref() {
+        Ok("postgres") => fresh_postgres().await,
+        _ => format!("sqlite://{}", dir.path().join("purser.db").display()),
+    };
+    spawn_app_in(dir, db, start, tweak).await
+}
+
+/// The PostgreSQL for tests, `PURSER_TEST_DATABASE_URL`. Without it the
+/// tests that need it are skipped (`None`), except under CI, where it must
+/// be set.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("PURSER_TEST_DATABASE_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI must set PURSER_TEST_DATABASE_URL: the PostgreSQL tests may not be skipped there")
+        }
+        Err(_) => {
+            eprintln!("PURSER_TEST_DATABASE_URL is not set: skipping a PostgreSQL test");
+            None
+        }
+    }
+}
+
+/// A database URL on `PURSER_TEST_DATABASE_URL` with a schema of its own,
+/// so every test starts empty and tests run in parallel.
+pub async fn fresh_postgres() -> String {
+    let base = postgres_url().expect("PURSER_TEST_BACKEND=postgres needs PURSER_TEST_DATABASE_URL");
+    let schema = purser::ids::new("t");
+    sqlx::any::install_default_drivers();
+    let mut conn =
+        <sqlx::AnyConnection as sqlx::Connection>::connect(&base).await.expect("test PostgreSQL reachable");
+    sqlx::Executor::execute(&mut conn, format!("CREATE SCHEMA {schema}").as_str()).await.unwrap();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}options[search_path]={schema}")
 }
 
 /// Stops `app` (its server and workers, as a crash would between two
 /// statements: nothing in flight is committed) and starts a new gateway on
 /// its database and policies, with its own clock.
 pub async fn restart(app: TestApp, start: DateTime<Utc>, tweak: impl Tweak) -> TestApp {
-    let TestApp { stop, served, _dir, .. } = app;
+    let TestApp { stop, served, _dir, database_url, .. } = app;
     let _ = stop.send(());
     let _ = served.await;
-    spawn_app_in(_dir, start, tweak).await
+    spawn_app_in(_dir, database_url, start, tweak).await
 }
 
-async fn spawn_app_in(dir: tempfile::TempDir, start: DateTime<Utc>, tweak: impl Tweak) -> TestApp {
+async fn spawn_app_in(
+    dir: tempfile::TempDir,
+    db: String,
+    start: DateTime<Utc>,
+    tweak: impl Tweak,
+) -> TestApp {
     let policy_dir = dir.path().join("policies");
-    let db = format!("sqlite://{}", dir.path().join("purser.db").display());
     let mut config = Config::for_tests(db.clone(), policy_dir, ADMIN_TOKEN.to_owned());
     tweak(&mut config);
     let clock = Arc::new(ManualClock::new(start));

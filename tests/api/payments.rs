@@ -334,7 +334,7 @@ async fn every_decision_and_admin_change_is_in_a_verifiable_audit_chain() {
     let store = purser::store::Store::connect(&app.database_url).await.unwrap();
     let checked = purser::service::audit::verify(&store).await.unwrap();
     assert_eq!(checked, records.len() as u64);
-    let raw = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+    let raw = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
     sqlx::query("UPDATE audit_log SET data = '{\"amount\":\"0.01\"}' WHERE seq = 3")
         .execute(&raw)
         .await
