@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
 use sqlx::Row;
 
 use super::{from_json, query, runs, to_json, Result, Store, WriteTx};
@@ -16,12 +17,27 @@ const ENDPOINT_COLUMNS: &str =
 /// Which event types some enabled endpoint subscribes to. Events nobody
 /// subscribes to are not written at all: with no endpoints (the common
 /// embedded case) the outbox costs nothing on the payment path. Refreshed
-/// after every endpoint change here and by the dispatcher on every round,
-/// which also picks up changes made by other replicas.
+/// after every endpoint change here, and on PostgreSQL at the start of
+/// every write transaction, under the write lock, so an endpoint another
+/// replica just added is seen before any event is emitted.
 #[derive(Debug, Default)]
 pub(super) struct Subscriptions(std::sync::RwLock<(bool, std::collections::HashSet<String>)>);
 
 impl Subscriptions {
+    pub(super) async fn reload(&self, conn: &mut AnyConnection) -> Result<()> {
+        let rows = query("SELECT events FROM webhook_endpoints WHERE disabled = 0").fetch_all(conn).await?;
+        let mut all = false;
+        let mut types = std::collections::HashSet::new();
+        for row in &rows {
+            for kind in from_json::<Vec<String>>("events", row.get("events"))? {
+                all |= kind == "*";
+                types.insert(kind);
+            }
+        }
+        *self.0.write().expect("subscriptions lock") = (all, types);
+        Ok(())
+    }
+
     fn wants(&self, kind: &str) -> bool {
         let guard = self.0.read().expect("subscriptions lock");
         guard.0 || guard.1.contains(kind)
@@ -124,18 +140,8 @@ impl Store {
 
     /// Re-reads which event types enabled endpoints subscribe to.
     pub async fn refresh_subscriptions(&self) -> Result<()> {
-        let rows =
-            query("SELECT events FROM webhook_endpoints WHERE disabled = 0").fetch_all(&self.read).await?;
-        let mut all = false;
-        let mut types = std::collections::HashSet::new();
-        for row in &rows {
-            for kind in from_json::<Vec<String>>("events", row.get("events"))? {
-                all |= kind == "*";
-                types.insert(kind);
-            }
-        }
-        *self.subscriptions.0.write().expect("subscriptions lock") = (all, types);
-        Ok(())
+        let mut conn = self.read.acquire().await?;
+        self.subscriptions.reload(&mut conn).await
     }
 
     /// Whether any event still waits to be fanned out to endpoints.

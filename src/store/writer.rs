@@ -134,12 +134,14 @@ impl Writer {
     /// jobs per transaction (measured in README, Performance). The lock
     /// is released by COMMIT or ROLLBACK, and by PostgreSQL when a
     /// replica's connection dies.
-    async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
+    async fn begin(&self) -> Result<WriteTx, StoreError> {
         let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => {
                 let mut tx = self.pool.begin().await?;
                 tx.execute(format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})").as_str()).await?;
+                // Another replica may have changed the webhook endpoints.
+                self.subscriptions.reload(&mut tx).await?;
                 tx
             }
         };
@@ -158,7 +160,6 @@ async fn run_batch(writer: &Writer, jobs: Vec<Job>) {
     let mut tx = match writer.begin().await {
         Ok(tx) => tx,
         Err(e) => {
-            let e = StoreError::from(e);
             tracing::error!(error = %e, "cannot start a write transaction");
             for job in jobs {
                 job.abort(StoreError::NotCommitted(e.to_string()));

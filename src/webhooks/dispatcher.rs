@@ -24,7 +24,7 @@ use crate::store::{AttemptResult, DueDelivery, StoreError, WriteTx};
 /// Deliveries sent in one round.
 const BATCH: u32 = 256;
 /// Added to a delivery lease beyond the send timeout (see `round`).
-const LEASE_MARGIN: std::time::Duration = std::time::Duration::from_secs(30);
+const LEASE_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub struct Dispatcher {
     state: Arc<AppState>,

@@ -86,9 +86,21 @@ pub async fn spawn_with_providers(policies: &str, dir: &tempfile::TempDir, provi
     spawn_app_tweaked(policies, default_start(), move |config| config.providers_file = Some(path)).await
 }
 
-pub struct TestApp {
+/// A typed client of one gateway.
+pub struct Client {
     pub base: String,
     pub http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(base: String) -> Client {
+        Client { base, http: reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap() }
+    }
+}
+
+/// A gateway running in the test process.
+pub struct TestApp {
+    client: Client,
     pub clock: Arc<ManualClock>,
     pub database_url: String,
     /// Stops the gateway (server and workers) when sent or dropped.
@@ -189,8 +201,7 @@ async fn spawn_app_in(
         let _ = stopped.await;
     }));
     TestApp {
-        base: format!("http://{addr}"),
-        http: reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap(),
+        client: Client::new(format!("http://{addr}")),
         clock,
         database_url: db,
         stop,
@@ -199,12 +210,19 @@ async fn spawn_app_in(
     }
 }
 
+impl std::ops::Deref for TestApp {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
 pub struct Agent {
     pub id: String,
     pub key: String,
 }
 
-impl TestApp {
+impl Client {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -264,7 +282,7 @@ impl TestApp {
     }
 }
 
-impl TestApp {
+impl Client {
     /// Creates an approver; returns (id, token).
     pub async fn create_approver(&self, name: &str) -> (String, String) {
         let (status, a) =

@@ -15,5 +15,6 @@ mod provider_circle;
 mod provider_faults;
 mod provider_lithic;
 mod provider_turnkey;
+mod replicas;
 mod sim;
 mod webhooks;

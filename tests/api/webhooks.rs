@@ -18,11 +18,11 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 #[derive(Debug, Clone)]
-struct Delivery {
-    id: String,
+pub(crate) struct Delivery {
+    pub(crate) id: String,
     timestamp: String,
     signature: String,
-    body: String,
+    pub(crate) body: String,
 }
 
 #[derive(Default)]
@@ -33,13 +33,13 @@ struct Inbox {
 }
 
 /// A webhook receiver on a random local port.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     inbox: Arc<Mutex<Inbox>>,
 }
 
 impl Receiver {
-    async fn start(script: &[u16]) -> Receiver {
+    pub(crate) async fn start(script: &[u16]) -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         Self::serve(listener, script)
     }
@@ -53,7 +53,7 @@ impl Receiver {
         Receiver { url, inbox }
     }
 
-    fn received(&self) -> Vec<Delivery> {
+    pub(crate) fn received(&self) -> Vec<Delivery> {
         self.inbox.lock().unwrap().received.clone()
     }
 
@@ -82,7 +82,7 @@ async fn receive(State(inbox): State<Arc<Mutex<Inbox>>>, headers: HeaderMap, bod
     AxumStatus::from_u16(inbox.script.pop_front().unwrap_or(200)).unwrap()
 }
 
-async fn register(app: &TestApp, url: &str, events: Value) -> (String, String) {
+pub(crate) async fn register(app: &Client, url: &str, events: Value) -> (String, String) {
     let (status, e) =
         app.admin(Method::POST, "/v1/webhook-endpoints", Some(json!({ "url": url, "events": events }))).await;
     assert_eq!(status, StatusCode::CREATED, "{e}");
