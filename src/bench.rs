@@ -41,8 +41,16 @@ pub struct BenchArgs {
     pub key: Option<String>,
     /// Send Lithic card authorizations (ASA) instead of payments
     /// (in-process gateway only).
-    #[arg(long, conflicts_with = "url")]
+    #[arg(long, conflicts_with_all = ["url", "database_url"])]
     pub asa: bool,
+    /// Run the gateways on this PostgreSQL (in a fresh schema) as
+    /// `--replicas` separate `purser serve` processes, instead of one
+    /// in-process gateway on a fresh SQLite file.
+    #[arg(long, conflicts_with = "url")]
+    pub database_url: Option<String>,
+    /// Gateway processes on `--database-url`; clients are spread over them.
+    #[arg(long, default_value_t = 1, requires = "database_url")]
+    pub replicas: usize,
 }
 
 /// What the clients send.
@@ -97,13 +105,20 @@ fn ms(d: Duration) -> f64 {
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
-    let (base, target, _guard) = match (&args.url, &args.key) {
-        (Some(url), Some(key)) => {
-            (url.trim_end_matches('/').to_owned(), Target::Payments(vec![key.clone()]), None)
+    let agents = args.agents.max(1);
+    // The gateways started here run until the report is made.
+    let (bases, target, _local, _replicas) = match (&args.url, &args.key, &args.database_url) {
+        (Some(url), Some(key), _) => {
+            (vec![url.trim_end_matches('/').to_owned()], Target::Payments(vec![key.clone()]), None, None)
+        }
+        (_, _, Some(database_url)) => {
+            let replicas = Replicas::start(database_url, args.replicas.max(1)).await?;
+            let target = create_agents(&http, &replicas.bases[0], &replicas.admin, agents, false).await?;
+            (replicas.bases.clone(), target, None, Some(replicas))
         }
         _ => {
-            let (base, target, dir) = start_local(&http, args.agents.max(1), args.asa).await?;
-            (base, target, Some(dir))
+            let (target, local) = start_local(&http, agents, args.asa).await?;
+            (vec![local.base.clone()], target, Some(local), None)
         }
     };
     let clients = match &target {
@@ -113,14 +128,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
     let run_id = crate::ids::new("bench");
     // Warm up connections and caches; not measured.
     for i in 0..clients {
-        send(&http, &base, &target, i, &format!("{run_id}-warmup-{i}")).await?;
+        send(&http, &bases[i % bases.len()], &target, i, &format!("{run_id}-warmup-{i}")).await?;
     }
 
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut clients = tokio::task::JoinSet::new();
     for c in 0..args.concurrency {
-        let (http, base, next, target) = (http.clone(), base.clone(), next.clone(), target.clone());
+        let base = bases[c % bases.len()].clone();
+        let (http, next, target) = (http.clone(), next.clone(), target.clone());
         let total = args.requests;
         let run_id = run_id.clone();
         clients.spawn(async move {
@@ -230,11 +246,7 @@ async fn start_gateway(tweak: impl FnOnce(&mut Config)) -> anyhow::Result<Local>
 
 /// Starts a gateway and creates `agents` agents; returns what the clients
 /// send with: the agents' keys, or (`asa`) a standing card of each.
-async fn start_local(
-    http: &reqwest::Client,
-    agents: usize,
-    asa: bool,
-) -> anyhow::Result<(String, Target, Local)> {
+async fn start_local(http: &reqwest::Client, agents: usize, asa: bool) -> anyhow::Result<(Target, Local)> {
     let files = tempfile::tempdir()?;
     let providers = files.path().join("providers.toml");
     if asa {
@@ -253,7 +265,19 @@ async fn start_local(
         )?;
     }
     let local = start_gateway(|c| c.providers_file = asa.then_some(providers)).await?;
-    let (base, admin) = (&local.base, &local.admin);
+    let target = create_agents(http, &local.base, &local.admin, agents, asa).await?;
+    Ok((target, local))
+}
+
+/// Creates `agents` agents on the bench policy; returns what the clients
+/// send with: the agents' keys, or (`asa`) a standing card of each.
+async fn create_agents(
+    http: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    agents: usize,
+    asa: bool,
+) -> anyhow::Result<Target> {
     let mut keys = Vec::new();
     for i in 0..agents {
         let agent: serde_json::Value = http
@@ -286,8 +310,68 @@ async fn start_local(
             keys.push(key["key"].as_str().context("agent key")?.to_owned());
         }
     }
-    let target = if asa { Target::Asa(keys) } else { Target::Payments(keys) };
-    Ok((local.base.clone(), target, local))
+    Ok(if asa { Target::Asa(keys) } else { Target::Payments(keys) })
+}
+
+/// Gateway processes (`purser serve`, this binary) on one PostgreSQL, in
+/// a schema of their own; killed when dropped.
+struct Replicas {
+    bases: Vec<String>,
+    admin: String,
+    _children: Vec<tokio::process::Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl Replicas {
+    async fn start(database_url: &str, replicas: usize) -> anyhow::Result<Replicas> {
+        let database_url = fresh_schema(database_url).await?;
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("bench.toml"), BENCH_POLICY)?;
+        let admin = crate::auth::generate(crate::auth::ADMIN_TOKEN_PREFIX);
+        let (mut bases, mut children) = (Vec::new(), Vec::new());
+        for _ in 0..replicas {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+            let child = tokio::process::Command::new(std::env::current_exe()?)
+                .arg("serve")
+                .env("PURSER_LISTEN", format!("127.0.0.1:{port}"))
+                .env("PURSER_DATABASE_URL", &database_url)
+                .env("PURSER_POLICIES", dir.path())
+                .env("PURSER_ADMIN_TOKEN", &admin)
+                .env("PURSER_ENCRYPTION_KEY", crate::auth::generate(""))
+                .env("PURSER_RATE_LIMIT_READS", "0")
+                .env("PURSER_RATE_LIMIT_WRITES", "0")
+                .env("RUST_LOG", "warn")
+                .stdout(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .spawn()?;
+            let base = format!("http://127.0.0.1:{port}");
+            wait_ready(&base).await?;
+            bases.push(base);
+            children.push(child);
+        }
+        Ok(Replicas { bases, admin, _children: children, _dir: dir })
+    }
+}
+
+async fn wait_ready(base: &str) -> anyhow::Result<()> {
+    for _ in 0..600 {
+        if reqwest::get(format!("{base}/readyz")).await.is_ok_and(|r| r.status().is_success()) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("the gateway at {base} never became ready")
+}
+
+/// `database_url` pointed at a new, empty schema.
+async fn fresh_schema(database_url: &str) -> anyhow::Result<String> {
+    use sqlx::{Connection, Executor};
+    sqlx::any::install_default_drivers();
+    let schema = crate::ids::new("bench");
+    let mut conn = sqlx::AnyConnection::connect(database_url).await?;
+    conn.execute(format!("CREATE SCHEMA {schema}").as_str()).await?;
+    let separator = if database_url.contains('?') { '&' } else { '?' };
+    Ok(format!("{database_url}{separator}options[search_path]={schema}"))
 }
 
 #[derive(Debug, Clone, Args)]
@@ -364,6 +448,77 @@ pub async fn run_webhooks(args: WebhookBenchArgs) -> anyhow::Result<()> {
         queued.as_secs_f64(),
         drained.as_secs_f64(),
         n as f64 / drained.as_secs_f64()
+    );
+    Ok(())
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StoreBenchArgs {
+    /// The store: `sqlite://FILE` (a fresh file is made beside it) or
+    /// `postgres://...` (a fresh schema is made in it).
+    #[arg(long)]
+    pub database_url: String,
+    /// Commits to make.
+    #[arg(long, default_value_t = 5_000)]
+    pub commits: usize,
+    /// Concurrent committers (one connection each).
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+}
+
+/// The store's own commit rate, the ceiling the gateway is measured
+/// against: each committer inserts one row and commits, with the same
+/// durability settings as the gateway (SQLite `synchronous=FULL` in WAL
+/// mode; PostgreSQL's defaults).
+pub async fn run_store(args: StoreBenchArgs) -> anyhow::Result<()> {
+    use sqlx::{Connection, Executor};
+    sqlx::any::install_default_drivers();
+    let (url, _dir) = match crate::store::Backend::of(&args.database_url)? {
+        crate::store::Backend::Sqlite => {
+            let dir = tempfile::tempdir()?;
+            (format!("sqlite://{}?mode=rwc", dir.path().join("commits.db").display()), Some(dir))
+        }
+        crate::store::Backend::Postgres => (fresh_schema(&args.database_url).await?, None),
+    };
+    let setup = "CREATE TABLE commits (id TEXT PRIMARY KEY, at TEXT NOT NULL)";
+    sqlx::AnyConnection::connect(&url).await?.execute(setup).await?;
+    let sqlite = url.starts_with("sqlite:");
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut committers = tokio::task::JoinSet::new();
+    for _ in 0..args.concurrency {
+        let (url, next, total) = (url.clone(), next.clone(), args.commits);
+        committers.spawn(async move {
+            let mut conn = sqlx::AnyConnection::connect(&url).await?;
+            if sqlite {
+                conn.execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 60000",
+                )
+                .await?;
+            }
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < total {
+                let mut tx =
+                    if sqlite { conn.begin_with("BEGIN IMMEDIATE").await? } else { conn.begin().await? };
+                sqlx::query("INSERT INTO commits (id, at) VALUES ($1, $2)")
+                    .bind(crate::ids::new("c"))
+                    .bind(crate::clock::format_ts(chrono::Utc::now()))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = committers.join_next().await {
+        done??;
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "{} commits, {} concurrent committers, {:.2}s: {:.0} commits/s",
+        args.commits,
+        args.concurrency,
+        elapsed.as_secs_f64(),
+        args.commits as f64 / elapsed.as_secs_f64()
     );
     Ok(())
 }

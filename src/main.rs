@@ -43,6 +43,8 @@ enum Command {
     Bench(purser::bench::BenchArgs),
     /// Measure how fast the webhook dispatcher drains a backlog.
     BenchWebhooks(purser::bench::WebhookBenchArgs),
+    /// Measure the store's own commit rate (the ceiling for `bench`).
+    BenchStore(purser::bench::StoreBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -96,6 +98,7 @@ fn main() -> ExitCode {
         Command::Policy { command: PolicyCommand::Test { dir } } => policy_test(&dir),
         Command::Bench(args) => bench(args),
         Command::BenchWebhooks(args) => bench_webhooks(args),
+        Command::BenchStore(args) => bench_store(args),
         Command::Webhook { command: WebhookCommand::Verify { secret, id, timestamp, signature } } => {
             webhook_verify(&secret, &id, &timestamp, &signature)
         }
@@ -130,6 +133,11 @@ async fn audit_verify(database_url: &str) -> anyhow::Result<()> {
     let checked = purser::service::audit::verify(&store).await?;
     println!("audit chain intact: {checked} records");
     Ok(())
+}
+
+#[tokio::main]
+async fn bench_store(args: purser::bench::StoreBenchArgs) -> anyhow::Result<()> {
+    purser::bench::run_store(args).await
 }
 
 #[tokio::main]
