@@ -34,6 +34,12 @@ pub struct Config {
     #[arg(long, env = "PURSER_ENCRYPTION_KEY", hide_env_values = true)]
     pub encryption_key: Option<String>,
 
+    /// Reverse proxies whose `X-Forwarded-For` is believed (comma-separated
+    /// CIDRs). Requests from other addresses are judged by their own address,
+    /// whatever header they send.
+    #[arg(long, env = "PURSER_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
     /// Networks webhook deliveries may reach although they are loopback,
     /// private or link-local (comma-separated CIDRs, e.g. 10.0.5.0/24).
     #[arg(long, env = "PURSER_WEBHOOK_ALLOWED_NETS", value_delimiter = ',')]
@@ -133,6 +139,7 @@ impl Config {
             approval_sweep: std::time::Duration::from_millis(20),
             encryption_key: Some("test-encryption-key-0123456789abcdef".to_owned()),
             webhook_allowed_nets: Vec::new(),
+            trusted_proxies: Vec::new(),
             webhook_retry_schedule: vec![
                 std::time::Duration::from_secs(5),
                 std::time::Duration::from_secs(300),

@@ -1,12 +1,13 @@
 //! Who is calling: bearer credentials resolved to a [`Principal`].
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
+use super::client_ip::client_ip;
 use crate::app::AppState;
 use crate::auth::{self, ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, APPROVER_TOKEN_PREFIX};
 use crate::clock::parse_ts;
@@ -106,7 +107,7 @@ impl FromRequestParts<Arc<AppState>> for Principal {
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self> {
         let token = bearer(parts).ok_or(Error::Unauthenticated("missing bearer token"))?;
         if token.starts_with(AGENT_KEY_PREFIX) {
-            let client = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+            let client = client_ip(&parts.headers, &parts.extensions, &state.config.trusted_proxies);
             return agent_key(state, token, client).await.map(Principal::Agent);
         }
         if token.starts_with(APPROVER_TOKEN_PREFIX) {

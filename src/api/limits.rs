@@ -2,12 +2,12 @@
 //! and the failed-authentication brake, as one middleware.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -15,6 +15,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::json;
 
+use super::client_ip::client_ip;
 use crate::app::AppState;
 use crate::audit::AuditEvent;
 use crate::auth;
@@ -96,7 +97,7 @@ pub async fn middleware(State(state): State<Arc<AppState>>, req: Request, next: 
     if exempt(&path) {
         return next.run(req).await;
     }
-    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let ip = client_ip(req.headers(), req.extensions(), &state.config.trusted_proxies);
     let limits = &state.limits;
     if let Some(wait) = ip.and_then(|ip| limits.blocked_for(ip)) {
         return limited(wait);

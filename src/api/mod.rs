@@ -6,6 +6,7 @@ mod approvals;
 mod audit;
 mod auth;
 mod cards;
+mod client_ip;
 mod error;
 mod extract;
 mod health;

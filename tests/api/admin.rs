@@ -163,3 +163,39 @@ fn registered_routes() -> Vec<String> {
     }
     routes
 }
+
+/// A new agent's key usable only from 203.0.113.0/24.
+async fn key_limited_to_test_net(app: &TestApp) -> String {
+    let a = app.create_agent("test").await;
+    let path = format!("/v1/agents/{}/keys", a.id);
+    let (_, key) = app.admin(Method::POST, &path, Some(json!({ "allowed_cidrs": ["203.0.113.0/24"] }))).await;
+    key["key"].as_str().unwrap().to_owned()
+}
+
+async fn read_with_forwarded_for(app: &TestApp, key: &str, xff: &str) -> StatusCode {
+    let resp =
+        app.http.get(app.url("/v1/payments")).bearer_auth(key).header("x-forwarded-for", xff).send().await;
+    resp.unwrap().status()
+}
+
+#[tokio::test]
+async fn x_forwarded_for_is_believed_only_from_declared_proxies() {
+    // Without declared proxies the header changes nothing: the client is
+    // the peer, 127.0.0.1, outside the key's network.
+    let direct = spawn_app().await;
+    let key = key_limited_to_test_net(&direct).await;
+    assert_eq!(read_with_forwarded_for(&direct, &key, "203.0.113.9").await, StatusCode::FORBIDDEN);
+
+    // Behind a declared proxy (the test client's 127.0.0.1) the address it
+    // appended counts, and a forged entry to its left does not.
+    let loopback: ipnet::IpNet = "127.0.0.0/8".parse().unwrap();
+    let proxied =
+        spawn_app_tweaked(TEST_POLICY, default_start(), |c| c.trusted_proxies = vec![loopback]).await;
+    let key = key_limited_to_test_net(&proxied).await;
+    assert_eq!(read_with_forwarded_for(&proxied, &key, "203.0.113.9").await, StatusCode::OK);
+    assert_eq!(
+        read_with_forwarded_for(&proxied, &key, "203.0.113.9, 198.51.100.7").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(read_with_forwarded_for(&proxied, &key, "198.51.100.7").await, StatusCode::FORBIDDEN);
+}
