@@ -342,3 +342,48 @@ async fn every_decision_and_admin_change_is_in_a_verifiable_audit_chain() {
     let broken = purser::service::audit::verify(&store).await.unwrap_err().to_string();
     assert!(broken.contains("seq 3"), "{broken}");
 }
+
+/// Makes the audit log refuse every insert, or accept them again.
+async fn audit_log_writable(app: &TestApp, writable: bool) {
+    let raw = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
+    let postgres = app.database_url.starts_with("postgres");
+    let statements: &[&str] = match (writable, postgres) {
+        (false, false) => &["CREATE TRIGGER audit_read_only BEFORE INSERT ON audit_log \
+                             BEGIN SELECT RAISE(ABORT, 'audit log is read-only'); END"],
+        (true, false) => &["DROP TRIGGER audit_read_only"],
+        (false, true) => &[
+            "CREATE FUNCTION audit_read_only() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'audit log is read-only'; END $$",
+            "CREATE TRIGGER audit_read_only BEFORE INSERT ON audit_log \
+             FOR EACH ROW EXECUTE FUNCTION audit_read_only()",
+        ],
+        (true, true) => &["DROP TRIGGER audit_read_only ON audit_log"],
+    };
+    for sql in statements {
+        sqlx::query(sql).execute(&raw).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn when_the_audit_log_cannot_be_written_nothing_happens() {
+    let app = spawn_app().await;
+    let a = app.create_agent("test").await;
+    audit_log_writable(&app, false).await;
+
+    let (status, e) = app.pay(&a.key, "k1", payment("60.00", "aws.amazon.com")).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("store_unavailable"))
+    );
+    let (status, _) = app.admin(Method::POST, &format!("/v1/agents/{}/freeze", a.id), None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (_, list) = app.get(&a.key, "/v1/payments").await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 0, "no payment without its audit record");
+
+    // Writable again: the agent was not frozen, and the refused payment
+    // reserved nothing (the whole daily limit is still there).
+    audit_log_writable(&app, true).await;
+    let (status, p) = app.pay(&a.key, "k1", payment("100.00", "aws.amazon.com")).await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    assert_eq!(p["status"], "pending_approval", "{p}");
+}
