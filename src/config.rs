@@ -40,6 +40,11 @@ pub struct Config {
     #[arg(long, env = "PURSER_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
+    /// Browser origins allowed to call the API cross-origin (CORS), e.g.
+    /// `https://dashboard.example.com`; comma-separated. None by default.
+    #[arg(long, env = "PURSER_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<axum::http::HeaderValue>,
+
     /// Networks webhook deliveries may reach although they are loopback,
     /// private or link-local (comma-separated CIDRs, e.g. 10.0.5.0/24).
     #[arg(long, env = "PURSER_WEBHOOK_ALLOWED_NETS", value_delimiter = ',')]
@@ -140,6 +145,7 @@ impl Config {
             encryption_key: Some("test-encryption-key-0123456789abcdef".to_owned()),
             webhook_allowed_nets: Vec::new(),
             trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
             webhook_retry_schedule: vec![
                 std::time::Duration::from_secs(5),
                 std::time::Duration::from_secs(300),

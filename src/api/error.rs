@@ -1,5 +1,6 @@
 //! The one place errors become HTTP responses:
-//! `{ "error": { "code": "...", "message": "..." } }` with a stable code.
+//! `{ "error": { "code": "...", "message": "...", "request_id": "req_..." } }`
+//! with a stable code.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -51,8 +52,11 @@ impl IntoResponse for Error {
             }
             other => other.to_string(),
         };
-        let mut response =
-            (status, Json(json!({ "error": { "code": code, "message": message } }))).into_response();
+        let mut error = json!({ "code": code, "message": message });
+        if let Some(id) = super::request_id::current() {
+            error["request_id"] = id.into();
+        }
+        let mut response = (status, Json(json!({ "error": error }))).into_response();
         if let Error::RateLimited { retry_after_secs } = &self {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }

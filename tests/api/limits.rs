@@ -92,3 +92,41 @@ async fn every_response_carries_security_headers() {
     let resp = dev.http.get(dev.url("/healthz")).send().await.unwrap();
     assert!(resp.headers().get("strict-transport-security").is_none(), "no HSTS over dev's plain http");
 }
+
+#[tokio::test]
+async fn every_response_and_error_carries_a_request_id_of_our_own() {
+    let app = spawn_app().await;
+    let resp =
+        app.http.get(app.url("/v1/payments")).header("x-request-id", "forged-id").send().await.unwrap();
+    let header = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(header.starts_with("req_") && header.len() == 30, "{header}");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    assert_eq!(body["error"]["request_id"], header.as_str(), "the error names the request");
+    let other = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_ne!(other.headers()["x-request-id"].to_str().unwrap(), header, "one id per request");
+}
+
+#[tokio::test]
+async fn only_configured_origins_may_call_from_a_browser() {
+    let preflight = |app: &TestApp, origin: &str| {
+        app.http
+            .request(Method::OPTIONS, app.url("/v1/payments"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization,idempotency-key")
+            .send()
+    };
+    let allowed = |resp: &reqwest::Response| resp.headers().get("access-control-allow-origin").cloned();
+
+    let closed = spawn_app().await;
+    assert_eq!(allowed(&preflight(&closed, "https://dash.example.com").await.unwrap()), None);
+
+    let dash = "https://dash.example.com".parse().unwrap();
+    let open = spawn_app_tweaked(TEST_POLICY, default_start(), |c| c.cors_origins = vec![dash]).await;
+    let resp = preflight(&open, "https://dash.example.com").await.unwrap();
+    assert_eq!(allowed(&resp).unwrap(), "https://dash.example.com");
+    let methods = resp.headers()["access-control-allow-methods"].to_str().unwrap().to_owned();
+    assert!(methods.contains("POST"), "{methods}");
+    assert_eq!(allowed(&preflight(&open, "https://evil.example").await.unwrap()), None);
+}
