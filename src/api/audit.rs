@@ -1,16 +1,22 @@
-//! `GET /v1/audit`: the hash-chained audit log, for admins.
+//! `GET /v1/audit`: the hash-chained audit log, for admins: a JSON page at a
+//! time, or with `format=jsonl` or `format=csv` every selected record as one
+//! streamed download, for archiving and SIEMs.
 
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::auth::Admin;
 use super::extract::{empty_as_none, QueryParams};
 use crate::app::AppState;
+use crate::audit::AuditRecord;
 use crate::clock::{format_ts, parse_ts};
 use crate::error::{Error, Result};
 use crate::store::AuditFilter;
@@ -36,27 +42,125 @@ struct AuditQuery {
     after: Option<i64>,
     #[serde(default, deserialize_with = "empty_as_none")]
     limit: Option<u32>,
+    /// `jsonl` or `csv`: everything selected, as a download.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    format: Option<String>,
+}
+
+impl AuditQuery {
+    fn filter(self, default_limit: u32) -> Result<AuditFilter> {
+        let since = self
+            .since
+            .map(|s| {
+                parse_ts(&s)
+                    .map(format_ts)
+                    .ok_or_else(|| Error::invalid("invalid_query", "since must be RFC 3339"))
+            })
+            .transpose()?;
+        let limit = self.limit.unwrap_or(default_limit);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(Error::invalid("invalid_query", format!("limit must be between 1 and {MAX_PAGE}")));
+        }
+        Ok(AuditFilter { after_seq: self.after, since, kind: self.kind, agent_id: self.agent, limit })
+    }
 }
 
 async fn list(
     State(state): State<Arc<AppState>>,
     _: Admin,
     QueryParams(q): QueryParams<AuditQuery>,
-) -> Result<Json<Value>> {
-    let since = q
-        .since
-        .map(|s| {
-            parse_ts(&s)
-                .map(format_ts)
-                .ok_or_else(|| Error::invalid("invalid_query", "since must be RFC 3339"))
-        })
-        .transpose()?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Error::invalid("invalid_query", format!("limit must be between 1 and {MAX_PAGE}")));
+) -> Result<Response> {
+    let format = match q.format.as_deref() {
+        None => None,
+        Some("jsonl") => Some(Format::JsonLines),
+        Some("csv") => Some(Format::Csv),
+        Some(_) => return Err(Error::invalid("invalid_query", "format must be jsonl or csv")),
+    };
+    if let Some(format) = format {
+        return export(state, q.filter(MAX_PAGE)?, format).await;
     }
-    let filter = AuditFilter { after_seq: q.after, since, kind: q.kind, agent_id: q.agent, limit };
+    let filter = q.filter(100)?;
+    let limit = filter.limit;
     let records = state.store.audit_records(&filter).await?;
     let next_after = (records.len() == limit as usize).then(|| records.last().map(|r| r.seq)).flatten();
-    Ok(Json(json!({ "data": records, "next_after": next_after })))
+    Ok(Json(json!({ "data": records, "next_after": next_after })).into_response())
 }
+
+#[derive(Clone, Copy, PartialEq)]
+enum Format {
+    JsonLines,
+    Csv,
+}
+
+/// Every selected record, oldest first, one page per chunk of the response
+/// (`limit` is the page size). A store failure mid-stream ends the response
+/// early (it cannot become an error status any more); the last record is
+/// then not the newest, which a reader verifying the chain notices.
+async fn export(state: Arc<AppState>, filter: AuditFilter, format: Format) -> Result<Response> {
+    // The first page is read now, so an unavailable store is still a 503.
+    let first = state.store.audit_records(&filter).await?;
+    let pages = futures_util::stream::unfold(Some((first, filter, true)), move |page| {
+        let state = state.clone();
+        async move {
+            let (records, mut filter, header) = page?;
+            if records.is_empty() && !header {
+                return None;
+            }
+            let chunk = render(&records, format, header);
+            let next = match records.last() {
+                Some(last) if records.len() == filter.limit as usize => {
+                    filter.after_seq = Some(last.seq);
+                    match state.store.audit_records(&filter).await {
+                        Ok(more) => Some((more, filter, false)),
+                        Err(e) => {
+                            tracing::error!(error = %e, "audit export cut short");
+                            None
+                        }
+                    }
+                }
+                _ => None,
+            };
+            Some((Ok::<_, std::io::Error>(chunk), next))
+        }
+    });
+    let (content_type, name) = match format {
+        Format::JsonLines => ("application/x-ndjson", "audit.jsonl"),
+        Format::Csv => ("text/csv; charset=utf-8", "audit.csv"),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        Body::from_stream(pages),
+    )
+        .into_response())
+}
+
+fn render(records: &[AuditRecord], format: Format, header: bool) -> Vec<u8> {
+    match format {
+        Format::JsonLines => records
+            .iter()
+            .flat_map(|r| {
+                let mut line = serde_json::to_vec(r).expect("a record serializes");
+                line.push(b'\n');
+                line
+            })
+            .collect(),
+        Format::Csv => {
+            let mut out = csv::WriterBuilder::new().has_headers(header).from_writer(Vec::new());
+            if header && records.is_empty() {
+                out.write_record(CSV_COLUMNS).expect("writing to memory");
+            }
+            for r in records {
+                out.serialize(r).expect("writing to memory");
+            }
+            out.into_inner().expect("writing to memory")
+        }
+    }
+}
+
+/// The CSV header, for an export with no records (serde writes it from the
+/// first record otherwise).
+const CSV_COLUMNS: [&str; 10] =
+    ["seq", "id", "at", "type", "actor", "agent_id", "subject", "data", "prev_hash", "hash"];

@@ -2,7 +2,7 @@
 //! and how a chain is verified. Appending happens in `store`, inside the same
 //! transaction as the change the record describes.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The `prev_hash` of the first record.
@@ -39,8 +39,8 @@ impl AuditEvent {
     }
 }
 
-/// A record as stored and exported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A record as stored and exported (and read back from an export).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRecord {
     pub seq: i64,
     pub id: String,
