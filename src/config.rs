@@ -69,6 +69,12 @@ pub struct Config {
     #[arg(long, env = "PURSER_DEV")]
     pub dev: bool,
 
+    /// Longest a request may take before it is answered `503
+    /// request_timeout` (slow clients and stuck dependencies cannot hold
+    /// connections forever).
+    #[arg(long, env = "PURSER_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: std::time::Duration,
+
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "PURSER_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
@@ -141,6 +147,7 @@ impl Config {
             admin_token: Some(admin_token),
             dev: false,
             max_body_bytes: 64 * 1024,
+            request_timeout: std::time::Duration::from_secs(30),
             approval_sweep: std::time::Duration::from_millis(20),
             encryption_key: Some("test-encryption-key-0123456789abcdef".to_owned()),
             webhook_allowed_nets: Vec::new(),

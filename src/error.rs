@@ -31,6 +31,10 @@ pub enum Error {
     MethodNotAllowed,
     #[error("content type must be application/json")]
     UnsupportedMediaType,
+    /// The request took longer than `PURSER_REQUEST_TIMEOUT` (503); a write
+    /// may still complete, so clients retry with the same idempotency key.
+    #[error("the request took longer than {secs} seconds; retry (with the same Idempotency-Key)")]
+    Timeout { secs: u64 },
     /// Policies cannot be evaluated for this agent: fail closed (503).
     #[error("{0}")]
     PolicyUnavailable(String),

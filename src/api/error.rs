@@ -24,6 +24,7 @@ impl Error {
             Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Error::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             Error::PolicyUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "policy_unavailable"),
+            Error::Timeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, "request_timeout"),
             Error::Store(StoreError::Unavailable(_) | StoreError::NotCommitted(_)) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
             }

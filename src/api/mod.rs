@@ -18,8 +18,10 @@ mod webhooks;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method};
-use axum::response::IntoResponse;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -65,6 +67,17 @@ fn cors(origins: &[HeaderValue]) -> CorsLayer {
         .max_age(std::time::Duration::from_secs(600))
 }
 
+/// Answers `503 request_timeout` when a request runs past
+/// `PURSER_REQUEST_TIMEOUT`. Reading the body counts: a client trickling
+/// its request cannot hold a connection open.
+async fn timeout(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let limit = state.config.request_timeout;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => Error::Timeout { secs: limit.as_secs() }.into_response(),
+    }
+}
+
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.config.max_body_bytes;
     let mut headers: Vec<(HeaderName, HeaderValue)> = SECURITY_HEADERS
@@ -92,6 +105,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(|| async { Error::NotFound("route").into_response() })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed.into_response() })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), timeout))
         .layer(axum::middleware::from_fn_with_state(state.clone(), limits::middleware))
         .layer(TraceLayer::new_for_http().make_span_with(request_id::span))
         .layer(axum::middleware::from_fn(request_id::middleware))

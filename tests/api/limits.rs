@@ -130,3 +130,27 @@ async fn only_configured_origins_may_call_from_a_browser() {
     assert!(methods.contains("POST"), "{methods}");
     assert_eq!(allowed(&preflight(&open, "https://evil.example").await.unwrap()), None);
 }
+
+#[tokio::test]
+async fn a_request_that_takes_too_long_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_tweaked(TEST_POLICY, default_start(), |c| {
+        c.request_timeout = std::time::Duration::from_millis(200)
+    })
+    .await;
+    let a = app.create_agent("test").await;
+    // A client that announces a body and never sends it.
+    let mut stream = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
+    let head = format!(
+        "POST /v1/payments HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nIdempotency-Key: slow\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{",
+        a.key
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    let read =
+        tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_string(&mut answer)).await;
+    assert!(read.is_ok(), "the server answered instead of waiting for the body");
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("\"request_timeout\""), "{answer}");
+}
