@@ -33,6 +33,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/v1/agents/{id}/unfreeze", post(unfreeze))
         .route("/v1/agents/{id}/keys", post(create_key).get(list_keys))
         .route("/v1/agents/{id}/keys/{key_id}", delete(revoke_key))
+        .route("/v1/agents/{id}/keys/{key_id}/rotate", post(rotate_key))
 }
 
 #[derive(Deserialize)]
@@ -169,9 +170,53 @@ async fn create_key(
     scopes.dedup();
     let req = KeyRequest { scopes, expires_at, allowed_cidrs: cidrs };
     let issued = agents::create_key(&state, ADMIN, &id, req).await?;
+    Ok((StatusCode::CREATED, Json(shown_once(issued))))
+}
+
+/// A new key's record with the key itself: the only time it is shown.
+fn shown_once(issued: agents::IssuedKey) -> Value {
     let mut out = serde_json::to_value(&issued.record).expect("key record serializes");
-    // The only time the key is ever shown.
     out["key"] = Value::String(issued.key);
+    out
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateKey {
+    /// How long the old key keeps working; 86400 (a day) if left out.
+    #[serde(default = "a_day")]
+    grace_seconds: u64,
+}
+
+fn a_day() -> u64 {
+    86_400
+}
+
+impl Default for RotateKey {
+    /// No body at all: the default grace.
+    fn default() -> Self {
+        RotateKey { grace_seconds: a_day() }
+    }
+}
+
+/// `201` with the new key (shown once) and, under `previous`, the old key
+/// as it now stands (its new `expires_at`, or `revoked_at` for a zero grace).
+async fn rotate_key(
+    State(state): State<Arc<AppState>>,
+    _: Admin,
+    Path((id, key_id)): Path<(String, String)>,
+    OptionalJsonBody(body): OptionalJsonBody<RotateKey>,
+) -> Result<(StatusCode, Json<Value>)> {
+    if body.grace_seconds > agents::MAX_ROTATION_GRACE_SECS {
+        return Err(Error::invalid(
+            "invalid_request",
+            format!("grace_seconds must be at most {}", agents::MAX_ROTATION_GRACE_SECS),
+        ));
+    }
+    let grace = chrono::Duration::seconds(body.grace_seconds as i64);
+    let (issued, previous) = agents::rotate_key(&state, ADMIN, &id, &key_id, grace).await?;
+    let mut out = shown_once(issued);
+    out["previous"] = serde_json::to_value(previous).expect("key record serializes");
     Ok((StatusCode::CREATED, Json(out)))
 }
 

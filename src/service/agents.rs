@@ -155,6 +155,57 @@ pub async fn revoke_key(state: &AppState, actor: &str, agent_id: &str, key_id: &
         .await
 }
 
+/// Longest grace period of a rotation: 30 days.
+pub const MAX_ROTATION_GRACE_SECS: u64 = 30 * 24 * 3600;
+
+/// Replaces a live key by a new one with the same scopes, expiry and
+/// networks. The old key keeps working for `grace` (its expiry is brought
+/// forward to the end of it, never pushed back), so clients can switch
+/// without an outage; a zero grace revokes it at once.
+pub async fn rotate_key(
+    state: &AppState,
+    actor: &str,
+    agent_id: &str,
+    key_id: &str,
+    grace: chrono::Duration,
+) -> Result<(IssuedKey, ApiKey)> {
+    let now = state.clock.now();
+    let (actor, agent_id, key_id) = (actor.to_owned(), agent_id.to_owned(), key_id.to_owned());
+    state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                let mut old = tx.live_key(&agent_id, &key_id).await?.ok_or(Error::NotFound("key"))?;
+                let req = KeyRequest {
+                    scopes: old.scopes.clone(),
+                    expires_at: old.expires_at.clone(),
+                    allowed_cidrs: old.allowed_cidrs.clone(),
+                };
+                let issued = insert_key(tx, &actor, &agent_id, req, now).await?;
+                let ts = format_ts(now);
+                if grace.is_zero() {
+                    tx.revoke_key(&agent_id, &key_id, &ts).await?;
+                    old.revoked_at = Some(ts);
+                } else {
+                    let end = format_ts(now + grace);
+                    // Fixed-width timestamps: text order is time order.
+                    let until = old.expires_at.clone().filter(|e| *e < end).unwrap_or(end);
+                    tx.set_key_expiry(&key_id, &until).await?;
+                    old.expires_at = Some(until);
+                }
+                let event =
+                    AuditEvent::new("key.rotated", actor).agent(&agent_id).subject(&key_id).data(json!({
+                        "new_key_id": issued.record.id,
+                        "old_key_expires_at": old.expires_at,
+                        "old_key_revoked_at": old.revoked_at,
+                    }));
+                tx.append_audit(event, now).await?;
+                Ok((issued, old))
+            })
+        })
+        .await
+}
+
 /// Mints a key inside `tx` and audits it (never the key itself).
 pub(crate) async fn insert_key(
     tx: &mut WriteTx,

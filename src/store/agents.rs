@@ -206,6 +206,26 @@ impl WriteTx {
         Ok(done.rows_affected() == 1)
     }
 
+    /// The live (not revoked) key `key_id` of `agent_id`.
+    pub async fn live_key(&mut self, agent_id: &str, key_id: &str) -> Result<Option<ApiKey>> {
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ? AND agent_id = ? AND revoked_at IS NULL"
+        );
+        let row = query(&sql).bind(key_id).bind(agent_id).fetch_optional(self.read()).await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    /// Moves a key's expiry to `expires_at` (the end of a rotation's grace
+    /// period).
+    pub async fn set_key_expiry(&mut self, key_id: &str, expires_at: &str) -> Result<()> {
+        query("UPDATE api_keys SET expires_at = ? WHERE id = ?")
+            .bind(expires_at)
+            .bind(key_id)
+            .execute(self.write())
+            .await?;
+        Ok(())
+    }
+
     /// Revokes every live key of `agent_id` whose id is not `keep`.
     pub async fn revoke_other_keys(&mut self, agent_id: &str, keep: &str, now: &str) -> Result<u64> {
         let done =

@@ -199,3 +199,42 @@ async fn x_forwarded_for_is_believed_only_from_declared_proxies() {
     );
     assert_eq!(read_with_forwarded_for(&proxied, &key, "198.51.100.7").await, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_rotated_key_keeps_working_for_its_grace_period_only() {
+    let app = spawn_app().await;
+    let a = app.create_agent("test").await;
+    let (_, keys) = app.admin(Method::GET, &format!("/v1/agents/{}/keys", a.id), None).await;
+    let old_id = keys["data"][0]["id"].as_str().unwrap().to_owned();
+    let rotate = format!("/v1/agents/{}/keys/{old_id}/rotate", a.id);
+
+    let (status, rotated) = app.admin(Method::POST, &rotate, Some(json!({ "grace_seconds": 3600 }))).await;
+    assert_eq!(status, StatusCode::CREATED, "{rotated}");
+    let new_key = rotated["key"].as_str().unwrap().to_owned();
+    assert_eq!(rotated["scopes"], keys["data"][0]["scopes"], "same scopes");
+    assert_eq!(rotated["previous"]["expires_at"], "2026-11-26T18:00:00.000Z");
+    assert!(rotated["previous"].get("key").is_none() && rotated["previous"].get("key_hash").is_none());
+
+    // During the grace period both keys work; after it only the new one.
+    assert_eq!(app.get(&a.key, "/v1/payments").await.0, StatusCode::OK);
+    assert_eq!(app.get(&new_key, "/v1/payments").await.0, StatusCode::OK);
+    app.clock.advance(Duration::seconds(3600));
+    assert_eq!(app.get(&a.key, "/v1/payments").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get(&new_key, "/v1/payments").await.0, StatusCode::OK);
+
+    // A zero grace revokes at once; a revoked key cannot be rotated; the
+    // grace period is bounded.
+    let new_id = rotated["id"].as_str().unwrap();
+    let rotate_new = format!("/v1/agents/{}/keys/{new_id}/rotate", a.id);
+    let (_, third) = app.admin(Method::POST, &rotate_new, Some(json!({ "grace_seconds": 0 }))).await;
+    assert!(third["previous"]["revoked_at"].is_string(), "{third}");
+    assert_eq!(app.get(&new_key, "/v1/payments").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get(third["key"].as_str().unwrap(), "/v1/payments").await.0, StatusCode::OK);
+    assert_eq!(app.admin(Method::POST, &rotate_new, None).await.0, StatusCode::NOT_FOUND);
+    let third_id = third["id"].as_str().unwrap();
+    let too_long = json!({ "grace_seconds": 2_592_001 });
+    let path = format!("/v1/agents/{}/keys/{third_id}/rotate", a.id);
+    assert_eq!(app.admin(Method::POST, &path, Some(too_long)).await.0, StatusCode::BAD_REQUEST);
+    let (_, audit) = app.admin(Method::GET, "/v1/audit?type=key.rotated", None).await;
+    assert_eq!(audit["data"].as_array().unwrap().len(), 2);
+}

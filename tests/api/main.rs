@@ -10,6 +10,7 @@ mod concurrency;
 mod console;
 mod helpers;
 mod limits;
+mod owasp;
 mod payments;
 mod provider_circle;
 mod provider_faults;
