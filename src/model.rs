@@ -279,3 +279,16 @@ pub struct Card {
     pub agent_id: String,
     pub created_at: String,
 }
+
+/// An Ed25519 public key an agent signs requests with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SigningKey {
+    pub id: String,
+    pub agent_id: String,
+    /// Standard base64 of the 32-byte public key.
+    pub public_key: String,
+    pub scopes: Vec<Scope>,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+}

@@ -14,9 +14,10 @@ use super::extract::{JsonBody, OptionalJsonBody};
 use crate::app::AppState;
 use crate::clock::{format_ts, parse_ts};
 use crate::error::{Error, Result};
-use crate::model::{Agent, Scope};
+use crate::model::{Agent, Scope, SigningKey};
 use crate::policy::TrustLevel;
 use crate::service::agents::{self, KeyRequest, NewAgent};
+use crate::service::signing;
 use crate::store::AgentPatch;
 
 /// Admin actor in audit records. There is one admin role; which token was
@@ -34,6 +35,8 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/v1/agents/{id}/keys", post(create_key).get(list_keys))
         .route("/v1/agents/{id}/keys/{key_id}", delete(revoke_key))
         .route("/v1/agents/{id}/keys/{key_id}/rotate", post(rotate_key))
+        .route("/v1/agents/{id}/signing-keys", post(register_signing_key).get(list_signing_keys))
+        .route("/v1/agents/{id}/signing-keys/{key_id}", delete(revoke_signing_key))
 }
 
 #[derive(Deserialize)]
@@ -235,5 +238,51 @@ async fn revoke_key(
     Path((id, key_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     agents::revoke_key(&state, ADMIN, &id, &key_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterSigningKey {
+    /// Standard base64 of the 32-byte Ed25519 public key.
+    public_key: String,
+    #[serde(default = "all_scopes")]
+    scopes: Vec<Scope>,
+}
+
+/// Registers an Ed25519 public key the agent signs requests with. Several
+/// may be live at once: register the new key, move the client, revoke the
+/// old one.
+async fn register_signing_key(
+    State(state): State<Arc<AppState>>,
+    _: Admin,
+    Path(id): Path<String>,
+    JsonBody { body, .. }: JsonBody<RegisterSigningKey>,
+) -> Result<(StatusCode, Json<SigningKey>)> {
+    if body.scopes.is_empty() {
+        return Err(Error::invalid("invalid_request", "scopes must not be empty"));
+    }
+    let mut scopes = body.scopes;
+    scopes.sort();
+    scopes.dedup();
+    let key = signing::register(&state, ADMIN, &id, &body.public_key, scopes).await?;
+    Ok((StatusCode::CREATED, Json(key)))
+}
+
+async fn list_signing_keys(
+    State(state): State<Arc<AppState>>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    state.store.agent(&id).await?.ok_or(Error::NotFound("agent"))?;
+    Ok(Json(json!({ "data": state.store.signing_keys(&id).await? })))
+}
+
+async fn revoke_signing_key(
+    State(state): State<Arc<AppState>>,
+    _: Admin,
+    Path((id, key_id)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    signing::revoke(&state, ADMIN, &id, &key_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,6 +8,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::client_ip::client_ip;
+use super::signature::SignedAgent;
 use crate::app::AppState;
 use crate::auth::{self, ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, APPROVER_TOKEN_PREFIX};
 use crate::clock::parse_ts;
@@ -22,6 +23,7 @@ pub enum Principal {
     Approver(Approver),
 }
 
+#[derive(Clone)]
 pub struct AgentPrincipal {
     pub agent: Agent,
     pub key_id: String,
@@ -29,7 +31,8 @@ pub struct AgentPrincipal {
 }
 
 impl AgentPrincipal {
-    /// Audit actor string: which agent, with which key.
+    /// Audit actor string: which agent, with which key (an API key
+    /// `key_...` or a signing key `sk_...`).
     pub fn actor(&self) -> String {
         format!("agent:{}/key:{}", self.agent.id, self.key_id)
     }
@@ -105,6 +108,9 @@ impl FromRequestParts<Arc<AppState>> for Principal {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self> {
+        if let Some(SignedAgent(agent)) = parts.extensions.get::<SignedAgent>() {
+            return Ok(Principal::Agent(agent.clone()));
+        }
         let token = bearer(parts).ok_or(Error::Unauthenticated("missing bearer token"))?;
         if token.starts_with(AGENT_KEY_PREFIX) {
             let client = client_ip(&parts.headers, &parts.extensions, &state.config.trusted_proxies);

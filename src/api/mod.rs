@@ -13,6 +13,7 @@ mod health;
 mod limits;
 mod payments;
 mod request_id;
+mod signature;
 mod webhooks;
 
 use std::sync::Arc;
@@ -105,6 +106,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(|| async { Error::NotFound("route").into_response() })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed.into_response() })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), signature::middleware))
         .layer(axum::middleware::from_fn_with_state(state.clone(), timeout))
         .layer(axum::middleware::from_fn_with_state(state.clone(), limits::middleware))
         .layer(TraceLayer::new_for_http().make_span_with(request_id::span))

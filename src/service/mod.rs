@@ -7,4 +7,5 @@ pub mod audit;
 pub mod cards;
 pub mod dev;
 pub mod payments;
+pub mod signing;
 pub mod webhooks;

@@ -23,6 +23,7 @@ mod approvals;
 mod audit;
 mod cards;
 mod payments;
+mod signing;
 mod webhooks;
 mod writer;
 

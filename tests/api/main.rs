@@ -17,5 +17,6 @@ mod provider_faults;
 mod provider_lithic;
 mod provider_turnkey;
 mod replicas;
+mod signatures;
 mod sim;
 mod webhooks;

@@ -202,10 +202,18 @@ async fn a_receiver_failing_twice_gets_the_third_attempt_with_the_same_webhook_i
     assert!(got.iter().all(|d| d.id == got[0].id), "one webhook-id across retries: {got:?}");
     verify_all(&got[2..], &secret, app.clock.now().timestamp());
 
-    let (_, attempts) =
-        app.admin(Method::GET, &format!("/v1/webhook-endpoints/{endpoint}/attempts"), None).await;
-    let codes: Vec<i64> =
-        attempts["data"].as_array().unwrap().iter().map(|a| a["status_code"].as_i64().unwrap()).collect();
+    // The receiver has answered; the attempt is recorded just after.
+    let mut codes = Vec::new();
+    for _ in 0..200 {
+        let (_, attempts) =
+            app.admin(Method::GET, &format!("/v1/webhook-endpoints/{endpoint}/attempts"), None).await;
+        codes =
+            attempts["data"].as_array().unwrap().iter().map(|a| a["status_code"].as_i64().unwrap()).collect();
+        if codes.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(codes, vec![200, 503, 500], "newest first");
     let (_, per_event) =
         app.admin(Method::GET, &format!("/v1/webhook-events/{}/attempts", got[0].id), None).await;

@@ -1,0 +1,137 @@
+//! Ed25519 request signatures: agents' public keys, and checking a signed
+//! request (see `api::signature` for the wire format).
+
+use base64::Engine;
+use ed25519_dalek::{Signature, VerifyingKey};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::app::AppState;
+use crate::audit::AuditEvent;
+use crate::clock::format_ts;
+use crate::error::{Error, Result};
+use crate::ids;
+use crate::model::{Scope, SigningKey};
+
+/// How far a signed request's timestamp may be from the gateway's clock;
+/// also how long a signature is remembered against replays.
+pub const WINDOW_SECS: i64 = 300;
+
+/// Registers `public_key` (standard base64 of 32 bytes) for `agent_id`.
+pub async fn register(
+    state: &AppState,
+    actor: &str,
+    agent_id: &str,
+    public_key: &str,
+    scopes: Vec<Scope>,
+) -> Result<SigningKey> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(public_key.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .filter(|b| VerifyingKey::from_bytes(b).is_ok())
+        .ok_or_else(|| {
+            Error::invalid("invalid_request", "public_key must be base64 of a 32-byte Ed25519 key")
+        })?;
+    let now = state.clock.now();
+    let key = SigningKey {
+        id: ids::new("sk"),
+        agent_id: agent_id.to_owned(),
+        public_key: base64::engine::general_purpose::STANDARD.encode(bytes),
+        scopes,
+        created_at: format_ts(now),
+        revoked_at: None,
+    };
+    let actor = actor.to_owned();
+    state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.agent(&key.agent_id).await?.ok_or(Error::NotFound("agent"))?;
+                if !tx.insert_signing_key(&key).await? {
+                    return Err(Error::conflict(
+                        "signing_key_exists",
+                        "this public key is already registered",
+                    ));
+                }
+                let event = AuditEvent::new("signing_key.created", actor)
+                    .agent(&key.agent_id)
+                    .subject(&key.id)
+                    .data(json!({ "public_key": key.public_key, "scopes": key.scopes }));
+                tx.append_audit(event, now).await?;
+                Ok(key)
+            })
+        })
+        .await
+}
+
+pub async fn revoke(state: &AppState, actor: &str, agent_id: &str, key_id: &str) -> Result<()> {
+    let now = state.clock.now();
+    let (actor, agent_id, key_id) = (actor.to_owned(), agent_id.to_owned(), key_id.to_owned());
+    state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                if !tx.revoke_signing_key(&agent_id, &key_id, &format_ts(now)).await? {
+                    return Err(Error::NotFound("signing key"));
+                }
+                let event = AuditEvent::new("signing_key.revoked", actor).agent(&agent_id).subject(&key_id);
+                tx.append_audit(event, now).await?;
+                Ok(())
+            })
+        })
+        .await
+}
+
+/// What a signed request claims.
+pub struct SignedRequest<'a> {
+    pub agent_id: &'a str,
+    pub timestamp: i64,
+    pub signature: &'a str,
+    pub method: &'a str,
+    pub path_and_query: &'a str,
+    pub body: &'a [u8],
+}
+
+/// The text an agent signs: method, path (with query), timestamp and the
+/// hex SHA-256 of the body, one per line.
+pub fn message(method: &str, path_and_query: &str, timestamp: i64, body: &[u8]) -> String {
+    format!("{method}\n{path_and_query}\n{timestamp}\n{}", hex::encode(Sha256::digest(body)))
+}
+
+/// The live signing key that signed `req`, once the request is known not to
+/// be a replay (its signature is remembered for the rest of the window).
+pub async fn verify(state: &AppState, req: &SignedRequest<'_>) -> Result<SigningKey> {
+    let now = state.clock.now();
+    if (now.timestamp() - req.timestamp).abs() > WINDOW_SECS {
+        return Err(Error::Unauthenticated("signature timestamp is more than 5 minutes off"));
+    }
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(req.signature.trim())
+        .ok()
+        .and_then(|b| Signature::from_slice(&b).ok())
+        .ok_or(Error::Unauthenticated("malformed signature"))?;
+    let message = message(req.method, req.path_and_query, req.timestamp, req.body);
+    let keys = state.store.signing_keys(req.agent_id).await?;
+    let key = keys
+        .into_iter()
+        .filter(|k| k.revoked_at.is_none())
+        .find(|k| {
+            let bytes = base64::engine::general_purpose::STANDARD.decode(&k.public_key).ok();
+            let key = bytes
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .and_then(|b| VerifyingKey::from_bytes(&b).ok());
+            key.is_some_and(|key| key.verify_strict(message.as_bytes(), &signature).is_ok())
+        })
+        .ok_or(Error::Unauthenticated("invalid signature"))?;
+    let seen = hex::encode(Sha256::digest(signature.to_bytes()));
+    let (now_ts, until) = (format_ts(now), format_ts(now + chrono::Duration::seconds(2 * WINDOW_SECS)));
+    let fresh = state
+        .store
+        .write(move |tx| Box::pin(async move { tx.remember_signature(&seen, &now_ts, &until).await }))
+        .await?;
+    if !fresh {
+        return Err(Error::Unauthenticated("replayed signature"));
+    }
+    Ok(key)
+}

@@ -1,0 +1,135 @@
+//! Agents authenticated by Ed25519 request signatures instead of bearer
+//! keys: the recipe in README ("Signed requests"), replays, the time
+//! window, scopes, and rotating keys.
+
+use base64::Engine;
+use ed25519_dalek::{Signer, SigningKey};
+use purser::clock::Clock;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::*;
+
+fn base64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+async fn register(
+    app: &TestApp,
+    agent: &Agent,
+    key: &SigningKey,
+    scopes: Option<&[&str]>,
+) -> (StatusCode, Value) {
+    let mut body = json!({ "public_key": base64(key.verifying_key().as_bytes()) });
+    if let Some(scopes) = scopes {
+        body["scopes"] = json!(scopes);
+    }
+    app.admin(Method::POST, &format!("/v1/agents/{}/signing-keys", agent.id), Some(body)).await
+}
+
+/// The signing recipe, as an agent implements it.
+fn signed(
+    app: &TestApp,
+    agent: &Agent,
+    key: &SigningKey,
+    timestamp: i64,
+    method: Method,
+    path: &str,
+    body: &str,
+) -> reqwest::RequestBuilder {
+    let message = format!("{method}\n{path}\n{timestamp}\n{}", hex::encode(Sha256::digest(body.as_bytes())));
+    let signature = base64(&key.sign(message.as_bytes()).to_bytes());
+    app.http
+        .request(method, app.url(path))
+        .header("Purser-Agent", &agent.id)
+        .header("Purser-Timestamp", timestamp.to_string())
+        .header("Purser-Signature", signature)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+}
+
+async fn send(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    into_parts(req.send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn a_signed_payment_is_accepted_once_and_only_inside_the_window() {
+    let app = spawn_app().await;
+    let agent = app.create_agent("test").await;
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let (status, registered) = register(&app, &agent, &key, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{registered}");
+    let now = app.clock.now().timestamp();
+    let body = payment("12.00", "aws.amazon.com").to_string();
+
+    let request = || {
+        signed(&app, &agent, &key, now, Method::POST, "/v1/payments", &body).header("Idempotency-Key", "s1")
+    };
+    let (status, p) = send(request()).await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    assert_eq!(p["agent_id"], agent.id.as_str());
+    // The very same request again: a replay.
+    let (status, e) = send(request()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(e["error"]["message"].as_str().unwrap().contains("replayed"), "{e}");
+
+    // Reads are signed too (the path includes the query).
+    let (status, list) =
+        send(signed(&app, &agent, &key, now + 1, Method::GET, "/v1/payments?limit=5", "")).await;
+    assert_eq!((status, list["data"].as_array().unwrap().len()), (StatusCode::OK, 1));
+
+    // Outside the 5-minute window, a changed body, another key: refused.
+    let stale = signed(&app, &agent, &key, now - 301, Method::GET, "/v1/payments", "");
+    assert_eq!(send(stale).await.0, StatusCode::UNAUTHORIZED);
+    let tampered = signed(&app, &agent, &key, now + 2, Method::POST, "/v1/payments", &body)
+        .header("Idempotency-Key", "s2")
+        .body(payment("99.00", "aws.amazon.com").to_string());
+    assert_eq!(send(tampered).await.0, StatusCode::UNAUTHORIZED);
+    let stranger = SigningKey::from_bytes(&[9; 32]);
+    assert_eq!(
+        send(signed(&app, &agent, &stranger, now + 3, Method::GET, "/v1/payments", "")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The audit log names the signing key.
+    let (_, audit) = app.admin(Method::GET, "/v1/audit?type=payment.approved", None).await;
+    let actor = audit["data"][0]["actor"].as_str().unwrap();
+    assert!(actor.ends_with(registered["id"].as_str().unwrap()), "{actor}");
+}
+
+#[tokio::test]
+async fn signing_keys_carry_scopes_and_rotate_without_downtime() {
+    let app = spawn_app().await;
+    let agent = app.create_agent("test").await;
+    let (old, new) = (SigningKey::from_bytes(&[1; 32]), SigningKey::from_bytes(&[2; 32]));
+    let (_, old_record) = register(&app, &agent, &old, None).await;
+    let now = app.clock.now().timestamp();
+    let get = |key: &SigningKey, t: i64| signed(&app, &agent, key, t, Method::GET, "/v1/payments", "");
+
+    // Rotation: register the new key, both work, revoke the old.
+    register(&app, &agent, &new, None).await;
+    assert_eq!(send(get(&old, now)).await.0, StatusCode::OK);
+    assert_eq!(send(get(&new, now)).await.0, StatusCode::OK);
+    let path = format!("/v1/agents/{}/signing-keys/{}", agent.id, old_record["id"].as_str().unwrap());
+    assert_eq!(app.admin(Method::DELETE, &path, None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(send(get(&old, now + 1)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(send(get(&new, now + 1)).await.0, StatusCode::OK);
+
+    // A read-only key cannot pay; a key cannot be registered twice; the
+    // public key must be one.
+    let reader = SigningKey::from_bytes(&[3; 32]);
+    register(&app, &agent, &reader, Some(&["payments:read"])).await;
+    let body = payment("1.00", "aws.amazon.com").to_string();
+    let pay = signed(&app, &agent, &reader, now, Method::POST, "/v1/payments", &body)
+        .header("Idempotency-Key", "r");
+    let (status, e) = send(pay).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("insufficient_scope")));
+    assert_eq!(register(&app, &agent, &reader, None).await.0, StatusCode::CONFLICT);
+    let bad = json!({ "public_key": "bm90IGEga2V5" });
+    let (status, _) =
+        app.admin(Method::POST, &format!("/v1/agents/{}/signing-keys", agent.id), Some(bad)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, listed) = app.admin(Method::GET, &format!("/v1/agents/{}/signing-keys", agent.id), None).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 3);
+}
