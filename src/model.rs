@@ -292,3 +292,11 @@ pub struct SigningKey {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<String>,
 }
+
+/// The engaged gateway-wide kill switch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KillSwitch {
+    pub reason: String,
+    pub actor: String,
+    pub engaged_at: String,
+}

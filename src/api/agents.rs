@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Admin;
-use super::extract::{JsonBody, OptionalJsonBody};
+use super::extract::{JsonBody, OptionalJsonBody, PathParams};
 use crate::app::AppState;
 use crate::clock::{format_ts, parse_ts};
 use crate::error::{Error, Result};
@@ -75,7 +75,11 @@ async fn list(State(state): State<Arc<AppState>>, _: Admin) -> Result<Json<Value
     Ok(Json(json!({ "data": state.store.agents().await? })))
 }
 
-async fn show(State(state): State<Arc<AppState>>, _: Admin, Path(id): Path<String>) -> Result<Json<Agent>> {
+async fn show(
+    State(state): State<Arc<AppState>>,
+    _: Admin,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<Agent>> {
     Ok(Json(state.store.agent(&id).await?.ok_or(Error::NotFound("agent"))?))
 }
 
@@ -89,7 +93,7 @@ struct UpdateAgent {
 async fn update(
     State(state): State<Arc<AppState>>,
     _: Admin,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody { body, .. }: JsonBody<UpdateAgent>,
 ) -> Result<Json<Agent>> {
     if body.trust_level.is_none() && body.policy.is_none() {
@@ -104,25 +108,29 @@ async fn update(
 struct Freeze {
     #[serde(default)]
     reason: Option<String>,
+    /// Also revoke every API key and signing key of the agent.
+    #[serde(default)]
+    revoke_keys: bool,
 }
 
 async fn freeze(
     State(state): State<Arc<AppState>>,
     _: Admin,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     OptionalJsonBody(body): OptionalJsonBody<Freeze>,
 ) -> Result<Json<Agent>> {
     let reason = body.reason.unwrap_or_else(|| "frozen by admin".to_owned());
     check_len("reason", &reason, MAX_REASON)?;
-    Ok(Json(agents::set_frozen(&state, ADMIN, &id, Some(reason)).await?))
+    let options = agents::FreezeOptions { revoke_keys: body.revoke_keys };
+    Ok(Json(agents::set_frozen(&state, ADMIN, &id, Some(reason), options).await?))
 }
 
 async fn unfreeze(
     State(state): State<Arc<AppState>>,
     _: Admin,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<Agent>> {
-    Ok(Json(agents::set_frozen(&state, ADMIN, &id, None).await?))
+    Ok(Json(agents::set_frozen(&state, ADMIN, &id, None, agents::FreezeOptions::default()).await?))
 }
 
 #[derive(Deserialize)]
@@ -143,7 +151,7 @@ fn all_scopes() -> Vec<Scope> {
 async fn create_key(
     State(state): State<Arc<AppState>>,
     _: Admin,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody { body, .. }: JsonBody<CreateKey>,
 ) -> Result<(StatusCode, Json<Value>)> {
     if body.scopes.is_empty() {
@@ -207,7 +215,7 @@ impl Default for RotateKey {
 async fn rotate_key(
     State(state): State<Arc<AppState>>,
     _: Admin,
-    Path((id, key_id)): Path<(String, String)>,
+    PathParams((id, key_id)): PathParams<(String, String)>,
     OptionalJsonBody(body): OptionalJsonBody<RotateKey>,
 ) -> Result<(StatusCode, Json<Value>)> {
     if body.grace_seconds > agents::MAX_ROTATION_GRACE_SECS {
@@ -226,7 +234,7 @@ async fn rotate_key(
 async fn list_keys(
     State(state): State<Arc<AppState>>,
     _: Admin,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>> {
     state.store.agent(&id).await?.ok_or(Error::NotFound("agent"))?;
     Ok(Json(json!({ "data": state.store.keys(&id).await? })))
@@ -235,7 +243,7 @@ async fn list_keys(
 async fn revoke_key(
     State(state): State<Arc<AppState>>,
     _: Admin,
-    Path((id, key_id)): Path<(String, String)>,
+    PathParams((id, key_id)): PathParams<(String, String)>,
 ) -> Result<StatusCode> {
     agents::revoke_key(&state, ADMIN, &id, &key_id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -256,7 +264,7 @@ struct RegisterSigningKey {
 async fn register_signing_key(
     State(state): State<Arc<AppState>>,
     _: Admin,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody { body, .. }: JsonBody<RegisterSigningKey>,
 ) -> Result<(StatusCode, Json<SigningKey>)> {
     if body.scopes.is_empty() {
@@ -272,7 +280,7 @@ async fn register_signing_key(
 async fn list_signing_keys(
     State(state): State<Arc<AppState>>,
     _: Admin,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>> {
     state.store.agent(&id).await?.ok_or(Error::NotFound("agent"))?;
     Ok(Json(json!({ "data": state.store.signing_keys(&id).await? })))
@@ -281,7 +289,7 @@ async fn list_signing_keys(
 async fn revoke_signing_key(
     State(state): State<Arc<AppState>>,
     _: Admin,
-    Path((id, key_id)): Path<(String, String)>,
+    PathParams((id, key_id)): PathParams<(String, String)>,
 ) -> Result<StatusCode> {
     signing::revoke(&state, ADMIN, &id, &key_id).await?;
     Ok(StatusCode::NO_CONTENT)

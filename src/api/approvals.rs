@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::{Admin, Principal};
-use super::extract::{empty_as_none, JsonBody, OptionalJsonBody, QueryParams};
+use super::extract::{empty_as_none, JsonBody, OptionalJsonBody, PathParams, QueryParams};
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::model::Approval;
@@ -58,7 +58,7 @@ async fn list_approvers(State(state): State<Arc<AppState>>, _: Admin) -> Result<
 async fn revoke_approver(
     State(state): State<Arc<AppState>>,
     _: Admin,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<StatusCode> {
     approvals::revoke_approver(&state, "admin", &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -98,7 +98,7 @@ async fn list(
 async fn show(
     State(state): State<Arc<AppState>>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>> {
     principal.approval_reader()?;
     let approval = state.store.approval(&id).await?.ok_or(Error::NotFound("approval"))?;
@@ -124,7 +124,7 @@ struct VoteBody {
 async fn approve(
     State(state): State<Arc<AppState>>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     body: Result<OptionalJsonBody<VoteBody>, Error>,
 ) -> Result<Json<Value>> {
     decide(state, principal, id, body, Verdict::Approve).await
@@ -133,7 +133,7 @@ async fn approve(
 async fn deny(
     State(state): State<Arc<AppState>>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     body: Result<OptionalJsonBody<VoteBody>, Error>,
 ) -> Result<Json<Value>> {
     decide(state, principal, id, body, Verdict::Deny).await

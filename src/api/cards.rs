@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, post};
 use axum::{Json, Router};
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Admin;
-use super::extract::{JsonBody, RawBody};
+use super::extract::{JsonBody, PathParams, RawBody};
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::model::Card;
@@ -37,7 +37,7 @@ struct RegisterCard {
 async fn register(
     State(state): State<Arc<AppState>>,
     _: Admin,
-    Path(agent_id): Path<String>,
+    PathParams(agent_id): PathParams<String>,
     JsonBody { body, .. }: JsonBody<RegisterCard>,
 ) -> Result<(StatusCode, Json<Card>)> {
     let token = body.card_token;
@@ -53,7 +53,7 @@ async fn register(
 async fn list(
     State(state): State<Arc<AppState>>,
     _: Admin,
-    Path(agent_id): Path<String>,
+    PathParams(agent_id): PathParams<String>,
 ) -> Result<Json<Value>> {
     state.store.agent(&agent_id).await?.ok_or(Error::NotFound("agent"))?;
     Ok(Json(json!({ "data": state.store.cards(&agent_id).await? })))
@@ -62,7 +62,7 @@ async fn list(
 async fn remove(
     State(state): State<Arc<AppState>>,
     _: Admin,
-    Path((agent_id, token)): Path<(String, String)>,
+    PathParams((agent_id, token)): PathParams<(String, String)>,
 ) -> Result<StatusCode> {
     cards::remove(&state, ADMIN, &agent_id, &token).await?;
     Ok(StatusCode::NO_CONTENT)

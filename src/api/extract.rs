@@ -64,6 +64,21 @@ impl<T: DeserializeOwned + Default> FromRequest<Arc<AppState>> for OptionalJsonB
     }
 }
 
+/// Path parameters, rejected as `invalid_request` (JSON) when they do not
+/// decode (e.g. percent-encoded bytes that are not UTF-8).
+pub struct PathParams<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<Arc<AppState>> for PathParams<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Error> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| PathParams(value))
+            .map_err(|rejection| Error::invalid("invalid_request", rejection.body_text()))
+    }
+}
+
 /// The exact body bytes, for callbacks whose signature covers them; only
 /// the size limit is checked here.
 pub struct RawBody(pub Bytes);

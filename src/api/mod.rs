@@ -10,6 +10,7 @@ mod client_ip;
 mod error;
 mod extract;
 mod health;
+mod kill_switch;
 mod limits;
 mod payments;
 mod request_id;
@@ -29,6 +30,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+pub use extract::PathParams;
 pub use limits::RateLimits;
 
 use crate::app::AppState;
@@ -101,6 +103,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(webhooks::router())
         .merge(audit::router())
         .merge(health::router())
+        .merge(kill_switch::router())
         .merge(crate::console::router())
         .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .fallback(|| async { Error::NotFound("route").into_response() })

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::auth::Principal;
-use super::extract::{empty_as_none, JsonBody, QueryParams};
+use super::extract::{empty_as_none, JsonBody, PathParams, QueryParams};
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::model::{PaymentStatus, Scope};
@@ -195,7 +195,7 @@ async fn evaluate(
 async fn show(
     State(state): State<Arc<AppState>>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Response> {
     let owner = match principal {
         Principal::Admin => None,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Admin;
-use super::extract::{empty_as_none, JsonBody, OptionalJsonBody, QueryParams};
+use super::extract::{empty_as_none, JsonBody, OptionalJsonBody, PathParams, QueryParams};
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::model::WebhookEndpoint;
@@ -72,7 +72,7 @@ async fn list(State(state): State<Arc<AppState>>, _: Admin) -> Result<Json<Value
 async fn show(
     State(state): State<Arc<AppState>>,
     _: Admin,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<WebhookEndpoint>> {
     Ok(Json(state.store.endpoint(&id).await?.ok_or(Error::NotFound("webhook endpoint"))?))
 }
@@ -90,7 +90,7 @@ struct UpdateEndpoint {
 async fn update(
     State(state): State<Arc<AppState>>,
     _: Admin,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody { body, .. }: JsonBody<UpdateEndpoint>,
 ) -> Result<Json<WebhookEndpoint>> {
     check_description(&body.description)?;
@@ -103,7 +103,11 @@ async fn update(
     Ok(Json(webhooks::update_endpoint(&state, ADMIN, &id, patch).await?))
 }
 
-async fn remove(State(state): State<Arc<AppState>>, _: Admin, Path(id): Path<String>) -> Result<StatusCode> {
+async fn remove(
+    State(state): State<Arc<AppState>>,
+    _: Admin,
+    PathParams(id): PathParams<String>,
+) -> Result<StatusCode> {
     webhooks::delete_endpoint(&state, ADMIN, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -118,7 +122,7 @@ struct Rotate {
 async fn rotate(
     State(state): State<Arc<AppState>>,
     _: Admin,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     OptionalJsonBody(body): OptionalJsonBody<Rotate>,
 ) -> Result<Json<Value>> {
     let grace = body.grace_seconds.unwrap_or(DEFAULT_GRACE_SECONDS);
@@ -150,7 +154,7 @@ fn page(limit: Option<u32>) -> Result<u32> {
 async fn endpoint_attempts(
     State(state): State<Arc<AppState>>,
     _: Admin,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     QueryParams(q): QueryParams<AttemptsQuery>,
 ) -> Result<Json<Value>> {
     state.store.endpoint(&id).await?.ok_or(Error::NotFound("webhook endpoint"))?;
@@ -160,7 +164,7 @@ async fn endpoint_attempts(
 async fn event_attempts(
     State(state): State<Arc<AppState>>,
     _: Admin,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     QueryParams(q): QueryParams<AttemptsQuery>,
 ) -> Result<Json<Value>> {
     if !state.store.event_exists(&id).await? {
@@ -179,7 +183,7 @@ struct Replay {
 async fn replay(
     State(state): State<Arc<AppState>>,
     _: Admin,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     OptionalJsonBody(body): OptionalJsonBody<Replay>,
 ) -> Result<(StatusCode, Json<Value>)> {
     let queued = webhooks::replay(&state, ADMIN, &id, body.endpoint_id).await?;

@@ -8,7 +8,7 @@ mod pages;
 use std::sync::Arc;
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -16,6 +16,7 @@ use axum::{Form, Router};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
 
+use crate::api::PathParams;
 use crate::app::AppState;
 use crate::auth;
 use crate::clock::format_ts;
@@ -163,7 +164,7 @@ async fn decide(
     State(state): State<Arc<AppState>>,
     jar: CookieJar,
     headers: HeaderMap,
-    Path((id, verdict)): Path<(String, String)>,
+    PathParams((id, verdict)): PathParams<(String, String)>,
     form: Result<Form<DecideForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else { return bad_form() };

@@ -61,6 +61,9 @@ pub enum ReasonCode {
     RailNotAllowed,
     AgentFrozen,
     ApprovalRequired,
+    /// Not a policy rule: the gateway's kill switch is engaged (added by
+    /// the payment service, never by the engine).
+    KillSwitch,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

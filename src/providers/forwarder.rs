@@ -77,6 +77,11 @@ impl Worker {
                     }
                 }
             }
+            if self.store.kill_switch().is_some() {
+                // Halted: the payments stay `approved` (reserved) and the
+                // sweep forwards them once the switch is released.
+                continue;
+            }
             let outcomes = call_providers(&self.providers, batch, |provider, request, _| {
                 Box::pin(async move { provider.forward(&request).await })
             })

@@ -98,24 +98,46 @@ pub async fn update_agent(state: &AppState, actor: &str, id: &str, patch: AgentP
         .await
 }
 
+/// What freezing does besides denying the agent's payments.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FreezeOptions {
+    /// Revoke every API key and signing key of the agent too (a leaked
+    /// credential); unfreezing then needs new keys.
+    pub revoke_keys: bool,
+}
+
 /// Freezes (`Some(reason)`) or unfreezes (`None`) an agent. A frozen agent's
-/// payments are denied with `agent_frozen`.
-pub async fn set_frozen(state: &AppState, actor: &str, id: &str, reason: Option<String>) -> Result<Agent> {
+/// payments are denied with `agent_frozen`, and its pending approvals are
+/// cancelled (closed as `rejected`, reservations released) in the same
+/// transaction, so no approver can let one through afterwards.
+pub async fn set_frozen(
+    state: &AppState,
+    actor: &str,
+    id: &str,
+    reason: Option<String>,
+    options: FreezeOptions,
+) -> Result<Agent> {
     let now = state.clock.now();
     let (actor, id) = (actor.to_owned(), id.to_owned());
     state
         .store
         .write(move |tx| {
             Box::pin(async move {
-                let agent = tx
-                    .set_frozen(&id, reason.as_deref(), &format_ts(now))
-                    .await?
-                    .ok_or(Error::NotFound("agent"))?;
+                let ts = format_ts(now);
+                let agent =
+                    tx.set_frozen(&id, reason.as_deref(), &ts).await?.ok_or(Error::NotFound("agent"))?;
                 let kind = if reason.is_some() { "agent.frozen" } else { "agent.unfrozen" };
+                let (mut cancelled, mut revoked) = (0, 0);
                 if reason.is_some() {
-                    tx.emit(kind, &agent, now);
+                    cancelled = super::approvals::cancel_for_frozen(tx, &id, now).await?;
+                    if options.revoke_keys {
+                        revoked = tx.revoke_all_credentials(&id, &ts).await?;
+                    }
                 }
-                let event = AuditEvent::new(kind, actor).agent(&id).data(json!({ "reason": reason }));
+                tx.emit(kind, &agent, now);
+                let data =
+                    json!({ "reason": reason, "approvals_cancelled": cancelled, "keys_revoked": revoked });
+                let event = AuditEvent::new(kind, actor).agent(&id).data(data);
                 tx.append_audit(event, now).await?;
                 Ok(agent)
             })

@@ -131,6 +131,13 @@ pub async fn vote(
     state.store.approval(approval_id).await?.ok_or(Error::NotFound("approval"))
 }
 
+fn kill_switch_engaged() -> Error {
+    Error::conflict(
+        "kill_switch_engaged",
+        "the kill switch is engaged: nothing can be approved until it is released",
+    )
+}
+
 async fn vote_job(
     tx: &mut WriteTx,
     state: Arc<AppState>,
@@ -152,6 +159,9 @@ async fn vote_job(
     // before anything is written (see `store::writer` on failed jobs).
     let provider = match verdict {
         Verdict::Approve => {
+            if tx.kill_switch().is_some() {
+                return Err(kill_switch_engaged());
+            }
             let payment = tx.payment(None, &approval.payment_id).await?.ok_or(Error::NotFound("payment"))?;
             Some(provider_for(&state, &payment)?)
         }
@@ -229,6 +239,26 @@ async fn expire(
         tx.append_audit(event, now).await?;
     }
     Ok(())
+}
+
+/// Closes every pending approval of a frozen agent as `rejected`, releasing
+/// its reservation: nobody can approve a frozen agent's payment any more.
+/// Returns how many it closed.
+pub(crate) async fn cancel_for_frozen(tx: &mut WriteTx, agent_id: &str, now: DateTime<Utc>) -> Result<usize> {
+    let mut cancelled = 0;
+    for id in tx.pending_approvals_of(agent_id).await? {
+        let Some(approval) = tx.approval_state(&id).await? else { continue };
+        if tx.close_approval(&approval, &id, PaymentStatus::Rejected, None, &format_ts(now)).await? {
+            emit_payment(tx, "approval.rejected", &approval.payment_id, now).await?;
+            let event = AuditEvent::new("approval.cancelled", "system")
+                .agent(agent_id)
+                .subject(&id)
+                .data(json!({ "payment_id": approval.payment_id, "reason": "agent_frozen" }));
+            tx.append_audit(event, now).await?;
+            cancelled += 1;
+        }
+    }
+    Ok(cancelled)
 }
 
 /// Expires every pending approval whose deadline has passed, releasing its

@@ -6,6 +6,7 @@ pub mod approvals;
 pub mod audit;
 pub mod cards;
 pub mod dev;
+pub mod kill_switch;
 pub mod payments;
 pub mod signing;
 pub mod webhooks;

@@ -11,10 +11,11 @@ use crate::audit::AuditEvent;
 use crate::clock::format_ts;
 use crate::error::{Error, Result};
 use crate::ids;
-use crate::model::{Agent, ApprovalSummary, Money, Payment, PaymentStatus, ProviderRef};
+use crate::model::{Agent, ApprovalSummary, KillSwitch, Money, Payment, PaymentStatus, ProviderRef};
 use crate::money::{to_counter, Currency};
 use crate::policy::{
-    AgentFacts, Decision, Outcome, PaymentFacts, Policy, SpendSnapshot, VelocityRule, WindowKeys,
+    AgentFacts, Decision, Outcome, PaymentFacts, Policy, Reason, ReasonCode, SpendSnapshot, VelocityRule,
+    WindowKeys,
 };
 use crate::store::{NewPayment, SpendQuery, WriteTx};
 
@@ -58,6 +59,21 @@ impl Settlement {
         }
         decision
     }
+}
+
+/// A decision under the engaged kill switch: denied, whatever the policy
+/// said, with the switch as the first reason.
+fn halt(decision: &mut Decision, kill: &KillSwitch) {
+    decision.outcome = Outcome::Deny;
+    decision.reasons.insert(
+        0,
+        Reason {
+            code: ReasonCode::KillSwitch,
+            message: format!("all payments are halted: {}", kill.reason),
+            limit: None,
+            attempted: None,
+        },
+    );
 }
 
 pub enum Created {
@@ -148,7 +164,11 @@ pub async fn create(
                         let spend = tx.spend(&prep.spend_query(&caller.id, now)).await?;
                         (prep, spend)
                     };
-                let decision = settlement.adjust(prep.policy.evaluate(&prep.agent, &prep.facts, &spend, now));
+                let mut decision =
+                    settlement.adjust(prep.policy.evaluate(&prep.agent, &prep.facts, &spend, now));
+                if let Some(kill) = tx.kill_switch() {
+                    halt(&mut decision, &kill);
+                }
 
                 let reserved_units = match decision.outcome {
                     Outcome::Deny => 0,

@@ -226,6 +226,17 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Revokes every live API key and signing key of `agent_id`; returns
+    /// how many.
+    pub async fn revoke_all_credentials(&mut self, agent_id: &str, now: &str) -> Result<u64> {
+        let mut revoked = 0;
+        for table in ["api_keys", "signing_keys"] {
+            let sql = format!("UPDATE {table} SET revoked_at = ? WHERE agent_id = ? AND revoked_at IS NULL");
+            revoked += query(&sql).bind(now).bind(agent_id).execute(self.write()).await?.rows_affected();
+        }
+        Ok(revoked)
+    }
+
     /// Revokes every live key of `agent_id` whose id is not `keep`.
     pub async fn revoke_other_keys(&mut self, agent_id: &str, keep: &str, now: &str) -> Result<u64> {
         let done =

@@ -229,6 +229,15 @@ impl WriteTx {
         Ok(row.get::<i64, _>("n") as u32)
     }
 
+    /// Ids of `agent_id`'s pending approvals.
+    pub async fn pending_approvals_of(&mut self, agent_id: &str) -> Result<Vec<String>> {
+        let rows = query("SELECT id FROM approvals WHERE agent_id = ? AND status = 'pending'")
+            .bind(agent_id)
+            .fetch_all(self.read())
+            .await?;
+        Ok(rows.iter().map(|r| r.get("id")).collect())
+    }
+
     /// Closes a pending approval and moves its payment out of
     /// `pending_approval`: to `approved` with `provider` (the reservation is
     /// kept), or to `rejected`/`expired` (the reservation is released by the

@@ -22,6 +22,7 @@ mod agents;
 mod approvals;
 mod audit;
 mod cards;
+mod kill_switch;
 mod payments;
 mod signing;
 mod webhooks;
@@ -188,6 +189,7 @@ pub struct Store {
     write: AnyPool,
     jobs: mpsc::Sender<writer::Job>,
     subscriptions: std::sync::Arc<webhooks::Subscriptions>,
+    kill_switch: std::sync::Arc<kill_switch::KillSwitchCache>,
 }
 
 impl Store {
@@ -213,9 +215,13 @@ impl Store {
             }
         };
         let subscriptions = std::sync::Arc::new(webhooks::Subscriptions::default());
-        let jobs = writer::start(backend, write.clone(), subscriptions.clone())?;
-        let store = Store { backend, read, write, jobs, subscriptions };
+        let kill_switch = std::sync::Arc::new(kill_switch::KillSwitchCache::default());
+        let shared =
+            writer::Shared { subscriptions: subscriptions.clone(), kill_switch: kill_switch.clone() };
+        let jobs = writer::start(backend, write.clone(), shared)?;
+        let store = Store { backend, read, write, jobs, subscriptions, kill_switch };
         store.refresh_subscriptions().await?;
+        store.reload_kill_switch().await?;
         Ok(store)
     }
 
@@ -289,14 +295,11 @@ pub struct WriteTx {
     /// Webhook events emitted but not yet inserted (see `flush_outbox`).
     pending_events: Vec<webhooks::PendingEvent>,
     subscriptions: std::sync::Arc<webhooks::Subscriptions>,
+    kill_switch: std::sync::Arc<kill_switch::KillSwitchCache>,
 }
 
 impl WriteTx {
-    fn new(
-        backend: Backend,
-        tx: Transaction<'static, Any>,
-        subscriptions: std::sync::Arc<webhooks::Subscriptions>,
-    ) -> Self {
+    fn new(backend: Backend, tx: Transaction<'static, Any>, shared: &writer::Shared) -> Self {
         WriteTx {
             backend,
             tx,
@@ -304,7 +307,8 @@ impl WriteTx {
             audit_head: None,
             pending_audit: Vec::new(),
             pending_events: Vec::new(),
-            subscriptions,
+            subscriptions: shared.subscriptions.clone(),
+            kill_switch: shared.kill_switch.clone(),
         }
     }
 

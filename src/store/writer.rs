@@ -15,6 +15,7 @@ use futures_util::future::BoxFuture;
 use sqlx::{AnyPool, Executor};
 use tokio::sync::{mpsc, oneshot};
 
+use super::kill_switch::KillSwitchCache;
 use super::webhooks::Subscriptions;
 use super::{Backend, StoreError, WriteTx};
 
@@ -95,23 +96,25 @@ impl<T: Send, E: From<StoreError> + Send> Finished for Outcome<T, E> {
 /// statements, and every statement wakes the writer once; on the shared
 /// runtime each wake-up would queue behind HTTP tasks, and that queueing,
 /// not SQLite, bounded throughput (measured: 2,650/s shared, see README).
-pub(super) fn start(
-    backend: Backend,
-    pool: AnyPool,
-    subscriptions: Arc<Subscriptions>,
-) -> std::io::Result<mpsc::Sender<Job>> {
+/// In-memory state every write transaction sees.
+pub(super) struct Shared {
+    pub(super) subscriptions: Arc<Subscriptions>,
+    pub(super) kill_switch: Arc<KillSwitchCache>,
+}
+
+pub(super) fn start(backend: Backend, pool: AnyPool, shared: Shared) -> std::io::Result<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     std::thread::Builder::new()
         .name("purser-writer".into())
-        .spawn(move || runtime.block_on(run(Writer { backend, pool, subscriptions }, rx)))?;
+        .spawn(move || runtime.block_on(run(Writer { backend, pool, shared }, rx)))?;
     Ok(tx)
 }
 
 struct Writer {
     backend: Backend,
     pool: AnyPool,
-    subscriptions: Arc<Subscriptions>,
+    shared: Shared,
 }
 
 /// The key of the PostgreSQL advisory lock every replica's writer holds for
@@ -140,12 +143,14 @@ impl Writer {
             Backend::Postgres => {
                 let mut tx = self.pool.begin().await?;
                 tx.execute(format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})").as_str()).await?;
-                // Another replica may have changed the webhook endpoints.
-                self.subscriptions.reload(&mut tx).await?;
+                // Another replica may have changed the webhook endpoints
+                // or the kill switch.
+                self.shared.subscriptions.reload(&mut tx).await?;
+                self.shared.kill_switch.reload(&mut tx).await?;
                 tx
             }
         };
-        Ok(WriteTx::new(self.backend, tx, self.subscriptions.clone()))
+        Ok(WriteTx::new(self.backend, tx, &self.shared))
     }
 }
 

@@ -12,7 +12,7 @@ pub use dispatcher::Dispatcher;
 /// Every event type purser emits. Subscriptions are checked against this
 /// list, so an endpoint cannot subscribe to a type that never comes (a typo
 /// would silently receive nothing); `*` subscribes to all.
-pub const EVENT_TYPES: [&str; 12] = [
+pub const EVENT_TYPES: [&str; 15] = [
     "spend.threshold_warning",
     "payment.approved",
     "payment.denied",
@@ -24,5 +24,8 @@ pub const EVENT_TYPES: [&str; 12] = [
     "approval.rejected",
     "approval.expired",
     "agent.frozen",
+    "agent.unfrozen",
+    "kill_switch.engaged",
+    "kill_switch.released",
     "endpoint.disabled",
 ];

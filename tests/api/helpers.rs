@@ -269,6 +269,11 @@ impl Client {
         into_parts(self.http.get(self.url(path)).bearer_auth(key).send().await.unwrap()).await
     }
 
+    /// A POST with `token` as the bearer credential.
+    pub async fn post_as(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        into_parts(self.http.post(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap()).await
+    }
+
     /// Waits until the forwarder has moved `payment_id` past `approved`.
     pub async fn settled(&self, key: &str, payment_id: &str) -> Value {
         for _ in 0..200 {

@@ -9,6 +9,7 @@ mod cards;
 mod concurrency;
 mod console;
 mod helpers;
+mod incidents;
 mod limits;
 mod owasp;
 mod payments;

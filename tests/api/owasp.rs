@@ -843,7 +843,6 @@ async fn api8_misconfiguration_garbage_ids_never_cause_server_errors() {
         "%27%20OR%201%3D1--",
         "..%2F..%2Fetc%2Fpasswd",
         "%E2%80%AE",
-        "%FF%FE",
         "pay_%0d%0aSet-Cookie:%20x=1",
         long.as_str(),
         "0",
@@ -877,6 +876,25 @@ async fn api8_misconfiguration_garbage_ids_never_cause_server_errors() {
             assert!(status.is_client_error(), "{method} {shown}: {status} {e}");
             assert!(e["error"]["code"].is_string(), "{method} {shown}: {e}");
         }
+    }
+}
+
+#[tokio::test]
+async fn api8_misconfiguration_non_utf8_path_ids_answer_json() {
+    let app = spawn_app().await;
+    let a = app.create_agent("test").await;
+    for (path, token) in [
+        ("/v1/payments/%FF%FE", a.key.as_str()),
+        ("/v1/agents/%FF%FE", ADMIN_TOKEN),
+        ("/v1/webhook-endpoints/%C3%28", ADMIN_TOKEN),
+    ] {
+        let resp = app.http.get(app.url(path)).bearer_auth(token).send().await.unwrap();
+        let status = resp.status();
+        let content_type = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+        let (_, e) = into_parts(resp).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {e}");
+        assert!(content_type.is_some_and(|c| c.starts_with("application/json")), "{path}: {e}");
+        assert!(e["error"]["code"].is_string(), "{path}: {e}");
     }
 }
 

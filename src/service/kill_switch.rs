@@ -1,0 +1,36 @@
+//! The gateway-wide kill switch: while engaged, every new payment is denied
+//! (`kill_switch`), no approval can be approved, and approved payments are
+//! not forwarded (they wait, reserved, until it is released). Engaging and
+//! releasing are audited and emitted as webhooks.
+
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::audit::AuditEvent;
+use crate::clock::format_ts;
+use crate::error::Result;
+use crate::model::KillSwitch;
+
+/// Engages the switch (`Some(reason)`) or releases it (`None`); returns
+/// the switch as it now stands. Doing what is already done changes nothing.
+pub async fn set(state: &AppState, actor: &str, reason: Option<String>) -> Result<Option<KillSwitch>> {
+    let now = state.clock.now();
+    let to = reason.map(|reason| KillSwitch { reason, actor: actor.to_owned(), engaged_at: format_ts(now) });
+    let actor = actor.to_owned();
+    state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                if tx.set_kill_switch(to.as_ref()).await? {
+                    let kind = if to.is_some() { "kill_switch.engaged" } else { "kill_switch.released" };
+                    let data = json!({ "kill_switch": to });
+                    tx.emit(kind, &data, now);
+                    tx.append_audit(AuditEvent::new(kind, actor).data(data), now).await?;
+                }
+                Ok::<_, crate::error::Error>(())
+            })
+        })
+        .await?;
+    state.store.reload_kill_switch().await?;
+    Ok(state.store.kill_switch())
+}

@@ -1,0 +1,69 @@
+//! Incident response: freezing an agent (its pending approvals cancelled,
+//! optionally its keys revoked) and the gateway-wide kill switch.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn freezing_cancels_pending_approvals_and_can_revoke_every_key() {
+    let app = spawn_app().await;
+    let a = app.create_agent("test").await;
+    let (_, approver) = app.create_approver("alice").await;
+    let (_, pending) = app.pay(&a.key, "p1", payment("90.00", "aws.amazon.com")).await;
+    assert_eq!(pending["status"], "pending_approval");
+    let approval = pending["approval"]["id"].as_str().unwrap();
+
+    let freeze = format!("/v1/agents/{}/freeze", a.id);
+    let (status, _) = app.admin(Method::POST, &freeze, Some(json!({ "reason": "leaked key" }))).await;
+    assert_eq!(status, StatusCode::OK);
+    // Nobody can let the frozen agent's payment through any more.
+    let (status, e) = app.vote(&approver, approval, "approve", None).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("approval_not_pending")));
+    let payment_id = pending["id"].as_str().unwrap();
+    let (_, p) = app.get(&a.key, &format!("/v1/payments/{payment_id}")).await;
+    assert_eq!(p["status"], "rejected");
+    let (_, audit) = app.admin(Method::GET, "/v1/audit?type=approval.cancelled", None).await;
+    assert_eq!(audit["data"].as_array().unwrap().len(), 1);
+
+    // Unfrozen, the whole daily limit is there again: the 90.00 was released.
+    app.admin(Method::POST, &format!("/v1/agents/{}/unfreeze", a.id), None).await;
+    let (_, p) = app.pay(&a.key, "p2", payment("100.00", "aws.amazon.com")).await;
+    assert_eq!(p["status"], "pending_approval", "{p}");
+
+    // Freezing with revoke_keys: the key stops working at once.
+    app.admin(Method::POST, &freeze, Some(json!({ "reason": "compromised", "revoke_keys": true }))).await;
+    assert_eq!(app.get(&a.key, "/v1/payments").await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_kill_switch_halts_every_payment_until_released() {
+    let app = spawn_app().await;
+    let a = app.create_agent("test").await;
+    let (_, approver) = app.create_approver("alice").await;
+    let (_, pending) = app.pay(&a.key, "p1", payment("90.00", "aws.amazon.com")).await;
+    let approval = pending["approval"]["id"].as_str().unwrap();
+
+    let (status, _) = app.post_as(&a.key, "/v1/kill-switch", json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "admins only");
+    let (status, k) =
+        app.admin(Method::POST, "/v1/kill-switch", Some(json!({ "reason": "incident 42" }))).await;
+    assert_eq!((status, k["engaged"].as_bool()), (StatusCode::OK, Some(true)), "{k}");
+
+    let (_, denied) = app.pay(&a.key, "p2", payment("1.00", "aws.amazon.com")).await;
+    assert_eq!(denied["status"], "denied");
+    assert_eq!(reason_codes(&denied)[0], "kill_switch");
+    let (status, e) = app.vote(&approver, approval, "approve", None).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("kill_switch_engaged")));
+
+    let (_, k) = app.admin(Method::DELETE, "/v1/kill-switch", None).await;
+    assert_eq!(k["engaged"], false);
+    let (status, _) = app.vote(&approver, approval, "approve", None).await;
+    assert_eq!(status, StatusCode::OK);
+    app.wait_for(&a.key, pending["id"].as_str().unwrap(), "succeeded").await;
+    let (_, audit) = app.admin(Method::GET, "/v1/audit?limit=1000", None).await;
+    let kinds: Vec<&str> =
+        audit["data"].as_array().unwrap().iter().map(|r| r["type"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"kill_switch.engaged") && kinds.contains(&"kill_switch.released"), "{kinds:?}");
+}
