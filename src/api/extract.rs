@@ -72,6 +72,9 @@ impl<T: DeserializeOwned + Send> FromRequestParts<Arc<AppState>> for PathParams<
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Error> {
+        if parts.uri.path().contains("%00") {
+            return Err(nul_refused());
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(value)| PathParams(value))
@@ -115,8 +118,26 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<JsonBody<T>, Error> {
     if !value.is_object() {
         return Err(Error::invalid("invalid_request", "request body must be a JSON object"));
     }
+    if contains_nul(&value) {
+        return Err(nul_refused());
+    }
     let body = T::deserialize(&value).map_err(|e| Error::invalid("invalid_request", e.to_string()))?;
     Ok(JsonBody { body, value })
+}
+
+/// NUL cannot be stored as text (PostgreSQL refuses it) and is never
+/// meaningful in an id, a name or a description: refused at the edge.
+fn nul_refused() -> Error {
+    Error::invalid("invalid_request", "text may not contain the NUL character")
+}
+
+fn contains_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(contains_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
+    }
 }
 
 /// Query parameters, rejected as `invalid_query` when they do not parse.
@@ -126,6 +147,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        if parts.uri.query().is_some_and(|q| q.contains("%00")) {
+            return Err(nul_refused());
+        }
         Query::<T>::try_from_uri(&parts.uri)
             .map(|Query(q)| QueryParams(q))
             .map_err(|e| Error::invalid("invalid_query", e.body_text()))

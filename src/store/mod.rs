@@ -166,18 +166,24 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::WorkerCrashed
             | sqlx::Error::Tls(_)
             | sqlx::Error::Protocol(_) => StoreError::Unavailable(e),
-            // SQLITE_BUSY / SQLITE_LOCKED / SQLITE_READONLY / SQLITE_IOERR /
-            // SQLITE_FULL / SQLITE_CANTOPEN: the store cannot take writes now.
-            sqlx::Error::Database(ref db)
-                if db.code().is_some_and(|c| {
-                    matches!(c.parse::<i32>().map(|c| c & 0xff), Ok(5 | 6 | 8 | 10 | 13 | 14))
-                }) =>
-            {
-                StoreError::Unavailable(e)
-            }
+            sqlx::Error::Database(ref db) if store_cannot_write(db.as_ref()) => StoreError::Unavailable(e),
             other => StoreError::Internal(other.to_string()),
         }
     }
+}
+
+/// Whether a database error means the store cannot take the change now
+/// (rather than that the change is wrong).
+fn store_cannot_write(db: &dyn sqlx::error::DatabaseError) -> bool {
+    if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        // SQLSTATE classes: connection exception, insufficient resources,
+        // operator intervention, transaction rollback (serialization,
+        // deadlock).
+        return ["08", "53", "57", "40"].iter().any(|class| pg.code().starts_with(class));
+    }
+    // SQLITE_BUSY / SQLITE_LOCKED / SQLITE_READONLY / SQLITE_IOERR /
+    // SQLITE_FULL / SQLITE_CANTOPEN (primary codes, extended ones masked).
+    db.code().is_some_and(|c| matches!(c.parse::<i32>().map(|c| c & 0xff), Ok(5 | 6 | 8 | 10 | 13 | 14)))
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -234,3 +234,15 @@ async fn unknown_routes_methods_and_queries_answer_json() {
         assert!(e["error"]["code"].as_str().unwrap().starts_with("invalid_"), "{q}: {e}");
     }
 }
+
+#[tokio::test]
+async fn nul_characters_are_refused_at_the_edge() {
+    let app = spawn_app().await;
+    let a = app.create_agent("test").await;
+    let mut body = payment("1.00", "aws.amazon.com");
+    body["description"] = "GPU\u{0}hours".into();
+    let (status, e) = app.pay(&a.key, "k1", body).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+    let (status, _) = app.admin(reqwest::Method::GET, "/v1/audit?agent=%00", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
