@@ -114,9 +114,33 @@ pub struct Config {
     pub log_format: String,
 }
 
+/// A value copied from an example rather than generated: a placeholder
+/// word, or too few distinct characters to be random.
+fn is_placeholder(secret: &str) -> bool {
+    let lower = secret.to_ascii_lowercase();
+    let words = ["change-me", "changeme", "change_me", "placeholder", "replace-me", "your-token", "example"];
+    let distinct: std::collections::HashSet<char> = secret.chars().collect();
+    words.iter().any(|w| lower.contains(w)) || distinct.len() < 8
+}
+
 impl Config {
     /// Checks that need more than one field; run before anything starts.
     pub fn validate(&self) -> Result<(), String> {
+        for (name, value) in
+            [("PURSER_ADMIN_TOKEN", &self.admin_token), ("PURSER_ENCRYPTION_KEY", &self.encryption_key)]
+        {
+            if value.as_deref().is_some_and(is_placeholder) {
+                return Err(format!(
+                    "{name} looks like a placeholder, not a secret: generate one with `purser token`"
+                ));
+            }
+        }
+        if self.dev && !self.listen.ip().is_loopback() {
+            return Err(format!(
+                "--dev serves demo credentials over plain http: it only listens on loopback, not {}",
+                self.listen
+            ));
+        }
         match &self.admin_token {
             Some(t) if t.len() < MIN_ADMIN_TOKEN_LEN => Err(format!(
                 "PURSER_ADMIN_TOKEN is too short ({} characters); use at least {MIN_ADMIN_TOKEN_LEN}, \
@@ -168,5 +192,37 @@ impl Config {
             reconcile_interval: std::time::Duration::from_millis(50),
             log_format: "pretty".to_owned(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::for_tests(
+            "sqlite://x".into(),
+            "policies".into(),
+            "psr_admin_Zq8v3LkP0wXy7TnR4cBm9dHs2FgJ".into(),
+        )
+    }
+
+    #[test]
+    fn production_refuses_missing_or_short_secrets_and_exposed_dev_mode() {
+        assert!(config().validate().is_ok());
+        let short = Config { admin_token: Some("short-token1".into()), ..config() };
+        assert!(short.validate().unwrap_err().contains("too short"));
+        let missing = Config { admin_token: None, ..config() };
+        assert!(missing.validate().unwrap_err().contains("no admin token"));
+        let no_key = Config { encryption_key: None, ..config() };
+        assert!(no_key.validate().unwrap_err().contains("encryption key"));
+        for placeholder in ["CHANGE-ME-CHANGE-ME-CHANGE-ME-CHANGE-ME", "a".repeat(40).as_str()] {
+            let copied = Config { encryption_key: Some(placeholder.into()), ..config() };
+            assert!(copied.validate().unwrap_err().contains("placeholder"), "{placeholder}");
+        }
+        let exposed = Config { dev: true, listen: "0.0.0.0:8080".parse().unwrap(), ..config() };
+        assert!(exposed.validate().unwrap_err().contains("loopback"));
+        let local_dev = Config { dev: true, admin_token: None, encryption_key: None, ..config() };
+        assert!(local_dev.validate().is_ok());
     }
 }

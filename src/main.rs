@@ -202,6 +202,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         print_dev_banner(addr, store, &creds);
     }
     tracing::info!(%addr, policies = app.state.policies.current().len(), "purser listening");
+    if !addr.ip().is_loopback() && app.state.config.trusted_proxies.is_empty() && !dev_mode {
+        // purser speaks plain HTTP: credentials need TLS in front of it.
+        tracing::warn!(
+            %addr,
+            "listening on a non-loopback address with no declared proxy: terminate TLS in front of purser \
+             and set PURSER_TRUSTED_PROXIES to that proxy"
+        );
+    }
     spawn_policy_reload_on_sighup(app.state.clone());
     app.serve(listener, shutdown_signal()).await
 }

@@ -206,6 +206,7 @@ impl Store {
         let backend = Backend::of(url)?;
         let (write, read) = match backend {
             Backend::Sqlite => {
+                create_private(url)?;
                 let write = sqlite_pool(url, "rwc", 1).await?;
                 SQLITE_MIGRATIONS.run(&write).await?;
                 (write, sqlite_pool(url, "ro", 8).await?)
@@ -260,6 +261,32 @@ impl Store {
         self.write.close().await;
         self.read.close().await;
     }
+}
+
+/// Creates a missing SQLite file readable by its owner only (0600), in a
+/// directory of its own (0700) if that is missing too: it holds payments,
+/// audit records and key hashes. SQLite gives its WAL files the same mode.
+/// Existing files and directories are left as the operator made them.
+fn create_private(url: &str) -> anyhow::Result<()> {
+    let path = url.trim_start_matches("sqlite://").split('?').next().unwrap_or_default();
+    let path = std::path::Path::new(path);
+    if path.as_os_str().is_empty() || path.exists() || path.to_str() == Some(":memory:") {
+        return Ok(());
+    }
+    let mut dir = std::fs::DirBuilder::new();
+    dir.recursive(true);
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+        dir.create(parent)?;
+    }
+    file.open(path)?;
+    Ok(())
 }
 
 /// An SQLite pool on the file `url` opened in `mode` (`rwc` creates it,
@@ -356,6 +383,19 @@ mod tests {
     fn placeholders_are_numbered_outside_quotes() {
         assert_eq!(numbered("SELECT ? , '?', x = ? LIMIT ?"), "SELECT $1 , '?', x = $2 LIMIT $3");
         assert!(std::ptr::eq(numbered("SELECT ?"), numbered("SELECT ?")), "numbered once, then cached");
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_new_database_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("data").join("purser.db");
+        let store = Store::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+        store.close().await;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&db), 0o600);
+        assert_eq!(mode(db.parent().unwrap()), 0o700);
     }
 
     #[test]
