@@ -18,6 +18,7 @@ mod provider_faults;
 mod provider_lithic;
 mod provider_turnkey;
 mod replicas;
+mod secrets_in_logs;
 mod signatures;
 mod sim;
 mod webhooks;
