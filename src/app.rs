@@ -80,6 +80,8 @@ impl App {
     /// workers. Fails on anything that would make decisions unsafe.
     pub async fn build(mut config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         config.validate().map_err(anyhow::Error::msg)?;
+        // Counters start being recorded now, not at the first scrape.
+        crate::api::metrics_handle();
         let policies = PolicySet::load_dir(&config.policies)
             .with_context(|| format!("loading policies from {}", config.policies.display()))?;
         let store = Store::connect(&config.database_url)

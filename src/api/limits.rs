@@ -114,10 +114,12 @@ pub async fn middleware(State(state): State<Arc<AppState>>, req: Request, next: 
     // signatures are limited, through the brake above.
     let issuer_callback = path.starts_with("/v1/providers/");
     if let Err(wait) = if issuer_callback { Ok(()) } else { limits.check(write, &key) } {
+        metrics::counter!("purser_rate_limited_total").increment(1);
         return limited(wait);
     }
     let response = next.run(req).await;
     if response.status() == StatusCode::UNAUTHORIZED {
+        metrics::counter!("purser_failed_auth_total").increment(1);
         if let Some(ip) = ip {
             limits.failed(ip);
             audit_failure(&state, ip, &path);

@@ -12,6 +12,7 @@ mod extract;
 mod health;
 mod kill_switch;
 mod limits;
+mod metrics;
 mod payments;
 mod request_id;
 mod signature;
@@ -32,6 +33,7 @@ use tower_http::trace::TraceLayer;
 
 pub use extract::PathParams;
 pub use limits::RateLimits;
+pub use metrics::handle as metrics_handle;
 
 use crate::app::AppState;
 use crate::error::Error;
@@ -103,6 +105,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(webhooks::router())
         .merge(audit::router())
         .merge(health::router())
+        .merge(metrics::router())
         .merge(kill_switch::router())
         .merge(crate::console::router())
         .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))

@@ -202,6 +202,8 @@ async fn record_outcomes(
         };
         tx.emit(kind, &after, now);
         let provider = payment.provider.as_ref().map_or("none", |p| p.name.as_str());
+        metrics::counter!("purser_provider_outcomes_total", "provider" => provider.to_owned(), "outcome" => kind)
+            .increment(1);
         let event = AuditEvent::new(kind, format!("provider:{provider}"))
             .agent(&payment.agent_id)
             .subject(&payment.id)

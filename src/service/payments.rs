@@ -133,6 +133,7 @@ pub async fn create(
     settlement: Settlement,
 ) -> Result<Created> {
     let (st, caller, actor, idem) = (state.clone(), caller.clone(), actor.to_owned(), idem.clone());
+    let started = std::time::Instant::now();
     let created = state
         .store
         .write(move |tx| {
@@ -211,6 +212,13 @@ pub async fn create(
         })
         .await?;
     if let Created::New(p) = &created {
+        // The first reason is the one that decided (the kill switch, or the
+        // first failed rule); its wire name is the label.
+        let reason = p.decision.reasons.first().and_then(|r| serde_json::to_value(r.code).ok());
+        let reason = reason.as_ref().and_then(serde_json::Value::as_str).unwrap_or("none").to_owned();
+        metrics::counter!("purser_decisions_total", "outcome" => p.status.as_str(), "reason" => reason)
+            .increment(1);
+        metrics::histogram!("purser_decision_seconds").record(started.elapsed().as_secs_f64());
         if p.status == PaymentStatus::Approved {
             state.forwarder.notify(p.clone());
         }

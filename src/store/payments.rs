@@ -252,6 +252,17 @@ impl Store {
 
     /// Payments still `approved` (not yet forwarded) since before `before`,
     /// oldest first.
+    /// (webhook deliveries pending, payments processing), for `/metrics`.
+    pub async fn backlog(&self) -> Result<(i64, i64)> {
+        let row = query(
+            "SELECT (SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending') AS backlog, \
+             (SELECT COUNT(*) FROM payments WHERE status = 'processing') AS processing",
+        )
+        .fetch_one(&self.read)
+        .await?;
+        Ok((row.get("backlog"), row.get("processing")))
+    }
+
     /// Payments in `status` not touched since `before`, oldest first: the
     /// forwarder's and the reconciler's sweeps.
     pub async fn stale_payments(

@@ -154,3 +154,25 @@ async fn a_request_that_takes_too_long_is_cut_off() {
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains("\"request_timeout\""), "{answer}");
 }
+
+#[tokio::test]
+async fn metrics_count_decisions_for_admins_only() {
+    let app = spawn_app().await;
+    let a = app.create_agent("test").await;
+    app.pay(&a.key, "m1", payment("1.00", "aws.amazon.com")).await;
+    app.pay(&a.key, "m2", payment("500.00", "aws.amazon.com")).await;
+    assert_eq!(app.get(&a.key, "/metrics").await.0, StatusCode::FORBIDDEN);
+    let resp = app.http.get(app.url("/metrics")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = resp.text().await.unwrap();
+    // Other tests in this process count too: only presence is certain.
+    for needle in [
+        "purser_decisions_total{outcome=\"approved\",reason=\"none\"}",
+        "purser_decisions_total{outcome=\"denied\",reason=\"per_tx_limit\"}",
+        "purser_decision_seconds_bucket",
+        "purser_webhook_backlog",
+        "purser_payments_processing",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+}

@@ -1,0 +1,54 @@
+//! `GET /metrics`: Prometheus text format, for admins (the admin token) —
+//! decision counts carry agents' behaviour. What is counted where:
+//! - `purser_decisions_total{outcome,reason}` and
+//!   `purser_decision_seconds` (histogram): the payment service;
+//! - `purser_provider_outcomes_total{provider,outcome}`: the forwarder and
+//!   reconciler;
+//! - `purser_failed_auth_total`, `purser_rate_limited_total`: the limits
+//!   middleware;
+//! - `purser_webhook_backlog`, `purser_payments_processing`: read from the
+//!   store at scrape time.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use super::auth::Admin;
+use crate::app::AppState;
+use crate::error::Result;
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new().route("/metrics", get(render))
+}
+
+/// The process's recorder, installed once (one process may serve several
+/// gateways, as the tests do; they then share counters).
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
+                &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
+            )
+            .expect("static buckets")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Another recorder already installed (an embedding program) keeps
+        // its own; this handle then renders nothing but the gauges below.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+async fn render(State(state): State<Arc<AppState>>, _: Admin) -> Result<impl IntoResponse> {
+    let (backlog, processing) = state.store.backlog().await?;
+    metrics::gauge!("purser_webhook_backlog").set(backlog as f64);
+    metrics::gauge!("purser_payments_processing").set(processing as f64);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle().render()))
+}
