@@ -109,6 +109,12 @@ pub struct Config {
     #[arg(long, env = "PURSER_RECONCILE_INTERVAL", default_value = "15s", value_parser = humantime::parse_duration)]
     pub reconcile_interval: std::time::Duration,
 
+    /// Denied payments of one agent within a clock minute that raise the
+    /// `policy.violation_spike` signal (webhook, audit record, metric);
+    /// `0` disables.
+    #[arg(long, env = "PURSER_ALERT_DENIALS_PER_MINUTE", default_value_t = 20)]
+    pub alert_denials_per_minute: u32,
+
     /// Log format: `pretty` or `json`.
     #[arg(long, env = "PURSER_LOG_FORMAT", default_value = "pretty")]
     pub log_format: String,
@@ -190,6 +196,7 @@ impl Config {
             rate_limit_failed_auth: 0,
             providers_file: None,
             reconcile_interval: std::time::Duration::from_millis(50),
+            alert_denials_per_minute: 0,
             log_format: "pretty".to_owned(),
         }
     }

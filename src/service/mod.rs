@@ -2,6 +2,7 @@
 //! policy engine with the store; they know nothing about HTTP.
 
 pub mod agents;
+pub mod alerts;
 pub mod approvals;
 pub mod audit;
 pub mod cards;

@@ -219,6 +219,9 @@ pub async fn create(
         metrics::counter!("purser_decisions_total", "outcome" => p.status.as_str(), "reason" => reason)
             .increment(1);
         metrics::histogram!("purser_decision_seconds").record(started.elapsed().as_secs_f64());
+        if p.status == PaymentStatus::Denied {
+            super::alerts::on_denial(state, &p.agent_id).await;
+        }
         if p.status == PaymentStatus::Approved {
             state.forwarder.notify(p.clone());
         }

@@ -12,7 +12,7 @@ pub use dispatcher::Dispatcher;
 /// Every event type purser emits. Subscriptions are checked against this
 /// list, so an endpoint cannot subscribe to a type that never comes (a typo
 /// would silently receive nothing); `*` subscribes to all.
-pub const EVENT_TYPES: [&str; 15] = [
+pub const EVENT_TYPES: [&str; 16] = [
     "spend.threshold_warning",
     "payment.approved",
     "payment.denied",
@@ -25,6 +25,7 @@ pub const EVENT_TYPES: [&str; 15] = [
     "approval.expired",
     "agent.frozen",
     "agent.unfrozen",
+    "policy.violation_spike",
     "kill_switch.engaged",
     "kill_switch.released",
     "endpoint.disabled",

@@ -67,3 +67,17 @@ async fn the_kill_switch_halts_every_payment_until_released() {
         audit["data"].as_array().unwrap().iter().map(|r| r["type"].as_str().unwrap()).collect();
     assert!(kinds.contains(&"kill_switch.engaged") && kinds.contains(&"kill_switch.released"), "{kinds:?}");
 }
+
+#[tokio::test]
+async fn an_agent_denied_again_and_again_raises_a_violation_spike_once() {
+    let app = spawn_app_tweaked(TEST_POLICY, default_start(), |c| c.alert_denials_per_minute = 3).await;
+    let a = app.create_agent("test").await;
+    for i in 0..5 {
+        let (_, p) = app.pay(&a.key, &format!("d{i}"), payment("500.00", "aws.amazon.com")).await;
+        assert_eq!(p["status"], "denied");
+    }
+    let (_, audit) = app.admin(Method::GET, "/v1/audit?type=policy.violation_spike", None).await;
+    let spikes = audit["data"].as_array().unwrap();
+    assert_eq!(spikes.len(), 1, "{spikes:?}");
+    assert_eq!(spikes[0]["agent_id"], a.id.as_str());
+}
