@@ -18,7 +18,7 @@ use crate::model::{Agent, Scope, SigningKey};
 use crate::policy::TrustLevel;
 use crate::service::agents::{self, KeyRequest, NewAgent};
 use crate::service::signing;
-use crate::store::AgentPatch;
+use crate::store::{AgentPatch, Credential};
 
 /// Admin actor in audit records. There is one admin role; which token was
 /// used is not recorded because the configured token has no id.
@@ -245,7 +245,7 @@ async fn revoke_key(
     _: Admin,
     PathParams((id, key_id)): PathParams<(String, String)>,
 ) -> Result<StatusCode> {
-    agents::revoke_key(&state, ADMIN, &id, &key_id).await?;
+    agents::revoke_credential(&state, ADMIN, &id, Credential::ApiKey, &key_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -291,6 +291,6 @@ async fn revoke_signing_key(
     _: Admin,
     PathParams((id, key_id)): PathParams<(String, String)>,
 ) -> Result<StatusCode> {
-    signing::revoke(&state, ADMIN, &id, &key_id).await?;
+    agents::revoke_credential(&state, ADMIN, &id, Credential::SigningKey, &key_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::ids;
 use crate::model::{Agent, ApiKey, Scope};
 use crate::policy::TrustLevel;
-use crate::store::{AgentPatch, NewKey, WriteTx};
+use crate::store::{AgentPatch, Credential, NewKey, WriteTx};
 
 pub struct NewAgent {
     pub name: String,
@@ -159,18 +159,29 @@ pub async fn create_key(state: &AppState, actor: &str, agent_id: &str, req: KeyR
         .await
 }
 
-pub async fn revoke_key(state: &AppState, actor: &str, agent_id: &str, key_id: &str) -> Result<()> {
+/// Revokes an agent's API key or signing key at once, audited as
+/// `key.revoked` or `signing_key.revoked`.
+pub async fn revoke_credential(
+    state: &AppState,
+    actor: &str,
+    agent_id: &str,
+    kind: Credential,
+    id: &str,
+) -> Result<()> {
     let now = state.clock.now();
-    let (actor, agent_id, key_id) = (actor.to_owned(), agent_id.to_owned(), key_id.to_owned());
+    let (actor, agent_id, id) = (actor.to_owned(), agent_id.to_owned(), id.to_owned());
+    let (audit, missing) = match kind {
+        Credential::ApiKey => ("key.revoked", "key"),
+        Credential::SigningKey => ("signing_key.revoked", "signing key"),
+    };
     state
         .store
         .write(move |tx| {
             Box::pin(async move {
-                if !tx.revoke_key(&agent_id, &key_id, &format_ts(now)).await? {
-                    return Err(Error::NotFound("key"));
+                if !tx.revoke_credential(kind, &agent_id, &id, &format_ts(now)).await? {
+                    return Err(Error::NotFound(missing));
                 }
-                let event = AuditEvent::new("key.revoked", actor).agent(&agent_id).subject(&key_id);
-                tx.append_audit(event, now).await?;
+                tx.append_audit(AuditEvent::new(audit, actor).agent(&agent_id).subject(&id), now).await?;
                 Ok(())
             })
         })
@@ -206,7 +217,7 @@ pub async fn rotate_key(
                 let issued = insert_key(tx, &actor, &agent_id, req, now).await?;
                 let ts = format_ts(now);
                 if grace.is_zero() {
-                    tx.revoke_key(&agent_id, &key_id, &ts).await?;
+                    tx.revoke_credential(Credential::ApiKey, &agent_id, &key_id, &ts).await?;
                     old.revoked_at = Some(ts);
                 } else {
                     let end = format_ts(now + grace);

@@ -65,24 +65,6 @@ pub async fn register(
         .await
 }
 
-pub async fn revoke(state: &AppState, actor: &str, agent_id: &str, key_id: &str) -> Result<()> {
-    let now = state.clock.now();
-    let (actor, agent_id, key_id) = (actor.to_owned(), agent_id.to_owned(), key_id.to_owned());
-    state
-        .store
-        .write(move |tx| {
-            Box::pin(async move {
-                if !tx.revoke_signing_key(&agent_id, &key_id, &format_ts(now)).await? {
-                    return Err(Error::NotFound("signing key"));
-                }
-                let event = AuditEvent::new("signing_key.revoked", actor).agent(&agent_id).subject(&key_id);
-                tx.append_audit(event, now).await?;
-                Ok(())
-            })
-        })
-        .await
-}
-
 /// What a signed request claims.
 pub struct SignedRequest<'a> {
     pub agent_id: &'a str,

@@ -47,6 +47,24 @@ fn key_from_row(row: &AnyRow) -> Result<ApiKey> {
     })
 }
 
+/// The credentials an agent authenticates with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// A bearer API key (`key_...`).
+    ApiKey,
+    /// An Ed25519 signing key (`sk_...`).
+    SigningKey,
+}
+
+impl Credential {
+    fn table(self) -> &'static str {
+        match self {
+            Credential::ApiKey => "api_keys",
+            Credential::SigningKey => "signing_keys",
+        }
+    }
+}
+
 /// A key found by its hash, with the agent it belongs to.
 #[derive(Debug, Clone)]
 pub struct KeyAuth {
@@ -195,14 +213,20 @@ impl WriteTx {
     }
 
     /// Revokes a live key; `false` when there is no such live key.
-    pub async fn revoke_key(&mut self, agent_id: &str, key_id: &str, now: &str) -> Result<bool> {
-        let done =
-            query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND agent_id = ? AND revoked_at IS NULL")
-                .bind(now)
-                .bind(key_id)
-                .bind(agent_id)
-                .execute(self.write())
-                .await?;
+    /// Revokes the live credential `id` of `agent_id`; `false` when there
+    /// is none.
+    pub async fn revoke_credential(
+        &mut self,
+        kind: Credential,
+        agent_id: &str,
+        id: &str,
+        now: &str,
+    ) -> Result<bool> {
+        let sql = format!(
+            "UPDATE {} SET revoked_at = ? WHERE id = ? AND agent_id = ? AND revoked_at IS NULL",
+            kind.table()
+        );
+        let done = query(&sql).bind(now).bind(id).bind(agent_id).execute(self.write()).await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -230,8 +254,11 @@ impl WriteTx {
     /// how many.
     pub async fn revoke_all_credentials(&mut self, agent_id: &str, now: &str) -> Result<u64> {
         let mut revoked = 0;
-        for table in ["api_keys", "signing_keys"] {
-            let sql = format!("UPDATE {table} SET revoked_at = ? WHERE agent_id = ? AND revoked_at IS NULL");
+        for kind in [Credential::ApiKey, Credential::SigningKey] {
+            let sql = format!(
+                "UPDATE {} SET revoked_at = ? WHERE agent_id = ? AND revoked_at IS NULL",
+                kind.table()
+            );
             revoked += query(&sql).bind(now).bind(agent_id).execute(self.write()).await?.rows_affected();
         }
         Ok(revoked)

@@ -45,18 +45,6 @@ impl WriteTx {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn revoke_signing_key(&mut self, agent_id: &str, id: &str, now: &str) -> Result<bool> {
-        let done = query(
-            "UPDATE signing_keys SET revoked_at = ? WHERE id = ? AND agent_id = ? AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(id)
-        .bind(agent_id)
-        .execute(self.write())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
     /// Remembers a signature until `expires_at`; `false` if it was seen
     /// before (a replay). Forgets signatures whose window has passed.
     pub async fn remember_signature(
