@@ -324,7 +324,7 @@ struct Replicas {
 
 impl Replicas {
     async fn start(database_url: &str, replicas: usize) -> anyhow::Result<Replicas> {
-        let database_url = fresh_schema(database_url).await?;
+        let database_url = crate::store::create_schema(database_url, "bench").await?;
         let dir = tempfile::tempdir()?;
         std::fs::write(dir.path().join("bench.toml"), BENCH_POLICY)?;
         let admin = crate::auth::generate(crate::auth::ADMIN_TOKEN_PREFIX);
@@ -361,17 +361,6 @@ async fn wait_ready(base: &str) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     bail!("the gateway at {base} never became ready")
-}
-
-/// `database_url` pointed at a new, empty schema.
-async fn fresh_schema(database_url: &str) -> anyhow::Result<String> {
-    use sqlx::{Connection, Executor};
-    sqlx::any::install_default_drivers();
-    let schema = crate::ids::new("bench");
-    let mut conn = sqlx::AnyConnection::connect(database_url).await?;
-    conn.execute(format!("CREATE SCHEMA {schema}").as_str()).await?;
-    let separator = if database_url.contains('?') { '&' } else { '?' };
-    Ok(format!("{database_url}{separator}options[search_path]={schema}"))
 }
 
 #[derive(Debug, Clone, Args)]
@@ -478,7 +467,9 @@ pub async fn run_store(args: StoreBenchArgs) -> anyhow::Result<()> {
             let dir = tempfile::tempdir()?;
             (format!("sqlite://{}?mode=rwc", dir.path().join("commits.db").display()), Some(dir))
         }
-        crate::store::Backend::Postgres => (fresh_schema(&args.database_url).await?, None),
+        crate::store::Backend::Postgres => {
+            (crate::store::create_schema(&args.database_url, "bench").await?, None)
+        }
     };
     let setup = "CREATE TABLE commits (id TEXT PRIMARY KEY, at TEXT NOT NULL)";
     sqlx::AnyConnection::connect(&url).await?.execute(setup).await?;

@@ -289,13 +289,30 @@ fn create_private(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `url` with one more query parameter.
+fn with_param(url: &str, param: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{param}")
+}
+
+/// Creates a new, empty schema `<prefix>_<ulid>` on the PostgreSQL at
+/// `database_url` and returns a URL whose connections use it: a database
+/// of its own for each test and benchmark run, without creating databases.
+pub async fn create_schema(database_url: &str, prefix: &str) -> anyhow::Result<String> {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let schema = crate::ids::new(prefix);
+    let mut conn = AnyConnection::connect(database_url).await?;
+    conn.execute(format!("CREATE SCHEMA {schema}").as_str()).await?;
+    Ok(with_param(database_url, &format!("options[search_path]={schema}")))
+}
+
 /// An SQLite pool on the file `url` opened in `mode` (`rwc` creates it,
 /// `ro` reads only). Every connection is in WAL mode with
 /// `synchronous=FULL`: a decision acknowledged to a client survives power
 /// loss, not just a process crash (measured cost in README, bench).
 async fn sqlite_pool(url: &str, mode: &str, connections: u32) -> anyhow::Result<AnyPool> {
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let url = format!("{url}{separator}mode={mode}");
+    let url = with_param(url, &format!("mode={mode}"));
     let pool = AnyPoolOptions::new()
         .max_connections(connections)
         .acquire_timeout(Duration::from_secs(10))

@@ -164,13 +164,7 @@ pub fn postgres_url() -> Option<String> {
 /// so every test starts empty and tests run in parallel.
 pub async fn fresh_postgres() -> String {
     let base = postgres_url().expect("PURSER_TEST_BACKEND=postgres needs PURSER_TEST_DATABASE_URL");
-    let schema = purser::ids::new("t");
-    sqlx::any::install_default_drivers();
-    let mut conn =
-        <sqlx::AnyConnection as sqlx::Connection>::connect(&base).await.expect("test PostgreSQL reachable");
-    sqlx::Executor::execute(&mut conn, format!("CREATE SCHEMA {schema}").as_str()).await.unwrap();
-    let separator = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{separator}options[search_path]={schema}")
+    purser::store::create_schema(&base, "t").await.expect("test PostgreSQL reachable")
 }
 
 /// Stops `app` (its server and workers, as a crash would between two
