@@ -98,6 +98,51 @@ impl Client {
     }
 }
 
+/// A `purser serve` process (the real binary); killed when dropped.
+pub struct Process {
+    pub client: Client,
+    pub child: tokio::process::Child,
+}
+
+impl std::ops::Deref for Process {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl Process {
+    /// Starts `purser serve --dev` on a free loopback port with the test
+    /// admin token and the policies in `policies` (the demo policy `--dev`
+    /// needs is added); `setup` adds the rest (database, keys, output).
+    /// Dev mode is for plain-http webhooks to the tests' receivers.
+    pub fn spawn(policies: &std::path::Path, setup: impl FnOnce(&mut tokio::process::Command)) -> Process {
+        std::fs::write(policies.join("demo.toml"), include_str!("../../policies/demo.toml")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_purser"));
+        command
+            .args(["serve", "--dev"])
+            .env("PURSER_LISTEN", format!("127.0.0.1:{port}"))
+            .env("PURSER_POLICIES", policies)
+            .env("PURSER_ADMIN_TOKEN", ADMIN_TOKEN)
+            .kill_on_drop(true);
+        setup(&mut command);
+        let child = command.spawn().expect("the purser binary starts");
+        Process { client: Client::new(format!("http://127.0.0.1:{port}")), child }
+    }
+
+    /// Waits until `/readyz` answers (store open, policies loaded).
+    pub async fn until_ready(&self) {
+        for _ in 0..300 {
+            if self.http.get(self.url("/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{} never became ready", self.base);
+    }
+}
+
 /// A gateway running in the test process.
 pub struct TestApp {
     client: Client,

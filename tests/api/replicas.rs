@@ -26,19 +26,6 @@ daily_limit = "100.00"
 velocity = { max = 100000, per = "1m" }
 "#;
 
-/// A gateway process; killed when dropped.
-struct Replica {
-    client: Client,
-    child: tokio::process::Child,
-}
-
-impl std::ops::Deref for Replica {
-    type Target = Client;
-    fn deref(&self) -> &Client {
-        &self.client
-    }
-}
-
 /// Policies and credentials both replicas share.
 struct Cluster {
     database_url: String,
@@ -52,44 +39,24 @@ impl Cluster {
         postgres_url()?;
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("shared.toml"), POLICY).unwrap();
-        // `--dev` (below) wants its demo policy.
-        let demo = include_str!("../../policies/demo.toml");
-        std::fs::write(dir.path().join("demo.toml"), demo).unwrap();
         Some(Cluster { database_url: fresh_postgres().await, dir })
     }
 
-    async fn replica(&self) -> Replica {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_purser"))
-            .arg("serve")
-            // Dev mode only for plain-http webhooks to the test's receiver;
-            // the admin token and encryption key are the shared ones.
-            .arg("--dev")
-            .env("PURSER_LISTEN", format!("127.0.0.1:{port}"))
-            .env("PURSER_DATABASE_URL", &self.database_url)
-            .env("PURSER_POLICIES", self.dir.path())
-            .env("PURSER_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("PURSER_ENCRYPTION_KEY", "replica-test-encryption-key-0123456789")
-            .env("PURSER_RATE_LIMIT_READS", "0")
-            .env("PURSER_RATE_LIMIT_WRITES", "0")
-            .env("PURSER_WEBHOOK_POLL", "50ms")
-            .env("PURSER_WEBHOOK_TIMEOUT", "2s")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("purser binary starts");
-        let replica = Replica { client: Client::new(format!("http://127.0.0.1:{port}")), child };
-        for _ in 0..300 {
-            if let Ok(r) = replica.http.get(replica.url("/readyz")).send().await {
-                if r.status().is_success() {
-                    return replica;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("replica on port {port} never became ready");
+    async fn replica(&self) -> Process {
+        let replica = Process::spawn(self.dir.path(), |command| {
+            command
+                .env("PURSER_DATABASE_URL", &self.database_url)
+                .env("PURSER_ENCRYPTION_KEY", "replica-test-encryption-key-0123456789")
+                .env("PURSER_RATE_LIMIT_READS", "0")
+                .env("PURSER_RATE_LIMIT_WRITES", "0")
+                .env("PURSER_WEBHOOK_POLL", "50ms")
+                .env("PURSER_WEBHOOK_TIMEOUT", "2s")
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit());
+        });
+        replica.until_ready().await;
+        replica
     }
 }
 

@@ -18,22 +18,15 @@ const ENCRYPTION_KEY: &str = "logs-test-encryption-key-Qz81vR5mKx2";
 async fn no_secret_or_key_hash_is_ever_logged() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("test.toml"), TEST_POLICY).unwrap();
-    std::fs::write(dir.path().join("demo.toml"), include_str!("../../policies/demo.toml")).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_purser"))
-        .args(["serve", "--dev"])
-        .env("PURSER_LISTEN", format!("127.0.0.1:{port}"))
-        .env("PURSER_DATABASE_URL", format!("sqlite://{}", dir.path().join("purser.db").display()))
-        .env("PURSER_POLICIES", dir.path())
-        .env("PURSER_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("PURSER_ENCRYPTION_KEY", ENCRYPTION_KEY)
-        .env("PURSER_LOG_FORMAT", "json")
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut app = Process::spawn(dir.path(), |command| {
+        command
+            .env("PURSER_DATABASE_URL", format!("sqlite://{}", dir.path().join("purser.db").display()))
+            .env("PURSER_ENCRYPTION_KEY", ENCRYPTION_KEY)
+            .env("PURSER_LOG_FORMAT", "json")
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+    });
     // Drained as it is written: a full pipe would stall the server.
     let drain = |pipe: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>| {
         tokio::spawn(async move {
@@ -42,15 +35,9 @@ async fn no_secret_or_key_hash_is_ever_logged() {
             text
         })
     };
-    let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
-    let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
-    let app = Client::new(format!("http://127.0.0.1:{port}"));
-    for _ in 0..300 {
-        if app.http.get(app.url("/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let out = drain(app.child.stdout.take().map(|p| Box::new(p) as _));
+    let err = drain(app.child.stderr.take().map(|p| Box::new(p) as _));
+    app.until_ready().await;
 
     // Every flow that handles a secret.
     let agent = app.create_agent("test").await;
@@ -72,7 +59,7 @@ async fn no_secret_or_key_hash_is_ever_logged() {
     assert!(console.is_ok());
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    child.start_kill().unwrap();
+    app.child.start_kill().unwrap();
     let (out, err) = (out.await.unwrap(), err.await.unwrap());
     // Log lines only: the dev banner on stdout shows its demo credentials
     // once, by design, and is not a log line.
