@@ -154,10 +154,6 @@ impl ProviderClient {
         Ok(ProviderClient { name, base, http, breaker, settings })
     }
 
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
-
     /// `path` (relative, no leading slash) under the base URL.
     pub fn url(&self, path: &str) -> Url {
         self.base.join(path.trim_start_matches('/')).unwrap_or_else(|_| self.base.clone())

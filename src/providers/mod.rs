@@ -31,7 +31,7 @@ pub use forwarder::Forwarder;
 pub use http::{CallError, HttpSettings, ProviderClient, Reply, Retry};
 pub use reconciler::Reconciler;
 pub use sandbox::Sandbox;
-pub use secret::{Secret, SecretSource};
+pub use secret::Secret;
 
 use crate::money::Currency;
 pub use crate::store::ForwardOutcome;
@@ -104,10 +104,6 @@ impl Providers {
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Provider>> {
         self.0.get(name).cloned()
-    }
-
-    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.0.keys().copied()
     }
 }
 
