@@ -31,8 +31,8 @@ pub struct AppState {
     admin_token_hash: Option<String>,
     /// Lithic's ASA signing secret, when card authorizations are enabled.
     pub asa_secret: Option<Secret>,
-    /// Recent denials per agent, for the violation-spike signal.
-    pub denials: crate::service::alerts::DenialWatch,
+    /// Per-minute counts behind the anomaly signals.
+    pub watches: crate::service::alerts::Watches,
 }
 
 impl AppState {
@@ -120,7 +120,7 @@ impl App {
             limits,
             admin_token_hash,
             asa_secret,
-            denials: Default::default(),
+            watches: Default::default(),
         });
         let expirer = tokio::spawn(expire_approvals(state.clone()));
         let dispatcher = Dispatcher::start(state.clone())?;

@@ -115,6 +115,21 @@ pub struct Config {
     #[arg(long, env = "PURSER_ALERT_DENIALS_PER_MINUTE", default_value_t = 20)]
     pub alert_denials_per_minute: u32,
 
+    /// Failed authentications from one client address within a clock
+    /// minute that raise `auth.failure_spike`; `0` disables.
+    #[arg(long, env = "PURSER_ALERT_FAILED_AUTH_PER_MINUTE", default_value_t = 10)]
+    pub alert_failed_auth_per_minute: u32,
+
+    /// Failed authentications across the gateway (all addresses) within a
+    /// clock minute that raise `auth.failure_spike`; `0` disables.
+    #[arg(long, env = "PURSER_ALERT_FAILED_AUTH_TOTAL_PER_MINUTE", default_value_t = 100)]
+    pub alert_failed_auth_total_per_minute: u32,
+
+    /// Authenticated requests of one agent within a clock minute that raise
+    /// `agent.volume_spike`; `0` disables.
+    #[arg(long, env = "PURSER_ALERT_AGENT_REQUESTS_PER_MINUTE", default_value_t = 300)]
+    pub alert_agent_requests_per_minute: u32,
+
     /// Log format: `pretty` or `json`.
     #[arg(long, env = "PURSER_LOG_FORMAT", default_value = "pretty")]
     pub log_format: String,
@@ -197,6 +212,9 @@ impl Config {
             providers_file: None,
             reconcile_interval: std::time::Duration::from_millis(50),
             alert_denials_per_minute: 0,
+            alert_failed_auth_per_minute: 0,
+            alert_failed_auth_total_per_minute: 0,
+            alert_agent_requests_per_minute: 0,
             log_format: "pretty".to_owned(),
         }
     }

@@ -14,7 +14,7 @@ use crate::auth::{self, ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, APPROVER_TOKEN_PRE
 use crate::clock::parse_ts;
 use crate::error::{Error, Result};
 use crate::model::{Agent, Approver, Scope};
-use crate::service::approvals;
+use crate::service::{alerts, approvals};
 
 /// An authenticated caller.
 pub enum Principal {
@@ -108,28 +108,36 @@ impl FromRequestParts<Arc<AppState>> for Principal {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self> {
-        if let Some(SignedAgent(agent)) = parts.extensions.get::<SignedAgent>() {
-            return Ok(Principal::Agent(agent.clone()));
-        }
-        let token = bearer(parts).ok_or(Error::Unauthenticated("missing bearer token"))?;
-        if token.starts_with(AGENT_KEY_PREFIX) {
+        let agent = if let Some(SignedAgent(agent)) = parts.extensions.get::<SignedAgent>() {
+            agent.clone()
+        } else {
+            let token = bearer(parts).ok_or(Error::Unauthenticated("missing bearer token"))?;
+            if !token.starts_with(AGENT_KEY_PREFIX) {
+                return other_principal(state, token).await;
+            }
             let client = client_ip(&parts.headers, &parts.extensions, &state.config.trusted_proxies);
-            return agent_key(state, token, client).await.map(Principal::Agent);
-        }
-        if token.starts_with(APPROVER_TOKEN_PREFIX) {
-            return approvals::approver_for_token(state, token)
-                .await?
-                .map(Principal::Approver)
-                .ok_or(Error::Unauthenticated("invalid approver token"));
-        }
-        if state.is_config_admin_token(token)
-            || (token.starts_with(ADMIN_TOKEN_PREFIX)
-                && state.store.admin_token_valid(&auth::hash(token)).await?)
-        {
-            return Ok(Principal::Admin);
-        }
-        Err(Error::Unauthenticated("invalid credentials"))
+            agent_key(state, token, client).await?
+        };
+        alerts::on_agent_request(state, &agent.agent.id);
+        Ok(Principal::Agent(agent))
     }
+}
+
+/// An approver or the admin, by bearer token.
+async fn other_principal(state: &AppState, token: &str) -> Result<Principal> {
+    if token.starts_with(APPROVER_TOKEN_PREFIX) {
+        return approvals::approver_for_token(state, token)
+            .await?
+            .map(Principal::Approver)
+            .ok_or(Error::Unauthenticated("invalid approver token"));
+    }
+    if state.is_config_admin_token(token)
+        || (token.starts_with(ADMIN_TOKEN_PREFIX)
+            && state.store.admin_token_valid(&auth::hash(token)).await?)
+    {
+        return Ok(Principal::Admin);
+    }
+    Err(Error::Unauthenticated("invalid credentials"))
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {

@@ -122,16 +122,17 @@ pub async fn middleware(State(state): State<Arc<AppState>>, req: Request, next: 
         metrics::counter!("purser_failed_auth_total").increment(1);
         if let Some(ip) = ip {
             limits.failed(ip);
-            audit_failure(&state, ip, &path);
+            record_failure(&state, ip, &path);
         }
     }
     response
 }
 
-/// Records a failed authentication. In the background: the request already
-/// failed, so there is no action to hold back; the per-address brake above
-/// bounds how many of these an attacker can cause.
-fn audit_failure(state: &Arc<AppState>, ip: IpAddr, path: &str) {
+/// Records a failed authentication and counts it towards the failed-auth
+/// spike signal. In the background: the request already failed, so there is
+/// no action to hold back; the per-address brake above bounds how many of
+/// these an attacker can cause.
+fn record_failure(state: &Arc<AppState>, ip: IpAddr, path: &str) {
     let (state, path) = (state.clone(), path.to_owned());
     tokio::spawn(async move {
         let now = state.clock.now();
@@ -141,5 +142,6 @@ fn audit_failure(state: &Arc<AppState>, ip: IpAddr, path: &str) {
         if let Err(e) = written {
             tracing::warn!(error = %e, "could not audit a failed authentication");
         }
+        crate::service::alerts::on_failed_auth(&state, ip).await;
     });
 }

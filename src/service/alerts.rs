@@ -1,64 +1,116 @@
-//! Anomaly signals the hardening guides ask for: an agent whose payments
-//! are denied unusually often (a looping or prompt-injected agent probing
-//! its limits) raises `policy.violation_spike`, once per agent and minute,
-//! as a webhook, an audit record and a metric.
+//! Anomaly signals the hardening guides ask for, each raised once per
+//! subject and clock minute as a webhook, an audit record and a metric:
+//! - `policy.violation_spike`: one agent's payments denied unusually often
+//!   (a looping or prompt-injected agent probing its limits);
+//! - `auth.failure_spike`: failed authentications from one client address,
+//!   or across the whole gateway (credential stuffing from many addresses,
+//!   which the per-address brake alone does not see);
+//! - `agent.volume_spike`: one agent sending unusually many requests.
+//!
+//! Counts are per process: with N replicas each counts its own share.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::app::AppState;
 use crate::audit::AuditEvent;
 
-/// Denials per agent in the current clock minute.
+/// Events per subject in the current clock minute.
 #[derive(Debug, Default)]
-pub struct DenialWatch {
-    /// agent id -> (minute, denials in it)
+pub struct SpikeWatch {
+    /// subject -> (minute, events in it)
     counts: Mutex<HashMap<String, (i64, u32)>>,
 }
 
-impl DenialWatch {
-    /// Counts one denial; `true` exactly when it is the `threshold`-th of
-    /// its agent in this minute (so a spike is reported once).
-    pub fn denied(&self, agent_id: &str, now: DateTime<Utc>, threshold: u32) -> bool {
+impl SpikeWatch {
+    /// Counts one event of `subject`; `true` exactly when it is the
+    /// `threshold`-th in this minute (so a spike is reported once).
+    pub fn hit(&self, subject: &str, now: DateTime<Utc>, threshold: u32) -> bool {
         if threshold == 0 {
             return false;
         }
         let minute = now.timestamp().div_euclid(60);
-        let mut counts = self.counts.lock().expect("denial counts lock");
+        let mut counts = self.counts.lock().expect("spike counts lock");
         // Last minute's counts are of no use any more.
         counts.retain(|_, (m, _)| *m == minute);
-        let (_, n) = counts.entry(agent_id.to_owned()).or_insert((minute, 0));
+        let (_, n) = counts.entry(subject.to_owned()).or_insert((minute, 0));
         *n += 1;
         *n == threshold
     }
 }
 
-/// Records a denial of `agent_id`'s payment and raises the spike signal
-/// when the agent crosses the configured rate. Best effort: the decision is
-/// already committed, and a failure to record the signal is logged.
+/// The per-minute counters of every signal.
+#[derive(Debug, Default)]
+pub struct Watches {
+    denials: SpikeWatch,
+    failed_auth: SpikeWatch,
+    volume: SpikeWatch,
+}
+
+/// Counts a denial of `agent_id`'s payment.
 pub async fn on_denial(state: &AppState, agent_id: &str) {
-    let now = state.clock.now();
     let threshold = state.config.alert_denials_per_minute;
-    if !state.denials.denied(agent_id, now, threshold) {
-        return;
+    if state.watches.denials.hit(agent_id, state.clock.now(), threshold) {
+        let data = json!({ "agent_id": agent_id, "denials": threshold, "per": "1m" });
+        raise(state, "policy.violation_spike", Some(agent_id), data).await;
     }
-    metrics::counter!("purser_violation_spikes_total").increment(1);
-    let data = json!({ "agent_id": agent_id, "denials": threshold, "per": "1m" });
-    let event = AuditEvent::new("policy.violation_spike", "system").agent(agent_id).data(data.clone());
+}
+
+/// Counts a failed authentication from `ip` (per address and gateway-wide).
+pub async fn on_failed_auth(state: &AppState, ip: IpAddr) {
+    let now = state.clock.now();
+    let (per_address, total) =
+        (state.config.alert_failed_auth_per_minute, state.config.alert_failed_auth_total_per_minute);
+    if state.watches.failed_auth.hit(&format!("ip:{ip}"), now, per_address) {
+        let data =
+            json!({ "scope": "address", "address": ip.to_string(), "failures": per_address, "per": "1m" });
+        raise(state, "auth.failure_spike", None, data).await;
+    }
+    if state.watches.failed_auth.hit("gateway", now, total) {
+        let data = json!({ "scope": "gateway", "failures": total, "per": "1m" });
+        raise(state, "auth.failure_spike", None, data).await;
+    }
+}
+
+/// Counts one authenticated request of `agent_id`. Cheap when no spike
+/// results, so it runs in the request; a spike is recorded in the
+/// background so the request never waits on the write.
+pub fn on_agent_request(state: &std::sync::Arc<AppState>, agent_id: &str) {
+    let threshold = state.config.alert_agent_requests_per_minute;
+    if state.watches.volume.hit(agent_id, state.clock.now(), threshold) {
+        let (state, agent_id) = (state.clone(), agent_id.to_owned());
+        tokio::spawn(async move {
+            let data = json!({ "agent_id": agent_id, "requests": threshold, "per": "1m" });
+            raise(&state, "agent.volume_spike", Some(&agent_id), data).await;
+        });
+    }
+}
+
+/// Emits `kind` as a webhook, an audit record and a metric. Best effort:
+/// what caused it already happened, and a failure to record the signal is
+/// logged.
+async fn raise(state: &AppState, kind: &'static str, agent_id: Option<&str>, data: Value) {
+    metrics::counter!("purser_anomaly_signals_total", "type" => kind).increment(1);
+    let now = state.clock.now();
+    let mut event = AuditEvent::new(kind, "system").data(data.clone());
+    if let Some(agent_id) = agent_id {
+        event = event.agent(agent_id);
+    }
     let written = state
         .store
         .write(move |tx| {
             Box::pin(async move {
-                tx.emit("policy.violation_spike", &data, now);
+                tx.emit(kind, &data, now);
                 tx.append_audit(event, now).await
             })
         })
         .await;
     if let Err(e) = written {
-        tracing::warn!(error = %e, agent_id, "could not record a policy violation spike");
+        tracing::warn!(error = %e, kind, "could not record an anomaly signal");
     }
 }
 
@@ -67,17 +119,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_spike_is_reported_once_per_agent_and_minute() {
-        let watch = DenialWatch::default();
+    fn a_spike_is_reported_once_per_subject_and_minute() {
+        let watch = SpikeWatch::default();
         let t: DateTime<Utc> = "2026-11-26T17:00:10Z".parse().unwrap();
-        let hits: Vec<bool> = (0..5).map(|_| watch.denied("a", t, 3)).collect();
+        let hits: Vec<bool> = (0..5).map(|_| watch.hit("a", t, 3)).collect();
         assert_eq!(hits, [false, false, true, false, false]);
-        assert!(!watch.denied("b", t, 3), "counted per agent");
+        assert!(!watch.hit("b", t, 3), "counted per subject");
         let next_minute = t + chrono::Duration::seconds(60);
-        assert_eq!(
-            (0..3).map(|_| watch.denied("a", next_minute, 3)).collect::<Vec<_>>(),
-            [false, false, true]
-        );
-        assert!(!watch.denied("a", t, 0), "0 disables");
+        assert_eq!((0..3).map(|_| watch.hit("a", next_minute, 3)).collect::<Vec<_>>(), [false, false, true]);
+        assert!(!watch.hit("a", t, 0), "0 disables");
     }
 }

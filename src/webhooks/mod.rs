@@ -12,7 +12,7 @@ pub use dispatcher::Dispatcher;
 /// Every event type purser emits. Subscriptions are checked against this
 /// list, so an endpoint cannot subscribe to a type that never comes (a typo
 /// would silently receive nothing); `*` subscribes to all.
-pub const EVENT_TYPES: [&str; 16] = [
+pub const EVENT_TYPES: [&str; 18] = [
     "spend.threshold_warning",
     "payment.approved",
     "payment.denied",
@@ -26,6 +26,8 @@ pub const EVENT_TYPES: [&str; 16] = [
     "agent.frozen",
     "agent.unfrozen",
     "policy.violation_spike",
+    "auth.failure_spike",
+    "agent.volume_spike",
     "kill_switch.engaged",
     "kill_switch.released",
     "endpoint.disabled",

@@ -81,3 +81,65 @@ async fn an_agent_denied_again_and_again_raises_a_violation_spike_once() {
     assert_eq!(spikes.len(), 1, "{spikes:?}");
     assert_eq!(spikes[0]["agent_id"], a.id.as_str());
 }
+
+/// Audit records of `kind`, polled until `n` exist: these signals are
+/// recorded in the background after the response.
+async fn audited(app: &TestApp, kind: &str, n: usize) -> Vec<serde_json::Value> {
+    for _ in 0..200 {
+        let (_, audit) = app.admin(Method::GET, &format!("/v1/audit?type={kind}"), None).await;
+        let mut records = audit["data"].as_array().unwrap().clone();
+        if records.len() >= n {
+            // A record's `data` is the JSON text that was hashed.
+            for r in &mut records {
+                r["data"] = serde_json::from_str(r["data"].as_str().unwrap()).unwrap();
+            }
+            return records;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("fewer than {n} {kind} records");
+}
+
+#[tokio::test]
+async fn failed_authentications_raise_a_failure_spike_per_address_and_gateway_wide() {
+    let app = spawn_app_tweaked(TEST_POLICY, default_start(), |c: &mut purser::config::Config| {
+        c.alert_failed_auth_per_minute = 3;
+        c.alert_failed_auth_total_per_minute = 4;
+    })
+    .await;
+    for _ in 0..5 {
+        let (status, _) = app.get("psr_agent_not-a-real-key-000000000000000000", "/v1/payments").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let spikes = audited(&app, "auth.failure_spike", 2).await;
+    // Give a wrongly repeated signal time to show up before counting.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let spikes_after = audited(&app, "auth.failure_spike", 2).await;
+    assert_eq!(spikes_after.len(), 2, "once per subject and minute: {spikes_after:?}");
+    let scopes: Vec<&str> = spikes.iter().map(|r| r["data"]["scope"].as_str().unwrap()).collect();
+    assert!(scopes.contains(&"address") && scopes.contains(&"gateway"), "{spikes:?}");
+    let address = spikes.iter().find(|r| r["data"]["scope"] == "address").unwrap();
+    assert_eq!(address["data"]["address"], "127.0.0.1");
+    assert!(!address.to_string().contains("not-a-real-key"), "the presented credential is never recorded");
+}
+
+#[tokio::test]
+async fn an_agent_sending_unusually_many_requests_raises_a_volume_spike_once() {
+    let app = spawn_app_tweaked(TEST_POLICY, default_start(), |c: &mut purser::config::Config| {
+        c.alert_agent_requests_per_minute = 4
+    })
+    .await;
+    let (a, b) = (app.create_agent("test").await, app.create_agent("test").await);
+    for _ in 0..6 {
+        assert_eq!(app.get(&a.key, "/v1/payments").await.0, StatusCode::OK);
+    }
+    for _ in 0..3 {
+        assert_eq!(app.get(&b.key, "/v1/payments").await.0, StatusCode::OK);
+    }
+    audited(&app, "agent.volume_spike", 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let spikes = audited(&app, "agent.volume_spike", 1).await;
+    assert_eq!(spikes.len(), 1, "{spikes:?}");
+    assert_eq!(spikes[0]["agent_id"], a.id.as_str());
+    assert_eq!(spikes[0]["data"]["requests"], 4);
+}
