@@ -81,6 +81,7 @@ impl App {
     /// Loads policies, opens the store (applying migrations) and starts the
     /// workers. Fails on anything that would make decisions unsafe.
     pub async fn build(mut config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+        config.read_secret_files().map_err(anyhow::Error::msg)?;
         config.validate().map_err(anyhow::Error::msg)?;
         // Counters start being recorded now, not at the first scrape.
         crate::api::metrics_handle();

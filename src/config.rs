@@ -34,6 +34,15 @@ pub struct Config {
     #[arg(long, env = "PURSER_ENCRYPTION_KEY", hide_env_values = true)]
     pub encryption_key: Option<String>,
 
+    /// Reads the admin token from this file instead (a mounted secret, e.g.
+    /// `/run/secrets/purser-admin-token`); surrounding whitespace is ignored.
+    #[arg(long, env = "PURSER_ADMIN_TOKEN_FILE", conflicts_with = "admin_token")]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// Reads the encryption key from this file instead.
+    #[arg(long, env = "PURSER_ENCRYPTION_KEY_FILE", conflicts_with = "encryption_key")]
+    pub encryption_key_file: Option<PathBuf>,
+
     /// Reverse proxies whose `X-Forwarded-For` is believed (comma-separated
     /// CIDRs). Requests from other addresses are judged by their own address,
     /// whatever header they send.
@@ -145,6 +154,26 @@ fn is_placeholder(secret: &str) -> bool {
 }
 
 impl Config {
+    /// Fills `admin_token` and `encryption_key` from their `*_FILE`
+    /// settings, so secrets can come from a secret manager's mounted file
+    /// rather than the environment (which child processes and crash dumps
+    /// see). Giving both a value and a file is an error.
+    pub fn read_secret_files(&mut self) -> Result<(), String> {
+        for (name, value, file) in [
+            ("PURSER_ADMIN_TOKEN", &mut self.admin_token, self.admin_token_file.take()),
+            ("PURSER_ENCRYPTION_KEY", &mut self.encryption_key, self.encryption_key_file.take()),
+        ] {
+            let Some(file) = file else { continue };
+            if value.is_some() {
+                return Err(format!("set {name} or {name}_FILE, not both"));
+            }
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("reading {name}_FILE {}: {e}", file.display()))?;
+            *value = Some(text.trim().to_owned());
+        }
+        Ok(())
+    }
+
     /// Checks that need more than one field; run before anything starts.
     pub fn validate(&self) -> Result<(), String> {
         for (name, value) in
@@ -190,6 +219,8 @@ impl Config {
             database_url,
             policies,
             admin_token: Some(admin_token),
+            admin_token_file: None,
+            encryption_key_file: None,
             dev: false,
             max_body_bytes: 64 * 1024,
             request_timeout: std::time::Duration::from_secs(30),
@@ -249,5 +280,30 @@ mod tests {
         assert!(exposed.validate().unwrap_err().contains("loopback"));
         let local_dev = Config { dev: true, admin_token: None, encryption_key: None, ..config() };
         assert!(local_dev.validate().is_ok());
+    }
+
+    #[test]
+    fn secrets_can_come_from_files_but_not_from_both_places() {
+        let dir = tempfile::tempdir().unwrap();
+        let (token, key) = (dir.path().join("token"), dir.path().join("key"));
+        std::fs::write(&token, "psr_admin_Zq8v3LkP0wXy7TnR4cBm9dHs2FgJ-from-file\n").unwrap();
+        std::fs::write(&key, "  an-encryption-key-from-a-mounted-secret-0123\n").unwrap();
+        let mut c = Config {
+            admin_token: None,
+            encryption_key: None,
+            admin_token_file: Some(token.clone()),
+            encryption_key_file: Some(key),
+            ..config()
+        };
+        c.read_secret_files().unwrap();
+        assert_eq!(c.admin_token.as_deref(), Some("psr_admin_Zq8v3LkP0wXy7TnR4cBm9dHs2FgJ-from-file"));
+        assert_eq!(c.encryption_key.as_deref(), Some("an-encryption-key-from-a-mounted-secret-0123"));
+        assert!(c.validate().is_ok());
+
+        let mut both = Config { admin_token_file: Some(token), ..config() };
+        assert!(both.read_secret_files().unwrap_err().contains("not both"));
+        let mut missing =
+            Config { admin_token: None, admin_token_file: Some(dir.path().join("nope")), ..config() };
+        assert!(missing.read_secret_files().unwrap_err().contains("PURSER_ADMIN_TOKEN_FILE"));
     }
 }

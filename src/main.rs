@@ -188,7 +188,7 @@ fn init_tracing(format: &str) {
 async fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing(&config.log_format);
     let dev_mode = config.dev;
-    let configured_admin = config.admin_token.is_some();
+    let configured_admin = config.admin_token.is_some() || config.admin_token_file.is_some();
     let listen = config.listen;
     let app = App::build(config, Arc::new(SystemClock)).await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
