@@ -398,3 +398,26 @@ async fn an_operator_can_replay_an_event_with_its_original_webhook_id() {
     let (status, _) = app.admin(Method::POST, "/v1/webhook-events/msg_nope/replay", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn crossing_80_percent_of_a_limit_warns_once_exactly_at_the_mark() {
+    let app = spawn_app_tweaked(TEST_POLICY, default_start(), local_webhooks).await;
+    let receiver = Receiver::start(&[]).await;
+    register(&app, &receiver.url, json!(["spend.threshold_warning"])).await;
+    let agent = app.create_agent("test").await;
+    // Daily limit 100.00: 79.99 stays one cent below the mark, the next cent
+    // reaches it, and later payments do not warn again.
+    for (i, amount) in ["79.99", "0.01", "1.00"].into_iter().enumerate() {
+        let (_, p) = app.pay(&agent.key, &format!("t{i}"), payment(amount, "aws.amazon.com")).await;
+        assert_eq!(p["status"], "approved", "{p}");
+    }
+    let got = receiver.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received().len(), 1, "{got:?}");
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(body["type"], "spend.threshold_warning");
+    assert_eq!(body["data"]["window"], "daily");
+    assert_eq!(body["data"]["spent"], "80.00");
+    assert_eq!(body["data"]["limit"], "100.00");
+    assert_eq!(body["data"]["agent_id"], agent.id.as_str());
+}
