@@ -22,8 +22,11 @@ use crate::audit::AuditEvent;
 /// Events per subject in the current clock minute.
 #[derive(Debug, Default)]
 pub struct SpikeWatch {
-    /// subject -> (minute, events in it)
-    counts: Mutex<HashMap<String, (i64, u32)>>,
+    /// (the minute counted, subject -> events in it). One minute for the
+    /// whole map: it is emptied when the minute turns, so a count costs the
+    /// same however many subjects there are (this runs on every agent
+    /// request, and per address under a wide failed-auth attack).
+    counts: Mutex<(i64, HashMap<String, u32>)>,
 }
 
 impl SpikeWatch {
@@ -34,10 +37,17 @@ impl SpikeWatch {
             return false;
         }
         let minute = now.timestamp().div_euclid(60);
-        let mut counts = self.counts.lock().expect("spike counts lock");
-        // Last minute's counts are of no use any more.
-        counts.retain(|_, (m, _)| *m == minute);
-        let (_, n) = counts.entry(subject.to_owned()).or_insert((minute, 0));
+        let mut guard = self.counts.lock().expect("spike counts lock");
+        let (counted, counts) = &mut *guard;
+        if *counted != minute {
+            // Last minute's counts are of no use any more.
+            *counted = minute;
+            counts.clear();
+        }
+        let n = match counts.get_mut(subject) {
+            Some(n) => n,
+            None => counts.entry(subject.to_owned()).or_insert(0),
+        };
         *n += 1;
         *n == threshold
     }
