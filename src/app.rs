@@ -36,6 +36,11 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Whether an admin token was configured (not minted by `--dev`).
+    pub fn has_config_admin_token(&self) -> bool {
+        self.admin_token_hash.is_some()
+    }
+
     /// Whether `token` is the configured admin token (constant time).
     pub fn is_config_admin_token(&self, token: &str) -> bool {
         self.admin_token_hash.as_deref().is_some_and(|h| auth::ct_eq(h, &auth::hash(token)))

@@ -36,11 +36,11 @@ pub struct Config {
 
     /// Reads the admin token from this file instead (a mounted secret, e.g.
     /// `/run/secrets/purser-admin-token`); surrounding whitespace is ignored.
-    #[arg(long, env = "PURSER_ADMIN_TOKEN_FILE", conflicts_with = "admin_token")]
+    #[arg(long, env = "PURSER_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
 
     /// Reads the encryption key from this file instead.
-    #[arg(long, env = "PURSER_ENCRYPTION_KEY_FILE", conflicts_with = "encryption_key")]
+    #[arg(long, env = "PURSER_ENCRYPTION_KEY_FILE")]
     pub encryption_key_file: Option<PathBuf>,
 
     /// Reverse proxies whose `X-Forwarded-For` is believed (comma-separated

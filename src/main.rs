@@ -188,13 +188,12 @@ fn init_tracing(format: &str) {
 async fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing(&config.log_format);
     let dev_mode = config.dev;
-    let configured_admin = config.admin_token.is_some() || config.admin_token_file.is_some();
     let listen = config.listen;
     let app = App::build(config, Arc::new(SystemClock)).await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     if dev_mode {
-        let creds = dev::bootstrap(&app.state, configured_admin).await?;
+        let creds = dev::bootstrap(&app.state).await?;
         let store = match app.state.store.backend() {
             purser::store::Backend::Sqlite => "embedded SQLite",
             purser::store::Backend::Postgres => "PostgreSQL",

@@ -35,12 +35,15 @@ pub struct DevCredentials {
     pub approver_token: String,
 }
 
-pub async fn bootstrap(state: &AppState, configured_admin: bool) -> Result<DevCredentials> {
+pub async fn bootstrap(state: &AppState) -> Result<DevCredentials> {
     if state.policies.current().get(DEMO_POLICY).is_none() {
         return Err(Error::PolicyUnavailable(format!(
             "--dev needs a policy named {DEMO_POLICY:?} in the policies directory"
         )));
     }
+    // An operator's token (from the environment or its file) is kept, and
+    // then no dev token is minted.
+    let configured_admin = state.has_config_admin_token();
     let now = state.clock.now();
     state.store.write(move |tx| Box::pin(mint(tx, configured_admin, now))).await
 }
