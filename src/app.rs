@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::policy::{LoadErrors, Policy, PolicySet};
 use crate::providers::{Forwarder, ProviderSettings, Providers, Reconciler, Secret};
 use crate::store::Store;
+use crate::tls::Tls;
 use crate::webhooks::secretbox::SecretBox;
 use crate::webhooks::ssrf::TargetPolicy;
 use crate::webhooks::Dispatcher;
@@ -79,6 +80,8 @@ impl Policies {
 /// A running gateway: its state and the background workers it owns.
 pub struct App {
     pub state: Arc<AppState>,
+    /// The certificate when purser serves HTTPS itself (`--tls-cert`).
+    pub tls: Option<Tls>,
     workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -88,6 +91,10 @@ impl App {
     pub async fn build(mut config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         config.read_secret_files().map_err(anyhow::Error::msg)?;
         config.validate().map_err(anyhow::Error::msg)?;
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(Tls::load(cert, key, config.tls_min_version)?),
+            _ => None,
+        };
         // Counters start being recorded now, not at the first scrape.
         crate::api::metrics_handle();
         let policies = PolicySet::load_dir(&config.policies)
@@ -130,7 +137,7 @@ impl App {
         });
         let expirer = tokio::spawn(expire_approvals(state.clone()));
         let dispatcher = Dispatcher::start(state.clone())?;
-        Ok(App { state, workers: vec![forward_worker, reconciler, expirer, dispatcher] })
+        Ok(App { state, tls, workers: vec![forward_worker, reconciler, expirer, dispatcher] })
     }
 
     /// Serves the API on `listener` until `shutdown` resolves, then stops
@@ -140,10 +147,25 @@ impl App {
         listener: TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let router = crate::api::router(self.state.clone());
-        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let service = crate::api::router(self.state.clone())
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        match &self.tls {
+            None => axum::serve(listener, service).with_graceful_shutdown(shutdown).await?,
+            Some(tls) => {
+                let handle = axum_server::Handle::<std::net::SocketAddr>::new();
+                let stop = handle.clone();
+                // Like axum::serve's: stop accepting, let open requests finish.
+                tokio::spawn(async move {
+                    shutdown.await;
+                    stop.graceful_shutdown(None);
+                });
+                axum_server::Server::from_listener(listener)
+                    .acceptor(axum_server::tls_rustls::RustlsAcceptor::new(tls.config.clone()))
+                    .handle(handle)
+                    .serve(service)
+                    .await?
+            }
+        }
         for w in &self.workers {
             w.abort();
         }

@@ -43,6 +43,20 @@ pub struct Config {
     #[arg(long, env = "PURSER_ENCRYPTION_KEY_FILE")]
     pub encryption_key_file: Option<PathBuf>,
 
+    /// PEM certificate chain: serve HTTPS in the binary instead of plain
+    /// HTTP (with `--tls-key`). Re-read on SIGHUP, for renewed certificates.
+    #[arg(long, env = "PURSER_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `--tls-cert`.
+    #[arg(long, env = "PURSER_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Oldest TLS version accepted with `--tls-cert`: `1.3` (the default)
+    /// or `1.2` for clients that cannot do 1.3.
+    #[arg(long, env = "PURSER_TLS_MIN_VERSION", value_enum, default_value = "1.3")]
+    pub tls_min_version: crate::tls::MinVersion,
+
     /// Reverse proxies whose `X-Forwarded-For` is believed (comma-separated
     /// CIDRs). Requests from other addresses are judged by their own address,
     /// whatever header they send.
@@ -185,6 +199,9 @@ impl Config {
                 ));
             }
         }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err("set both PURSER_TLS_CERT and PURSER_TLS_KEY, or neither".to_owned());
+        }
         if self.dev && !self.listen.ip().is_loopback() {
             return Err(format!(
                 "--dev serves demo credentials over plain http: it only listens on loopback, not {}",
@@ -227,6 +244,9 @@ impl Config {
             approval_sweep: std::time::Duration::from_millis(20),
             encryption_key: Some("test-encryption-key-0123456789abcdef".to_owned()),
             webhook_allowed_nets: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            tls_min_version: crate::tls::MinVersion::Tls13,
             trusted_proxies: Vec::new(),
             cors_origins: Vec::new(),
             webhook_retry_schedule: vec![
@@ -278,6 +298,8 @@ mod tests {
         }
         let exposed = Config { dev: true, listen: "0.0.0.0:8080".parse().unwrap(), ..config() };
         assert!(exposed.validate().unwrap_err().contains("loopback"));
+        let half_tls = Config { tls_cert: Some("cert.pem".into()), ..config() };
+        assert!(half_tls.validate().unwrap_err().contains("PURSER_TLS_KEY"));
         let local_dev = Config { dev: true, admin_token: None, encryption_key: None, ..config() };
         assert!(local_dev.validate().is_ok());
     }

@@ -19,4 +19,5 @@ pub mod policy;
 pub mod providers;
 pub mod service;
 pub mod store;
+pub mod tls;
 pub mod webhooks;

@@ -198,23 +198,24 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             purser::store::Backend::Sqlite => "embedded SQLite",
             purser::store::Backend::Postgres => "PostgreSQL",
         };
-        print_dev_banner(addr, store, &creds);
+        print_dev_banner(addr, app.tls.is_some(), store, &creds);
     }
     tracing::info!(%addr, policies = app.state.policies.current().len(), "purser listening");
-    if !addr.ip().is_loopback() && app.state.config.trusted_proxies.is_empty() && !dev_mode {
-        // purser speaks plain HTTP: credentials need TLS in front of it.
+    let plain_and_exposed = !addr.ip().is_loopback() && app.tls.is_none() && !dev_mode;
+    if plain_and_exposed && app.state.config.trusted_proxies.is_empty() {
+        // Bearer credentials would cross the network in the clear.
         tracing::warn!(
             %addr,
-            "listening on a non-loopback address with no declared proxy: terminate TLS in front of purser \
-             and set PURSER_TRUSTED_PROXIES to that proxy"
+            "listening on a non-loopback address over plain HTTP with no declared proxy: set \
+             PURSER_TLS_CERT and PURSER_TLS_KEY, or terminate TLS in a proxy and set PURSER_TRUSTED_PROXIES to it"
         );
     }
-    spawn_policy_reload_on_sighup(app.state.clone());
+    spawn_reload_on_sighup(app.state.clone(), app.tls.clone());
     app.serve(listener, shutdown_signal()).await
 }
 
-fn print_dev_banner(addr: std::net::SocketAddr, store: &str, creds: &dev::DevCredentials) {
-    let base = format!("http://{addr}");
+fn print_dev_banner(addr: std::net::SocketAddr, tls: bool, store: &str, creds: &dev::DevCredentials) {
+    let base = format!("{}://{addr}", if tls { "https" } else { "http" });
     let admin = creds.admin_token.as_deref().unwrap_or("$PURSER_ADMIN_TOKEN");
     println!(
         r#"
@@ -248,8 +249,9 @@ the console.
     );
 }
 
-/// SIGHUP re-reads the policy directory; a bad edit keeps the last good set.
-fn spawn_policy_reload_on_sighup(state: Arc<purser::app::AppState>) {
+/// SIGHUP re-reads the policy directory and the TLS certificate; a bad edit
+/// keeps the last good one.
+fn spawn_reload_on_sighup(state: Arc<purser::app::AppState>, tls: Option<purser::tls::Tls>) {
     #[cfg(unix)]
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
@@ -261,6 +263,13 @@ fn spawn_policy_reload_on_sighup(state: Arc<purser::app::AppState>) {
                 Ok(n) => tracing::info!(policies = n, "policies reloaded"),
                 Err(e) => {
                     tracing::error!(errors = %e, "policy reload failed; keeping the last good policies")
+                }
+            }
+            match tls.as_ref().map(|tls| tls.reload()) {
+                None => {}
+                Some(Ok(())) => tracing::info!("TLS certificate reloaded"),
+                Some(Err(e)) => {
+                    tracing::error!(error = %format!("{e:#}"), "TLS reload failed; keeping the last good certificate")
                 }
             }
         }

@@ -118,10 +118,21 @@ impl Process {
     /// Dev mode is for plain-http webhooks to the tests' receivers.
     pub fn spawn(policies: &std::path::Path, setup: impl FnOnce(&mut tokio::process::Command)) -> Process {
         std::fs::write(policies.join("demo.toml"), include_str!("../../policies/demo.toml")).unwrap();
+        Process::serve(&["--dev"], policies, setup)
+    }
+
+    /// Starts `purser serve ARGS` like `spawn`, without `--dev` unless
+    /// `args` has it.
+    pub fn serve(
+        args: &[&str],
+        policies: &std::path::Path,
+        setup: impl FnOnce(&mut tokio::process::Command),
+    ) -> Process {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_purser"));
         command
-            .args(["serve", "--dev"])
+            .arg("serve")
+            .args(args)
             .env("PURSER_LISTEN", format!("127.0.0.1:{port}"))
             .env("PURSER_POLICIES", policies)
             .env("PURSER_ADMIN_TOKEN", ADMIN_TOKEN)

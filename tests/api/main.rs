@@ -21,4 +21,5 @@ mod replicas;
 mod secrets_in_logs;
 mod signatures;
 mod sim;
+mod tls;
 mod webhooks;

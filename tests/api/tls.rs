@@ -1,0 +1,154 @@
+//! In-process HTTPS (`PURSER_TLS_CERT`/`PURSER_TLS_KEY`): a real `purser
+//! serve` in production mode, reached by clients that trust only the
+//! certificate the test made.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::tls::Version;
+use reqwest::{Certificate, StatusCode};
+
+use crate::helpers::*;
+
+const ENCRYPTION_KEY: &str = "tls-test-encryption-key-Vb93kLq0Zx7R";
+
+/// A fresh self-signed certificate for 127.0.0.1, written as PEM files.
+fn make_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf, Certificate) {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let (cert, key) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    (cert, key, Certificate::from_pem(made.cert.pem().as_bytes()).unwrap())
+}
+
+/// A client that trusts only `root` and opens a new connection for every
+/// request, so each one shows the certificate being served now.
+fn trusting(root: &Certificate, max: Option<Version>) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(root.clone())
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(5));
+    if let Some(max) = max {
+        builder = builder.max_tls_version(max);
+    }
+    builder.build().unwrap()
+}
+
+/// `purser serve` (production mode) on HTTPS with `cert` and `key`.
+fn serve_tls(
+    dir: &Path,
+    cert: &Path,
+    key: &Path,
+    setup: impl FnOnce(&mut tokio::process::Command),
+) -> Process {
+    let policies = dir.join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::write(policies.join("test.toml"), TEST_POLICY).unwrap();
+    let mut process = Process::serve(&[], &policies, |command| {
+        command
+            .env("PURSER_DATABASE_URL", format!("sqlite://{}", dir.join("db/purser.db").display()))
+            .env("PURSER_ENCRYPTION_KEY", ENCRYPTION_KEY)
+            .env("PURSER_TLS_CERT", cert)
+            .env("PURSER_TLS_KEY", key)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        setup(command);
+    });
+    process.client.base = process.client.base.replacen("http://", "https://", 1);
+    process
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_https_with_its_certificate_and_only_tls_1_3_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, root) = make_cert(dir.path(), "a");
+    let mut app = serve_tls(dir.path(), &cert, &key, |_| {});
+    app.client.http = trusting(&root, None);
+    app.until_ready().await;
+
+    let (status, agents) = app.admin(reqwest::Method::GET, "/v1/agents", None).await;
+    assert_eq!(status, StatusCode::OK, "{agents}");
+    let resp = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert!(resp.headers().contains_key("strict-transport-security"));
+
+    let plain = app.base.replacen("https://", "http://", 1);
+    let err = reqwest::get(format!("{plain}/healthz")).await;
+    assert!(err.is_err_and(|e| !e.is_status()), "plain http is not answered on the TLS port");
+    let tls12 = trusting(&root, Some(Version::TLS_1_2)).get(app.url("/healthz")).send().await;
+    assert!(tls12.is_err(), "a TLS 1.2-only client is refused by default");
+    let (_, _, stranger) = make_cert(dir.path(), "stranger");
+    let untrusted = trusting(&stranger, None).get(app.url("/healthz")).send().await;
+    assert!(untrusted.is_err(), "the client checks the certificate it is shown");
+    drop(app);
+
+    let mut lenient = serve_tls(dir.path(), &cert, &key, |c| {
+        c.env("PURSER_TLS_MIN_VERSION", "1.2");
+    });
+    lenient.client.http = trusting(&root, Some(Version::TLS_1_2));
+    lenient.until_ready().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_serves_a_renewed_certificate_and_a_broken_one_keeps_the_last_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, old_root) = make_cert(dir.path(), "live");
+    let mut app = serve_tls(dir.path(), &cert, &key, |_| {});
+    app.client.http = trusting(&old_root, None);
+    app.until_ready().await;
+    let hangup = |app: &Process| {
+        let pid = app.child.id().unwrap().to_string();
+        assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    };
+
+    // Renewal writes new files in place; SIGHUP picks them up.
+    let (_, _, new_root) = make_cert(dir.path(), "live");
+    let renewed = trusting(&new_root, None);
+    assert!(renewed.get(app.url("/healthz")).send().await.is_err(), "not before the reload");
+    hangup(&app);
+    let mut served = false;
+    for _ in 0..100 {
+        if renewed.get(app.url("/healthz")).send().await.is_ok() {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(served, "the renewed certificate is served after SIGHUP");
+
+    // A half-written renewal is refused and the last good one stays.
+    std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\ngarbage\n").unwrap();
+    hangup(&app);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let resp = renewed.get(app.url("/healthz")).send().await.expect("still serving the renewed certificate");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(app.child.try_wait().unwrap().is_none(), "a bad reload does not stop the gateway");
+}
+
+#[tokio::test]
+async fn refuses_to_start_with_half_or_broken_tls_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, _) = make_cert(dir.path(), "a");
+    let (_, other_key, _) = make_cert(dir.path(), "b");
+    let missing = dir.path().join("missing.crt");
+    let cases: [(&[(&str, &Path)], &str); 3] = [
+        (&[("PURSER_TLS_CERT", &cert)], "set both PURSER_TLS_CERT and PURSER_TLS_KEY"),
+        (&[("PURSER_TLS_CERT", &missing), ("PURSER_TLS_KEY", &key)], "reading TLS certificate"),
+        (&[("PURSER_TLS_CERT", &cert), ("PURSER_TLS_KEY", &other_key)], "does not fit certificate"),
+    ];
+    for (settings, expected) in cases {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_purser"))
+            .arg("serve")
+            .env("PURSER_LISTEN", "127.0.0.1:0")
+            .env("PURSER_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("PURSER_ENCRYPTION_KEY", ENCRYPTION_KEY)
+            .env("PURSER_DATABASE_URL", format!("sqlite://{}", dir.path().join("db/purser.db").display()))
+            .envs(settings.iter().copied())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{expected}: started anyway");
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+}
