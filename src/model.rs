@@ -61,9 +61,21 @@ pub struct ApiKey {
     pub prefix: String,
     pub scopes: Vec<Scope>,
     pub allowed_cidrs: Vec<String>,
+    pub rate_limit: KeyRateLimit,
     pub expires_at: Option<String>,
     pub created_at: String,
     pub revoked_at: Option<String>,
+}
+
+/// One key's own request budget; a field left out (`null`) uses the
+/// gateway's `PURSER_RATE_LIMIT_READS` / `_WRITES`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRateLimit {
+    #[serde(default)]
+    pub reads_per_minute: Option<u32>,
+    #[serde(default)]
+    pub writes_per_minute: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

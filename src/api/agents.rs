@@ -14,7 +14,7 @@ use super::extract::{JsonBody, OptionalJsonBody, PathParams};
 use crate::app::AppState;
 use crate::clock::{format_ts, parse_ts};
 use crate::error::{Error, Result};
-use crate::model::{Agent, Scope, SigningKey};
+use crate::model::{Agent, KeyRateLimit, Scope, SigningKey};
 use crate::policy::TrustLevel;
 use crate::service::agents::{self, KeyRequest, NewAgent};
 use crate::service::signing;
@@ -142,7 +142,13 @@ struct CreateKey {
     expires_at: Option<String>,
     #[serde(default)]
     allowed_cidrs: Vec<String>,
+    #[serde(default)]
+    rate_limit: KeyRateLimit,
 }
+
+/// The most requests per minute a key may be given: far above any agent's
+/// need, low enough that a typo (an extra few zeros) is caught.
+const MAX_KEY_RATE_PER_MINUTE: u32 = 1_000_000;
 
 fn all_scopes() -> Vec<Scope> {
     Scope::ALL.to_vec()
@@ -176,10 +182,24 @@ async fn create_key(
             })?;
         cidrs.push(net.trunc().to_string());
     }
+    let limit = body.rate_limit;
+    for (name, value) in
+        [("reads_per_minute", limit.reads_per_minute), ("writes_per_minute", limit.writes_per_minute)]
+    {
+        if value.is_some_and(|n| n == 0 || n > MAX_KEY_RATE_PER_MINUTE) {
+            return Err(Error::invalid(
+                "invalid_request",
+                format!(
+                    "rate_limit.{name} must be between 1 and {MAX_KEY_RATE_PER_MINUTE} \
+                     (leave it out for the gateway's default; revoke a key to stop it)"
+                ),
+            ));
+        }
+    }
     let mut scopes = body.scopes;
     scopes.sort();
     scopes.dedup();
-    let req = KeyRequest { scopes, expires_at, allowed_cidrs: cidrs };
+    let req = KeyRequest { scopes, expires_at, allowed_cidrs: cidrs, rate_limit: limit };
     let issued = agents::create_key(&state, ADMIN, &id, req).await?;
     Ok((StatusCode::CREATED, Json(shown_once(issued))))
 }

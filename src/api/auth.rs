@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::Method;
 
 use super::client_ip::client_ip;
 use super::signature::SignedAgent;
@@ -13,7 +14,7 @@ use crate::app::AppState;
 use crate::auth::{self, ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, APPROVER_TOKEN_PREFIX};
 use crate::clock::parse_ts;
 use crate::error::{Error, Result};
-use crate::model::{Agent, Approver, Scope};
+use crate::model::{Agent, Approver, KeyRateLimit, Scope};
 use crate::service::{alerts, approvals};
 
 /// An authenticated caller.
@@ -108,33 +109,38 @@ impl FromRequestParts<Arc<AppState>> for Principal {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self> {
+        let method = &parts.method;
         let agent = if let Some(SignedAgent(agent)) = parts.extensions.get::<SignedAgent>() {
+            state.limits.charge(method, &agent.key_id, KeyRateLimit::default())?;
             agent.clone()
         } else {
             let token = bearer(parts).ok_or(Error::Unauthenticated("missing bearer token"))?;
             if !token.starts_with(AGENT_KEY_PREFIX) {
-                return other_principal(state, token).await;
+                return other_principal(state, method, token).await;
             }
             let client = client_ip(&parts.headers, &parts.extensions, &state.config.trusted_proxies);
-            agent_key(state, token, client).await?
+            agent_key(state, method, token, client).await?
         };
         alerts::on_agent_request(state, &agent.agent.id);
         Ok(Principal::Agent(agent))
     }
 }
 
-/// An approver or the admin, by bearer token.
-async fn other_principal(state: &AppState, token: &str) -> Result<Principal> {
+/// An approver or the admin, by bearer token; each approver has the
+/// gateway's default budget, and so do admin tokens, together.
+async fn other_principal(state: &AppState, method: &Method, token: &str) -> Result<Principal> {
     if token.starts_with(APPROVER_TOKEN_PREFIX) {
-        return approvals::approver_for_token(state, token)
+        let approver = approvals::approver_for_token(state, token)
             .await?
-            .map(Principal::Approver)
-            .ok_or(Error::Unauthenticated("invalid approver token"));
+            .ok_or(Error::Unauthenticated("invalid approver token"))?;
+        state.limits.charge(method, &format!("approver:{}", approver.id), KeyRateLimit::default())?;
+        return Ok(Principal::Approver(approver));
     }
     if state.is_config_admin_token(token)
         || (token.starts_with(ADMIN_TOKEN_PREFIX)
             && state.store.admin_token_valid(&auth::hash(token)).await?)
     {
+        state.limits.charge(method, "admin", KeyRateLimit::default())?;
         return Ok(Principal::Admin);
     }
     Err(Error::Unauthenticated("invalid credentials"))
@@ -146,7 +152,12 @@ fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
-async fn agent_key(state: &AppState, key: &str, client: Option<IpAddr>) -> Result<AgentPrincipal> {
+async fn agent_key(
+    state: &AppState,
+    method: &Method,
+    key: &str,
+    client: Option<IpAddr>,
+) -> Result<AgentPrincipal> {
     let presented = auth::hash(key);
     let found =
         state.store.key_by_hash(&presented).await?.ok_or(Error::Unauthenticated("invalid API key"))?;
@@ -156,6 +167,9 @@ async fn agent_key(state: &AppState, key: &str, client: Option<IpAddr>) -> Resul
         return Err(Error::Unauthenticated("invalid API key"));
     }
     let k = &found.key;
+    // Counted as soon as the key is known: a stolen key used from outside
+    // its networks spends its budget too.
+    state.limits.charge(method, &k.id, k.rate_limit)?;
     if k.revoked_at.is_some() {
         return Err(Error::Unauthenticated("API key revoked"));
     }

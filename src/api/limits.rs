@@ -1,10 +1,17 @@
-//! Rate limits (per credential, and per client IP for requests without one)
-//! and the failed-authentication brake, as one middleware.
+//! Rate limits and the failed-authentication brake.
+//!
+//! Authenticated API requests are limited per credential, once the
+//! credential is known ([`RateLimits::charge`], called where the caller is
+//! resolved: `super::auth`), so an API key's own `rate_limit` applies and a
+//! signed request counts against its agent's key, not its address. Requests
+//! with no credential, and routes that take none (console, OpenAPI), are
+//! limited per client address here, before any work is done.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
@@ -16,15 +23,24 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::json;
 
 use super::client_ip::client_ip;
+use super::signature;
 use crate::app::AppState;
 use crate::audit::AuditEvent;
-use crate::auth;
 use crate::config::Config;
 use crate::error::Error;
+use crate::model::KeyRateLimit;
+
+/// Checks between two sweeps of idle limiter entries.
+const SWEEP_EVERY: u64 = 10_000;
 
 pub struct RateLimits {
-    reads: Option<DefaultKeyedRateLimiter<String>>,
-    writes: Option<DefaultKeyedRateLimiter<String>>,
+    reads: u32,
+    writes: u32,
+    /// One keyed limiter per distinct budget (the defaults and each per-key
+    /// value in use), so keys with their own `rate_limit` need no limiter
+    /// each; the key names the subject and whether it reads or writes.
+    by_budget: RwLock<HashMap<NonZeroU32, Arc<DefaultKeyedRateLimiter<String>>>>,
+    checks: AtomicU64,
     failed_auth: Option<DefaultKeyedRateLimiter<IpAddr>>,
     /// Addresses whose failed authentications used up their budget, and
     /// until when they are refused outright.
@@ -34,10 +50,11 @@ pub struct RateLimits {
 
 impl RateLimits {
     pub fn new(config: &Config) -> Self {
-        let keyed = |n: u32| NonZeroU32::new(n).map(|n| RateLimiter::keyed(Quota::per_minute(n)));
         RateLimits {
-            reads: keyed(config.rate_limit_reads),
-            writes: keyed(config.rate_limit_writes),
+            reads: config.rate_limit_reads,
+            writes: config.rate_limit_writes,
+            by_budget: RwLock::default(),
+            checks: AtomicU64::new(0),
             failed_auth: NonZeroU32::new(config.rate_limit_failed_auth)
                 .map(|n| RateLimiter::keyed(Quota::per_minute(n))),
             blocked: Mutex::new(HashMap::new()),
@@ -45,15 +62,50 @@ impl RateLimits {
         }
     }
 
-    /// `Err(wait)` when `key` is over its budget for this kind of request.
-    fn check(&self, write: bool, key: &String) -> Result<(), Duration> {
-        let limiter = if write { &self.writes } else { &self.reads };
-        match limiter {
-            Some(l) => l.check_key(key).map_err(|not_until| not_until.wait_time_from(self.clock.now())),
-            None => Ok(()),
-        }
+    /// Counts one request of `subject` (a key id, `approver:ID`, `admin`)
+    /// against its budget: the key's own `rate_limit` where it sets one,
+    /// else the gateway's default. `429` with `Retry-After` when spent.
+    pub fn charge(&self, method: &Method, subject: &str, own: KeyRateLimit) -> Result<(), Error> {
+        let write = is_write(method);
+        let budget = if write {
+            own.writes_per_minute.unwrap_or(self.writes)
+        } else {
+            own.reads_per_minute.unwrap_or(self.reads)
+        };
+        let kind = if write { "w" } else { "r" };
+        self.check(budget, format!("{kind}:{subject}")).map_err(|wait| {
+            metrics::counter!("purser_rate_limited_total").increment(1);
+            rate_limited(wait)
+        })
     }
 
+    /// `Err(wait)` when `key` has spent `per_minute`; `0` is unlimited.
+    fn check(&self, per_minute: u32, key: String) -> Result<(), Duration> {
+        let Some(budget) = NonZeroU32::new(per_minute) else { return Ok(()) };
+        let limiter = self.limiter(budget);
+        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.sweep();
+        }
+        limiter.check_key(&key).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+
+    fn limiter(&self, budget: NonZeroU32) -> Arc<DefaultKeyedRateLimiter<String>> {
+        if let Some(l) = self.by_budget.read().expect("rate limit lock").get(&budget) {
+            return l.clone();
+        }
+        let mut all = self.by_budget.write().expect("rate limit lock");
+        all.entry(budget).or_insert_with(|| Arc::new(RateLimiter::keyed(Quota::per_minute(budget)))).clone()
+    }
+
+    /// Forgets subjects whose budget is full again (they would start from a
+    /// full budget anyway): memory stays bounded by recent callers, even
+    /// when many addresses call without a credential.
+    fn sweep(&self) {
+        for limiter in self.by_budget.read().expect("rate limit lock").values() {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
     fn blocked_for(&self, ip: IpAddr) -> Option<Duration> {
         let mut blocked = self.blocked.lock().expect("rate limit lock");
         let until = *blocked.get(&ip)?;
@@ -82,9 +134,26 @@ impl RateLimits {
     }
 }
 
-fn limited(wait: Duration) -> Response {
+fn rate_limited(wait: Duration) -> Error {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    Error::RateLimited { retry_after_secs: secs.max(1) }.into_response()
+    Error::RateLimited { retry_after_secs: secs.max(1) }
+}
+
+fn is_write(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Routes whose handlers resolve a bearer or signed credential, and so
+/// charge it (see [`RateLimits::charge`]).
+fn resolves_credential(path: &str) -> bool {
+    path.starts_with("/v1/") || path == "/metrics"
+}
+
+/// Card-issuer callbacks: signed by the issuer, not a client's credential,
+/// they carry the card network's volume, not one client's, so only their
+/// failed signatures are limited, through the brake.
+fn issuer_callback(path: &str) -> bool {
+    path.starts_with("/v1/providers/")
 }
 
 /// Probes are never limited: an orchestrator must always see the truth.
@@ -100,22 +169,16 @@ pub async fn middleware(State(state): State<Arc<AppState>>, req: Request, next: 
     let ip = client_ip(req.headers(), req.extensions(), &state.config.trusted_proxies);
     let limits = &state.limits;
     if let Some(wait) = ip.and_then(|ip| limits.blocked_for(ip)) {
-        return limited(wait);
+        return rate_limited(wait).into_response();
     }
-    let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    // The limiter key: the credential (as a hash; secrets are not kept in
-    // memory longer than the request), or the address when there is none.
-    let key = match req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        Some(credential) => format!("cred:{}", &auth::hash(credential)[..32]),
-        None => format!("ip:{}", ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())),
-    };
-    // Card-issuer callbacks (signed, not bearer-authenticated) carry the
-    // card network's volume, not one client's, so only their failed
-    // signatures are limited, through the brake above.
-    let issuer_callback = path.starts_with("/v1/providers/");
-    if let Err(wait) = if issuer_callback { Ok(()) } else { limits.check(write, &key) } {
-        metrics::counter!("purser_rate_limited_total").increment(1);
-        return limited(wait);
+    let credential =
+        req.headers().contains_key(header::AUTHORIZATION) || req.headers().contains_key(signature::SIGNATURE);
+    let charged_later = credential && resolves_credential(&path);
+    if !charged_later && !issuer_callback(&path) {
+        let subject = format!("ip:{}", ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()));
+        if let Err(e) = limits.charge(req.method(), &subject, KeyRateLimit::default()) {
+            return e.into_response();
+        }
     }
     let response = next.run(req).await;
     if response.status() == StatusCode::UNAUTHORIZED {
@@ -144,4 +207,44 @@ fn record_failure(state: &Arc<AppState>, ip: IpAddr, path: &str) {
         }
         crate::service::alerts::on_failed_auth(&state, ip).await;
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(reads: u32, writes: u32) -> RateLimits {
+        let mut config = Config::for_tests("sqlite://x".into(), "policies".into(), "t".into());
+        (config.rate_limit_reads, config.rate_limit_writes) = (reads, writes);
+        RateLimits::new(&config)
+    }
+
+    #[test]
+    fn a_keys_own_budget_replaces_the_default_for_its_kind_only() {
+        let l = limits(2, 0);
+        let own = KeyRateLimit { reads_per_minute: None, writes_per_minute: Some(1) };
+        assert!(l.charge(&Method::POST, "key_a", own).is_ok());
+        assert!(matches!(l.charge(&Method::POST, "key_a", own), Err(Error::RateLimited { .. })));
+        // Reads: the default of 2; the default writes (0) are unlimited.
+        assert!(l.charge(&Method::GET, "key_a", own).is_ok());
+        assert!(l.charge(&Method::GET, "key_a", own).is_ok());
+        assert!(l.charge(&Method::GET, "key_a", own).is_err());
+        for _ in 0..100 {
+            assert!(l.charge(&Method::DELETE, "key_b", KeyRateLimit::default()).is_ok());
+        }
+    }
+
+    #[test]
+    fn the_sweep_forgets_callers_whose_budget_has_refilled() {
+        let l = limits(60_000, 0);
+        for i in 0..50 {
+            l.charge(&Method::GET, &format!("ip:10.0.0.{i}"), KeyRateLimit::default()).unwrap();
+        }
+        let budget = NonZeroU32::new(60_000).unwrap();
+        assert_eq!(l.limiter(budget).len(), 50);
+        // 60,000 a minute refills one request per millisecond.
+        std::thread::sleep(Duration::from_millis(5));
+        l.sweep();
+        assert_eq!(l.limiter(budget).len(), 0);
+    }
 }

@@ -9,9 +9,9 @@ use crate::auth::{self, AGENT_KEY_PREFIX};
 use crate::clock::format_ts;
 use crate::error::{Error, Result};
 use crate::ids;
-use crate::model::{Agent, ApiKey, Scope};
+use crate::model::{Agent, ApiKey, KeyRateLimit, Scope};
 use crate::policy::TrustLevel;
-use crate::store::{AgentPatch, Credential, NewKey, WriteTx};
+use crate::store::{AgentPatch, Credential, WriteTx};
 
 pub struct NewAgent {
     pub name: String,
@@ -23,6 +23,7 @@ pub struct KeyRequest {
     pub scopes: Vec<Scope>,
     pub expires_at: Option<String>,
     pub allowed_cidrs: Vec<String>,
+    pub rate_limit: KeyRateLimit,
 }
 
 /// A key as returned once, at creation.
@@ -191,7 +192,7 @@ pub async fn revoke_credential(
 /// Longest grace period of a rotation: 30 days.
 pub const MAX_ROTATION_GRACE_SECS: u64 = 30 * 24 * 3600;
 
-/// Replaces a live key by a new one with the same scopes, expiry and
+/// Replaces a live key by a new one with the same scopes, expiry, rate limit and
 /// networks. The old key keeps working for `grace` (its expiry is brought
 /// forward to the end of it, never pushed back), so clients can switch
 /// without an outage; a zero grace revokes it at once.
@@ -213,6 +214,7 @@ pub async fn rotate_key(
                     scopes: old.scopes.clone(),
                     expires_at: old.expires_at.clone(),
                     allowed_cidrs: old.allowed_cidrs.clone(),
+                    rate_limit: old.rate_limit,
                 };
                 let issued = insert_key(tx, &actor, &agent_id, req, now).await?;
                 let ts = format_ts(now);
@@ -254,24 +256,16 @@ pub(crate) async fn insert_key(
         prefix: auth::display_prefix(&key),
         scopes: req.scopes,
         allowed_cidrs: req.allowed_cidrs,
+        rate_limit: req.rate_limit,
         expires_at: req.expires_at,
         created_at: format_ts(now),
         revoked_at: None,
     };
-    tx.insert_key(&NewKey {
-        id: record.id.clone(),
-        agent_id: record.agent_id.clone(),
-        key_hash: auth::hash(&key),
-        prefix: record.prefix.clone(),
-        scopes: record.scopes.clone(),
-        allowed_cidrs: record.allowed_cidrs.clone(),
-        expires_at: record.expires_at.clone(),
-        created_at: record.created_at.clone(),
-    })
-    .await?;
+    tx.insert_key(&record, &auth::hash(&key)).await?;
     let event = AuditEvent::new("key.created", actor).agent(agent_id).subject(&record.id).data(json!({
         "prefix": record.prefix, "scopes": record.scopes,
         "expires_at": record.expires_at, "allowed_cidrs": record.allowed_cidrs,
+        "rate_limit": record.rate_limit,
     }));
     tx.append_audit(event, now).await?;
     Ok(IssuedKey { key, record })

@@ -80,7 +80,12 @@ async fn mint(tx: &mut WriteTx, configured_admin: bool, now: DateTime<Utc>) -> R
             agent
         }
     };
-    let req = KeyRequest { scopes: Scope::ALL.to_vec(), expires_at: None, allowed_cidrs: vec![] };
+    let req = KeyRequest {
+        scopes: Scope::ALL.to_vec(),
+        expires_at: None,
+        allowed_cidrs: vec![],
+        rate_limit: Default::default(),
+    };
     let issued = insert_key(tx, DEV, &agent.id, req, now).await?;
     let revoked = tx.revoke_other_keys(&agent.id, &issued.record.id, &ts).await?;
     if revoked > 0 {

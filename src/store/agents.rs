@@ -4,14 +4,15 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::{from_json, query, to_json, Result, Store, StoreError, WriteTx};
-use crate::model::{Agent, ApiKey, Scope};
+use crate::model::{Agent, ApiKey};
 use crate::policy::TrustLevel;
 
 pub(super) const AGENT_COLUMNS: &str =
     "id, name, policy, trust_level, frozen, frozen_reason, created_at, updated_at";
-const KEY_COLUMNS: &str = "id, agent_id, prefix, scopes, allowed_cidrs, expires_at, created_at, revoked_at";
-const KEY_COLUMNS_K: &str = "k.id, k.agent_id, k.prefix, k.scopes, k.allowed_cidrs, k.expires_at, \
-     k.created_at, k.revoked_at";
+const KEY_COLUMNS: &str =
+    "id, agent_id, prefix, scopes, allowed_cidrs, rate_limit, expires_at, created_at, revoked_at";
+const KEY_COLUMNS_K: &str = "k.id, k.agent_id, k.prefix, k.scopes, k.allowed_cidrs, k.rate_limit, \
+     k.expires_at, k.created_at, k.revoked_at";
 
 pub(super) fn agent_from_row(row: &AnyRow) -> Result<Agent> {
     agent_from_prefixed_row(row, "")
@@ -41,6 +42,7 @@ fn key_from_row(row: &AnyRow) -> Result<ApiKey> {
         prefix: row.get("prefix"),
         scopes: from_json("scopes", row.get("scopes"))?,
         allowed_cidrs: from_json("allowed_cidrs", row.get("allowed_cidrs"))?,
+        rate_limit: from_json("rate_limit", row.get("rate_limit"))?,
         expires_at: row.get("expires_at"),
         created_at: row.get("created_at"),
         revoked_at: row.get("revoked_at"),
@@ -71,18 +73,6 @@ pub struct KeyAuth {
     pub key: ApiKey,
     pub key_hash: String,
     pub agent: Agent,
-}
-
-#[derive(Debug, Clone)]
-pub struct NewKey {
-    pub id: String,
-    pub agent_id: String,
-    pub key_hash: String,
-    pub prefix: String,
-    pub scopes: Vec<Scope>,
-    pub allowed_cidrs: Vec<String>,
-    pub expires_at: Option<String>,
-    pub created_at: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -194,17 +184,18 @@ impl WriteTx {
         self.agent(id).await
     }
 
-    pub async fn insert_key(&mut self, key: &NewKey) -> Result<()> {
+    pub async fn insert_key(&mut self, key: &ApiKey, key_hash: &str) -> Result<()> {
         query(
-            "INSERT INTO api_keys (id, agent_id, key_hash, prefix, scopes, allowed_cidrs, expires_at, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO api_keys (id, agent_id, key_hash, prefix, scopes, allowed_cidrs, rate_limit, expires_at, \
+             created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&key.id)
         .bind(&key.agent_id)
-        .bind(&key.key_hash)
+        .bind(key_hash)
         .bind(&key.prefix)
         .bind(to_json(&key.scopes))
         .bind(to_json(&key.allowed_cidrs))
+        .bind(to_json(&key.rate_limit))
         .bind(&key.expires_at)
         .bind(&key.created_at)
         .execute(self.write())

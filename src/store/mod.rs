@@ -37,7 +37,7 @@ use sqlx::any::{AnyArguments, AnyPoolOptions};
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-pub use agents::{AgentPatch, Credential, KeyAuth, NewKey};
+pub use agents::{AgentPatch, Credential, KeyAuth};
 pub use approvals::{ApprovalState, ConsoleSession};
 pub use audit::AuditFilter;
 pub use payments::{DecisionContext, ForwardOutcome, NewPayment, PaymentFilter, SpendQuery};

@@ -1,6 +1,7 @@
 //! Rate limits, the failed-authentication brake and response headers.
 
 use reqwest::{Method, StatusCode};
+use serde_json::json;
 
 use crate::helpers::*;
 
@@ -33,6 +34,93 @@ async fn writes_past_the_per_key_budget_get_429_with_retry_after() {
     assert_eq!(status, StatusCode::OK, "reads have their own budget");
     let (status, _) = app.pay(&b.key, "k0", payment("1.00", "aws.amazon.com")).await;
     assert_eq!(status, StatusCode::CREATED, "another key has its own budget");
+}
+
+#[tokio::test]
+async fn a_key_with_its_own_rate_limit_is_held_to_it_and_keeps_it_through_rotation() {
+    let app = spawn_app_tweaked(TEST_POLICY, default_start(), |c| {
+        c.rate_limit_reads = 3;
+        c.rate_limit_writes = 50;
+    })
+    .await;
+    let agent = app.create_agent("test").await;
+    let own = json!({ "reads_per_minute": 5, "writes_per_minute": 2 });
+    let path = format!("/v1/agents/{}/keys", agent.id);
+    let (status, key) = app.admin(Method::POST, &path, Some(json!({ "rate_limit": own }))).await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    assert_eq!(key["rate_limit"], own);
+    let secret = key["key"].as_str().unwrap();
+
+    // Fewer writes than the gateway's 50...
+    for i in 0..2 {
+        assert_eq!(
+            app.pay(secret, &format!("w{i}"), payment("1.00", "aws.amazon.com")).await.0,
+            StatusCode::CREATED
+        );
+    }
+    let (status, e) = app.pay(secret, "w2", payment("1.00", "aws.amazon.com")).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")));
+    // ...and more reads than the gateway's 3.
+    for i in 0..5 {
+        assert_eq!(app.get(secret, "/v1/payments").await.0, StatusCode::OK, "read {i}");
+    }
+    assert_eq!(app.get(secret, "/v1/payments").await.0, StatusCode::TOO_MANY_REQUESTS);
+    // The agent's first key (no rate_limit of its own) has the defaults.
+    for _ in 0..3 {
+        assert_eq!(app.get(&agent.key, "/v1/payments").await.0, StatusCode::OK);
+    }
+    assert_eq!(app.get(&agent.key, "/v1/payments").await.0, StatusCode::TOO_MANY_REQUESTS);
+    let (_, keys) = app.admin(Method::GET, &path, None).await;
+    let default = keys["data"].as_array().unwrap().iter().find(|k| k["id"] != key["id"]).unwrap().clone();
+    assert_eq!(default["rate_limit"], json!({ "reads_per_minute": null, "writes_per_minute": null }));
+
+    // Rotation carries the limit over to the new key (with a fresh budget).
+    let rotate = format!("{path}/{}/rotate", key["id"].as_str().unwrap());
+    let (status, rotated) = app.admin(Method::POST, &rotate, Some(json!({ "grace_seconds": 0 }))).await;
+    assert_eq!(status, StatusCode::CREATED, "{rotated}");
+    assert_eq!(rotated["rate_limit"], own);
+    let new_secret = rotated["key"].as_str().unwrap();
+    for i in 0..2 {
+        assert_eq!(
+            app.pay(new_secret, &format!("n{i}"), payment("1.00", "aws.amazon.com")).await.0,
+            StatusCode::CREATED
+        );
+    }
+    assert_eq!(
+        app.pay(new_secret, "n2", payment("1.00", "aws.amazon.com")).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn a_key_rate_limit_must_be_a_positive_count_of_known_fields() {
+    let app = spawn_app().await;
+    let agent = app.create_agent("test").await;
+    let path = format!("/v1/agents/{}/keys", agent.id);
+    for bad in [
+        json!({ "writes_per_minute": 0 }),
+        json!({ "reads_per_minute": 1_000_001 }),
+        json!({ "reads_per_minute": -1 }),
+        json!({ "reads_per_minute": "10" }),
+        json!({ "per_minute": 10 }),
+    ] {
+        let (status, e) = app.admin(Method::POST, &path, Some(json!({ "rate_limit": bad }))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {e}");
+        assert_eq!(e["error"]["code"], "invalid_request", "{bad}");
+    }
+    let (_, keys) = app.admin(Method::GET, &path, None).await;
+    assert_eq!(keys["data"].as_array().unwrap().len(), 1, "nothing was created");
+}
+
+#[tokio::test]
+async fn a_made_up_credential_does_not_escape_the_address_limit() {
+    let app = spawn_app_tweaked(TEST_POLICY, default_start(), |c| c.rate_limit_reads = 3).await;
+    // A fresh bogus token on each request, to a route that reads none.
+    let get = |i: usize| app.http.get(app.url("/openapi.json")).bearer_auth(format!("junk-{i}")).send();
+    for i in 0..3 {
+        assert_eq!(get(i).await.unwrap().status(), StatusCode::OK, "request {i}");
+    }
+    assert_eq!(get(3).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]

@@ -133,3 +133,24 @@ async fn signing_keys_carry_scopes_and_rotate_without_downtime() {
     let (_, listed) = app.admin(Method::GET, &format!("/v1/agents/{}/signing-keys", agent.id), None).await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn signed_requests_are_limited_per_signing_key_not_per_address() {
+    let app = spawn_app_tweaked(TEST_POLICY, default_start(), |c| c.rate_limit_reads = 3).await;
+    let (a, b) = (app.create_agent("test").await, app.create_agent("test").await);
+    let (key_a, key_b) = (SigningKey::from_bytes(&[21; 32]), SigningKey::from_bytes(&[22; 32]));
+    assert_eq!(register(&app, &a, &key_a, None).await.0, StatusCode::CREATED);
+    assert_eq!(register(&app, &b, &key_b, None).await.0, StatusCode::CREATED);
+    let now = app.clock.now().timestamp();
+    let read = |agent, key, i| send(signed(&app, agent, key, now + i, Method::GET, "/v1/payments", ""));
+    for i in 0..3 {
+        assert_eq!(read(&a, &key_a, i).await.0, StatusCode::OK, "read {i}");
+    }
+    let (status, e) = read(&a, &key_a, 3).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")));
+    // Same address, another agent's key: a budget of its own. And the
+    // address's own budget (for requests without a credential) is untouched.
+    assert_eq!(read(&b, &key_b, 4).await.0, StatusCode::OK);
+    let openapi = app.http.get(app.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(openapi.status(), StatusCode::OK);
+}
