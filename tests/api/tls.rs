@@ -60,13 +60,21 @@ fn serve_tls(
     process
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serves_https_with_its_certificate_and_only_tls_1_3_by_default() {
+/// A gateway serving a fresh certificate (`live.crt`/`live.key` in the
+/// directory), ready, with a client that trusts it.
+async fn running() -> (tempfile::TempDir, Process, Certificate) {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key, root) = make_cert(dir.path(), "a");
+    let (cert, key, root) = make_cert(dir.path(), "live");
     let mut app = serve_tls(dir.path(), &cert, &key, |_| {});
     app.client.http = trusting(&root, None);
     app.until_ready().await;
+    (dir, app, root)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_https_with_its_certificate_and_only_tls_1_3_by_default() {
+    let (dir, app, root) = running().await;
+    let (cert, key) = (dir.path().join("live.crt"), dir.path().join("live.key"));
 
     let (status, agents) = app.admin(reqwest::Method::GET, "/v1/agents", None).await;
     assert_eq!(status, StatusCode::OK, "{agents}");
@@ -92,11 +100,8 @@ async fn serves_https_with_its_certificate_and_only_tls_1_3_by_default() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_serves_a_renewed_certificate_and_a_broken_one_keeps_the_last_good() {
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key, old_root) = make_cert(dir.path(), "live");
-    let mut app = serve_tls(dir.path(), &cert, &key, |_| {});
-    app.client.http = trusting(&old_root, None);
-    app.until_ready().await;
+    let (dir, mut app, _) = running().await;
+    let key = dir.path().join("live.key");
     let hangup = |app: &Process| {
         let pid = app.child.id().unwrap().to_string();
         assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
