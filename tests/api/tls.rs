@@ -36,11 +36,11 @@ fn trusting(root: &Certificate, max: Option<Version>) -> reqwest::Client {
     builder.build().unwrap()
 }
 
-/// `purser serve` (production mode) on HTTPS with `cert` and `key`.
-fn serve_tls(
+/// `purser serve` in production mode, over HTTPS when given `tls` (the
+/// certificate and key files).
+fn serve_production(
     dir: &Path,
-    cert: &Path,
-    key: &Path,
+    tls: Option<(&Path, &Path)>,
     setup: impl FnOnce(&mut tokio::process::Command),
 ) -> Process {
     let policies = dir.join("policies");
@@ -50,13 +50,16 @@ fn serve_tls(
         command
             .env("PURSER_DATABASE_URL", format!("sqlite://{}", dir.join("db/purser.db").display()))
             .env("PURSER_ENCRYPTION_KEY", ENCRYPTION_KEY)
-            .env("PURSER_TLS_CERT", cert)
-            .env("PURSER_TLS_KEY", key)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        if let Some((cert, key)) = tls {
+            command.env("PURSER_TLS_CERT", cert).env("PURSER_TLS_KEY", key);
+        }
         setup(command);
     });
-    process.client.base = process.client.base.replacen("http://", "https://", 1);
+    if tls.is_some() {
+        process.client.base = process.client.base.replacen("http://", "https://", 1);
+    }
     process
 }
 
@@ -65,7 +68,7 @@ fn serve_tls(
 async fn running() -> (tempfile::TempDir, Process, Certificate) {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key, root) = make_cert(dir.path(), "live");
-    let mut app = serve_tls(dir.path(), &cert, &key, |_| {});
+    let mut app = serve_production(dir.path(), Some((&cert, &key)), |_| {});
     app.client.http = trusting(&root, None);
     app.until_ready().await;
     (dir, app, root)
@@ -91,7 +94,7 @@ async fn serves_https_with_its_certificate_and_only_tls_1_3_by_default() {
     assert!(untrusted.is_err(), "the client checks the certificate it is shown");
     drop(app);
 
-    let mut lenient = serve_tls(dir.path(), &cert, &key, |c| {
+    let mut lenient = serve_production(dir.path(), Some((&cert, &key)), |c| {
         c.env("PURSER_TLS_MIN_VERSION", "1.2");
     });
     lenient.client.http = trusting(&root, Some(Version::TLS_1_2));
@@ -155,5 +158,37 @@ async fn refuses_to_start_with_half_or_broken_tls_settings() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{expected}: started anyway");
         assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_beyond_loopback_warns_unless_tls_or_a_proxy_is_declared() {
+    const WARNING: &str = "non-loopback address over plain HTTP";
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, root) = make_cert(dir.path(), "live");
+    // (name, TLS?, extra settings, warned?)
+    let cases: [(&str, bool, &[(&str, &str)], bool); 3] = [
+        ("plain, no proxy", false, &[], true),
+        ("plain, behind a declared proxy", false, &[("PURSER_TRUSTED_PROXIES", "10.0.0.1/32")], false),
+        ("https", true, &[], false),
+    ];
+    for (name, tls, settings, warned) in cases {
+        let all_interfaces = |command: &mut tokio::process::Command| {
+            let listen = command.as_std().get_envs().find(|(k, _)| *k == "PURSER_LISTEN").unwrap().1.unwrap();
+            let listen = listen.to_str().unwrap().replace("127.0.0.1", "0.0.0.0");
+            command.env("PURSER_LISTEN", listen).envs(settings.iter().copied()).stdout(Stdio::piped());
+        };
+        let mut app = serve_production(dir.path(), tls.then_some((&cert, &key)), all_interfaces);
+        if tls {
+            app.client.http = trusting(&root, None);
+        }
+        app.until_ready().await;
+        app.child.kill().await.unwrap();
+        let mut log = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut app.child.stdout.take().unwrap(), &mut log)
+            .await
+            .unwrap();
+        assert!(log.contains("purser listening"), "{name}: {log}");
+        assert_eq!(log.contains(WARNING), warned, "{name}: {log}");
     }
 }
