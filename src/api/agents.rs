@@ -1,4 +1,4 @@
-//! Admin API: agents and their keys.
+//! Agents and their keys (admin), and an agent's view of its own policy.
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::auth::Admin;
+use super::auth::{Admin, Principal};
 use super::extract::{JsonBody, OptionalJsonBody, PathParams};
 use crate::app::AppState;
 use crate::clock::{format_ts, parse_ts};
@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::model::{Agent, KeyRateLimit, Scope, SigningKey};
 use crate::policy::TrustLevel;
 use crate::service::agents::{self, KeyRequest, NewAgent};
+use crate::service::allowance::{self, Allowance};
 use crate::service::signing;
 use crate::store::{AgentPatch, Credential};
 
@@ -30,6 +31,7 @@ pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/v1/agents", post(create).get(list))
         .route("/v1/agents/{id}", get(show).patch(update))
+        .route("/v1/agents/{id}/policy", get(allowance))
         .route("/v1/agents/{id}/freeze", post(freeze))
         .route("/v1/agents/{id}/unfreeze", post(unfreeze))
         .route("/v1/agents/{id}/keys", post(create_key).get(list_keys))
@@ -81,6 +83,30 @@ async fn show(
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Agent>> {
     Ok(Json(state.store.agent(&id).await?.ok_or(Error::NotFound("agent"))?))
+}
+
+/// The agent's policy as it applies to it and what it may still spend. An
+/// agent reads its own (`me` or its id, scope `policies:read`; any other id
+/// is `404`, as if it did not exist); the admin reads anyone's.
+async fn allowance(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<Allowance>> {
+    let agent_id = match principal {
+        Principal::Admin => id,
+        Principal::Agent(me) => {
+            me.require(Scope::PoliciesRead)?;
+            if id != "me" && id != me.agent.id {
+                return Err(Error::NotFound("agent"));
+            }
+            me.agent.id
+        }
+        Principal::Approver(_) => {
+            return Err(Error::forbidden("agent_only", "an agent's policy is read by the agent or the admin"))
+        }
+    };
+    Ok(Json(allowance::allowance(&state, &agent_id).await?))
 }
 
 #[derive(Deserialize)]

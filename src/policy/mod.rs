@@ -27,7 +27,7 @@ pub use load::{
     LoadError, LoadErrors, ALL_SCOPE, BUILTIN_SCOPES, DEFAULT_BLOCKED_CATEGORIES, EXTRA_CATEGORIES,
 };
 pub use schedule::Schedule;
-pub use windows::WindowKeys;
+pub use windows::{WindowEnds, WindowKeys};
 
 /// Trust levels pick a row of the default limit ladder (see `ladder.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

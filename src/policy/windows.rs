@@ -2,7 +2,7 @@
 //! payment falls in, computed in the policy's time zone: a window "rolls
 //! over" at local midnight simply because the label changes.
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// Labels of the calendar windows containing an instant, in a time zone.
@@ -27,6 +27,44 @@ impl WindowKeys {
             day: format!("{:04}-{:02}-{:02}", date.year(), date.month(), date.day()),
             week: format!("{:04}-W{:02}", iso.year(), iso.week()),
             month: format!("{:04}-{:02}", date.year(), date.month()),
+        }
+    }
+}
+
+/// When the calendar windows containing an instant end: the first instant
+/// of the next local day, ISO week (Monday) and month, where the
+/// [`WindowKeys`] labels change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowEnds {
+    pub day: DateTime<Utc>,
+    pub week: DateTime<Utc>,
+    pub month: DateTime<Utc>,
+}
+
+impl WindowEnds {
+    pub fn at(now: DateTime<Utc>, tz: Tz) -> WindowEnds {
+        let date = now.with_timezone(&tz).date_naive();
+        let next_day = date + Days::new(1);
+        let next_week = date + Days::new(7 - u64::from(date.weekday().num_days_from_monday()));
+        let (year, month) =
+            if date.month() == 12 { (date.year() + 1, 1) } else { (date.year(), date.month() + 1) };
+        let next_month = NaiveDate::from_ymd_opt(year, month, 1).expect("the first of a month exists");
+        WindowEnds {
+            day: first_instant(next_day, tz),
+            week: first_instant(next_week, tz),
+            month: first_instant(next_month, tz),
+        }
+    }
+}
+
+/// The first instant of local `date`: midnight, or, where a daylight-saving
+/// jump skips midnight (as in Chile), the minute the clocks jump to.
+fn first_instant(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
+    let mut local = date.and_time(NaiveTime::MIN);
+    loop {
+        match tz.from_local_datetime(&local) {
+            LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => return t.with_timezone(&Utc),
+            LocalResult::None => local += chrono::Duration::minutes(1),
         }
     }
 }
@@ -124,5 +162,47 @@ mod tests {
         assert_eq!(keys("2026-11-01T04:00:00Z", ny).0, "2026-11-01");
         assert_eq!(keys("2026-11-02T04:59:59Z", ny).0, "2026-11-01");
         assert_eq!(keys("2026-11-02T05:00:00Z", ny).0, "2026-11-02");
+    }
+
+    #[test]
+    fn windows_end_exactly_where_their_labels_change() {
+        let zones =
+            [Tz::UTC, chrono_tz::America::New_York, chrono_tz::Asia::Kolkata, chrono_tz::America::Santiago];
+        let starts =
+            ["2026-11-26T17:00:00Z", "2026-12-31T23:30:00Z", "2026-03-08T06:00:00Z", "2026-09-05T12:00:00Z"];
+        for tz in zones {
+            for start in starts {
+                let now = utc(start);
+                let (keys, ends) = (WindowKeys::at(now, tz), WindowEnds::at(now, tz));
+                let second = chrono::Duration::seconds(1);
+                let labels = |k: WindowKeys| [k.day, k.week, k.month];
+                let now_labels = labels(keys);
+                for (n, end) in [ends.day, ends.week, ends.month].into_iter().enumerate() {
+                    assert!(end > now, "{tz} {start}");
+                    let before = labels(WindowKeys::at(end - second, tz));
+                    assert_eq!(before[n], now_labels[n], "{tz} {start}: still the same window");
+                    assert_ne!(
+                        labels(WindowKeys::at(end, tz))[n],
+                        now_labels[n],
+                        "{tz} {start}: the next window"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_day_whose_midnight_is_skipped_starts_when_the_clocks_jump() {
+        // Chile springs forward at 00:00 on 2026-09-06: 23:59:59 on the 5th
+        // (UTC-4) is followed by 01:00 on the 6th (UTC-3), 04:00Z.
+        let santiago = chrono_tz::America::Santiago;
+        let ends = WindowEnds::at(utc("2026-09-05T12:00:00Z"), santiago);
+        assert_eq!(ends.day, utc("2026-09-06T04:00:00Z"));
+        // Monday 2026-11-30 00:00 in New York (EST) and the first of December.
+        let ny = WindowEnds::at(utc("2026-11-26T17:00:00Z"), chrono_tz::America::New_York);
+        assert_eq!(
+            (ny.day, ny.week, ny.month),
+            (utc("2026-11-27T05:00:00Z"), utc("2026-11-30T05:00:00Z"), utc("2026-12-01T05:00:00Z"))
+        );
     }
 }

@@ -18,8 +18,7 @@ use crate::clock::{format_ts, parse_ts};
 use crate::error::{Error, Result};
 use crate::ids;
 use crate::model::{Approval, Approver, Payment, PaymentStatus, ProviderRef};
-use crate::policy::AgentFacts;
-use crate::store::{ApprovalState, SpendQuery, WriteTx};
+use crate::store::{ApprovalState, WriteTx};
 
 pub struct IssuedApprover {
     pub approver: Approver,
@@ -300,18 +299,7 @@ pub struct SpendToday {
 }
 
 pub async fn spend_today(state: &AppState, agent_id: &str) -> Result<SpendToday> {
-    let agent = state.store.agent(agent_id).await?.ok_or(Error::NotFound("agent"))?;
-    let policy = state.policies.require(&agent.policy)?;
-    let now = state.clock.now();
-    let facts = AgentFacts { trust_level: agent.trust_level, frozen: agent.frozen };
-    let windows = policy.window_keys(now);
-    let query =
-        SpendQuery { agent_id, windows: &windows, merchant_id: "", category: None, velocity: &[], now };
-    let spend = state.store.spend(&query).await?;
-    let format = |v| crate::money::format_amount(v, policy.currency);
-    Ok(SpendToday {
-        spent: format(spend.day),
-        limit: policy.effective_limits(&facts).daily.map(format),
-        currency: policy.currency.code().to_owned(),
-    })
+    let allowance = super::allowance::allowance(state, agent_id).await?;
+    let today = allowance.spend.daily;
+    Ok(SpendToday { spent: today.spent, limit: today.limit, currency: allowance.currency.to_owned() })
 }

@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod alerts;
+pub mod allowance;
 pub mod approvals;
 pub mod audit;
 pub mod cards;
