@@ -1,5 +1,6 @@
-//! All settings of `purser serve`, from flags or `PURSER_*` environment
-//! variables (flags win). One struct, passed by reference; no globals.
+//! All settings of `purser serve`, from flags, `PURSER_*` environment
+//! variables or a TOML file (`--config`), in that order of precedence. One
+//! struct, passed by reference; no globals.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +12,12 @@ pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
 
 #[derive(Debug, Clone, Args)]
 pub struct Config {
+    /// TOML file of settings: each key is a setting below in snake_case
+    /// (`listen`, `rate_limit_writes`, ...). Flags and environment
+    /// variables override it.
+    #[arg(long = "config", env = "PURSER_CONFIG")]
+    pub config_file: Option<PathBuf>,
+
     /// Address to listen on.
     #[arg(long, env = "PURSER_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -168,6 +175,14 @@ fn is_placeholder(secret: &str) -> bool {
 }
 
 impl Config {
+    /// The settings in a `--config` file, as the `PURSER_*` variables they
+    /// stand for (so precedence is clap's own: a variable already set, or a
+    /// flag, wins). Unknown keys and values that are tables are errors.
+    pub fn env_from_file(path: &std::path::Path) -> Result<Vec<(String, String)>, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        env_from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
     /// Fills `admin_token` and `encryption_key` from their `*_FILE`
     /// settings, so secrets can come from a secret manager's mounted file
     /// rather than the environment (which child processes and crash dumps
@@ -232,6 +247,7 @@ impl Config {
     /// the shipped policies, dev mode off, an admin token.
     pub fn for_tests(database_url: String, policies: PathBuf, admin_token: String) -> Self {
         Config {
+            config_file: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url,
             policies,
@@ -269,6 +285,38 @@ impl Config {
             log_format: "pretty".to_owned(),
         }
     }
+}
+
+fn env_from_toml(text: &str) -> Result<Vec<(String, String)>, String> {
+    // The error is told by line, never quoting it: the file may hold secrets.
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let line = e.span().map_or(1, |span| text[..span.start].matches('\n').count() + 1);
+        format!("not valid TOML at line {line}: {}", e.message())
+    })?;
+    let command = <Config as Args>::augment_args(clap::Command::new("purser"));
+    let mut vars = Vec::with_capacity(table.len());
+    for (key, value) in &table {
+        let env = command
+            .get_arguments()
+            .filter(|arg| arg.get_id() != "config_file")
+            .find(|arg| arg.get_id() == key.as_str())
+            .and_then(|arg| arg.get_env())
+            .ok_or_else(|| {
+                format!("unknown setting `{key}` (settings are the `purser serve` flags in snake_case)")
+            })?;
+        let scalar = |v: &toml::Value| match v {
+            toml::Value::String(s) => Ok(s.clone()),
+            toml::Value::Integer(_) | toml::Value::Boolean(_) | toml::Value::Float(_) => Ok(v.to_string()),
+            _ => Err(format!("`{key}` must be a string, number, boolean or a list of them")),
+        };
+        let value = match value {
+            // Lists are the comma-separated settings (CIDRs, origins, ...).
+            toml::Value::Array(items) => items.iter().map(scalar).collect::<Result<Vec<_>, _>>()?.join(","),
+            other => scalar(other)?,
+        };
+        vars.push((env.to_string_lossy().into_owned(), value));
+    }
+    Ok(vars)
 }
 
 #[cfg(test)]
@@ -327,5 +375,36 @@ mod tests {
         let mut missing =
             Config { admin_token: None, admin_token_file: Some(dir.path().join("nope")), ..config() };
         assert!(missing.read_secret_files().unwrap_err().contains("PURSER_ADMIN_TOKEN_FILE"));
+    }
+
+    #[test]
+    fn a_config_file_names_settings_as_snake_case_flags() {
+        let vars = env_from_toml(
+            r#"
+            listen = "0.0.0.0:8443"
+            rate_limit_writes = 10
+            dev = false
+            trusted_proxies = ["10.0.0.0/8", "192.168.1.1/32"]
+            webhook_retry_schedule = ["5s", "1m"]
+            "#,
+        )
+        .unwrap();
+        let get = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        assert_eq!(get("PURSER_LISTEN"), Some("0.0.0.0:8443"));
+        assert_eq!(get("PURSER_RATE_LIMIT_WRITES"), Some("10"));
+        assert_eq!(get("PURSER_DEV"), Some("false"));
+        assert_eq!(get("PURSER_TRUSTED_PROXIES"), Some("10.0.0.0/8,192.168.1.1/32"));
+        assert_eq!(get("PURSER_WEBHOOK_RETRY_SCHEDULE"), Some("5s,1m"));
+
+        for (bad, says) in [
+            ("rate-limit-writes = 1", "unknown setting `rate-limit-writes`"),
+            ("config = \"other.toml\"", "unknown setting `config`"),
+            ("config_file = \"other.toml\"", "unknown setting `config_file`"),
+            ("[listen]\nport = 1", "must be a string"),
+            ("\nadmin_token = psr_admin_unquoted", "not valid TOML at line 2"),
+        ] {
+            let err = env_from_toml(bad).unwrap_err();
+            assert!(err.contains(says) && !err.contains("psr_admin"), "{bad}: {err}");
+        }
     }
 }

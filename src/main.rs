@@ -91,7 +91,13 @@ enum AuditCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match with_config_file(Cli::parse()) {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         Command::Serve(config) => serve(*config),
         Command::Policy { command: PolicyCommand::Check { dir } } => policy_check(&dir),
@@ -115,6 +121,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `serve --config FILE`: the file's settings become the `PURSER_*`
+/// variables not already set, and the command line is read again, so flags
+/// beat variables beat the file. Runs before any thread is started, so
+/// changing the environment is safe.
+fn with_config_file(cli: Cli) -> Result<Cli, String> {
+    let Command::Serve(config) = &cli.command else { return Ok(cli) };
+    let Some(path) = &config.config_file else { return Ok(cli) };
+    for (name, value) in Config::env_from_file(path)? {
+        if std::env::var_os(&name).is_none() {
+            std::env::set_var(name, value);
+        }
+    }
+    Ok(Cli::parse())
 }
 
 fn policy_check(dir: &std::path::Path) -> anyhow::Result<()> {

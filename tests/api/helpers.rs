@@ -11,6 +11,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 pub const ADMIN_TOKEN: &str = "psr_admin_test-token-0123456789abcdefghijklmnop";
+/// The encryption key of gateways the tests start in production mode.
+pub const PRODUCTION_ENCRYPTION_KEY: &str = "production-test-encryption-key-Vb93kLq0Zx7R";
 
 /// A policy for most tests: no ladder, limits chosen so boundaries are easy
 /// to hit, calendar windows in New York time.
@@ -140,6 +142,33 @@ impl Process {
         setup(&mut command);
         let child = command.spawn().expect("the purser binary starts");
         Process { client: Client::new(format!("http://127.0.0.1:{port}")), child }
+    }
+
+    /// `purser serve` in production mode, over HTTPS when given `tls` (the
+    /// certificate and key files).
+    pub fn production(
+        dir: &std::path::Path,
+        tls: Option<(&std::path::Path, &std::path::Path)>,
+        setup: impl FnOnce(&mut tokio::process::Command),
+    ) -> Process {
+        let policies = dir.join("policies");
+        std::fs::create_dir_all(&policies).unwrap();
+        std::fs::write(policies.join("test.toml"), TEST_POLICY).unwrap();
+        let mut process = Process::serve(&[], &policies, |command| {
+            command
+                .env("PURSER_DATABASE_URL", format!("sqlite://{}", dir.join("db/purser.db").display()))
+                .env("PURSER_ENCRYPTION_KEY", PRODUCTION_ENCRYPTION_KEY)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            if let Some((cert, key)) = tls {
+                command.env("PURSER_TLS_CERT", cert).env("PURSER_TLS_KEY", key);
+            }
+            setup(command);
+        });
+        if tls.is_some() {
+            process.client.base = process.client.base.replacen("http://", "https://", 1);
+        }
+        process
     }
 
     /// Waits until `/readyz` answers (store open, policies loaded).

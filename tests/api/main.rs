@@ -8,6 +8,7 @@ mod approvals;
 mod bad_input;
 mod cards;
 mod concurrency;
+mod config_file;
 mod console;
 mod helpers;
 mod incidents;

@@ -11,8 +11,6 @@ use reqwest::{Certificate, StatusCode};
 
 use crate::helpers::*;
 
-const ENCRYPTION_KEY: &str = "tls-test-encryption-key-Vb93kLq0Zx7R";
-
 /// A fresh self-signed certificate for 127.0.0.1, written as PEM files.
 fn make_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf, Certificate) {
     let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
@@ -36,39 +34,12 @@ fn trusting(root: &Certificate, max: Option<Version>) -> reqwest::Client {
     builder.build().unwrap()
 }
 
-/// `purser serve` in production mode, over HTTPS when given `tls` (the
-/// certificate and key files).
-fn serve_production(
-    dir: &Path,
-    tls: Option<(&Path, &Path)>,
-    setup: impl FnOnce(&mut tokio::process::Command),
-) -> Process {
-    let policies = dir.join("policies");
-    std::fs::create_dir_all(&policies).unwrap();
-    std::fs::write(policies.join("test.toml"), TEST_POLICY).unwrap();
-    let mut process = Process::serve(&[], &policies, |command| {
-        command
-            .env("PURSER_DATABASE_URL", format!("sqlite://{}", dir.join("db/purser.db").display()))
-            .env("PURSER_ENCRYPTION_KEY", ENCRYPTION_KEY)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if let Some((cert, key)) = tls {
-            command.env("PURSER_TLS_CERT", cert).env("PURSER_TLS_KEY", key);
-        }
-        setup(command);
-    });
-    if tls.is_some() {
-        process.client.base = process.client.base.replacen("http://", "https://", 1);
-    }
-    process
-}
-
 /// A gateway serving a fresh certificate (`live.crt`/`live.key` in the
 /// directory), ready, with a client that trusts it.
 async fn running() -> (tempfile::TempDir, Process, Certificate) {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key, root) = make_cert(dir.path(), "live");
-    let mut app = serve_production(dir.path(), Some((&cert, &key)), |_| {});
+    let mut app = Process::production(dir.path(), Some((&cert, &key)), |_| {});
     app.client.http = trusting(&root, None);
     app.until_ready().await;
     (dir, app, root)
@@ -94,7 +65,7 @@ async fn serves_https_with_its_certificate_and_only_tls_1_3_by_default() {
     assert!(untrusted.is_err(), "the client checks the certificate it is shown");
     drop(app);
 
-    let mut lenient = serve_production(dir.path(), Some((&cert, &key)), |c| {
+    let mut lenient = Process::production(dir.path(), Some((&cert, &key)), |c| {
         c.env("PURSER_TLS_MIN_VERSION", "1.2");
     });
     lenient.client.http = trusting(&root, Some(Version::TLS_1_2));
@@ -150,7 +121,7 @@ async fn refuses_to_start_with_half_or_broken_tls_settings() {
             .arg("serve")
             .env("PURSER_LISTEN", "127.0.0.1:0")
             .env("PURSER_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("PURSER_ENCRYPTION_KEY", ENCRYPTION_KEY)
+            .env("PURSER_ENCRYPTION_KEY", PRODUCTION_ENCRYPTION_KEY)
             .env("PURSER_DATABASE_URL", format!("sqlite://{}", dir.path().join("db/purser.db").display()))
             .envs(settings.iter().copied())
             .output()
@@ -181,7 +152,7 @@ async fn plain_http_beyond_loopback_warns_unless_tls_or_a_proxy_is_declared() {
                 command.env("PURSER_TRUSTED_PROXIES", proxies);
             }
         };
-        let mut app = serve_production(dir.path(), tls.then_some((&cert, &key)), all_interfaces);
+        let mut app = Process::production(dir.path(), tls.then_some((&cert, &key)), all_interfaces);
         if tls {
             app.client.http = trusting(&root, None);
         }
