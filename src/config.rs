@@ -189,14 +189,14 @@ impl Config {
     /// see). Giving both a value and a file is an error.
     pub fn read_secret_files(&mut self) -> Result<(), String> {
         for (name, value, file) in [
-            ("PURSER_ADMIN_TOKEN", &mut self.admin_token, self.admin_token_file.take()),
-            ("PURSER_ENCRYPTION_KEY", &mut self.encryption_key, self.encryption_key_file.take()),
+            ("PURSER_ADMIN_TOKEN", &mut self.admin_token, self.admin_token_file.as_ref()),
+            ("PURSER_ENCRYPTION_KEY", &mut self.encryption_key, self.encryption_key_file.as_ref()),
         ] {
             let Some(file) = file else { continue };
             if value.is_some() {
                 return Err(format!("set {name} or {name}_FILE, not both"));
             }
-            let text = std::fs::read_to_string(&file)
+            let text = std::fs::read_to_string(file)
                 .map_err(|e| format!("reading {name}_FILE {}: {e}", file.display()))?;
             *value = Some(text.trim().to_owned());
         }

@@ -219,7 +219,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             purser::store::Backend::Sqlite => "embedded SQLite",
             purser::store::Backend::Postgres => "PostgreSQL",
         };
-        print_dev_banner(addr, app.tls.is_some(), store, &creds);
+        // Where the admin token is, when it was configured rather than minted.
+        let admin_token = match &app.state.config.admin_token_file {
+            Some(file) => format!("$(cat {})", file.display()),
+            None => "$PURSER_ADMIN_TOKEN".to_owned(),
+        };
+        let admin = creds.admin_token.clone().unwrap_or(admin_token);
+        print_dev_banner(addr, app.tls.is_some(), store, &creds, &admin);
     }
     tracing::info!(%addr, policies = app.state.policies.current().len(), "purser listening");
     let plain_and_exposed = !addr.ip().is_loopback() && app.tls.is_none() && !dev_mode;
@@ -235,9 +241,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     app.serve(listener, shutdown_signal()).await
 }
 
-fn print_dev_banner(addr: std::net::SocketAddr, tls: bool, store: &str, creds: &dev::DevCredentials) {
+fn print_dev_banner(
+    addr: std::net::SocketAddr,
+    tls: bool,
+    store: &str,
+    creds: &dev::DevCredentials,
+    admin: &str,
+) {
     let base = format!("{}://{addr}", if tls { "https" } else { "http" });
-    let admin = creds.admin_token.as_deref().unwrap_or("$PURSER_ADMIN_TOKEN");
     println!(
         r#"
 purser is running in dev mode ({store}, sandbox provider).
@@ -259,7 +270,7 @@ Try a payment:
     -d '{{"amount":"42.50","currency":"USD","merchant_id":"aws.amazon.com","merchant_category":"cloud","rail":"card","description":"GPU hours"}}'
 
 Then list it:  curl -s {base}/v1/payments -H 'Authorization: Bearer {key}'
-Admin view:    curl -s {base}/v1/agents -H 'Authorization: Bearer {admin}'
+Admin view:    curl -s {base}/v1/agents -H "Authorization: Bearer {admin}"
 Above 100.00 the demo policy asks a person: pay "150.00" and approve it in
 the console.
 "#,
