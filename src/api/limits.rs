@@ -67,26 +67,20 @@ impl RateLimits {
     /// else the gateway's default. `429` with `Retry-After` when spent.
     pub fn charge(&self, method: &Method, subject: &str, own: KeyRateLimit) -> Result<(), Error> {
         let write = is_write(method);
-        let budget = if write {
-            own.writes_per_minute.unwrap_or(self.writes)
-        } else {
-            own.reads_per_minute.unwrap_or(self.reads)
+        let per_minute = match write {
+            true => own.writes_per_minute.unwrap_or(self.writes),
+            false => own.reads_per_minute.unwrap_or(self.reads),
         };
-        let kind = if write { "w" } else { "r" };
-        self.check(budget, format!("{kind}:{subject}")).map_err(|wait| {
-            metrics::counter!("purser_rate_limited_total").increment(1);
-            rate_limited(wait)
-        })
-    }
-
-    /// `Err(wait)` when `key` has spent `per_minute`; `0` is unlimited.
-    fn check(&self, per_minute: u32, key: String) -> Result<(), Duration> {
+        // `0` is unlimited.
         let Some(budget) = NonZeroU32::new(per_minute) else { return Ok(()) };
-        let limiter = self.limiter(budget);
+        let key = format!("{}:{subject}", if write { "w" } else { "r" });
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.sweep();
         }
-        limiter.check_key(&key).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+        self.limiter(budget).check_key(&key).map_err(|not_until| {
+            metrics::counter!("purser_rate_limited_total").increment(1);
+            rate_limited(not_until.wait_time_from(self.clock.now()))
+        })
     }
 
     fn limiter(&self, budget: NonZeroU32) -> Arc<DefaultKeyedRateLimiter<String>> {
