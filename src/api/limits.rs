@@ -67,9 +67,10 @@ impl RateLimits {
     /// else the gateway's default. `429` with `Retry-After` when spent.
     pub fn charge(&self, method: &Method, subject: &str, own: KeyRateLimit) -> Result<(), Error> {
         let write = is_write(method);
-        let per_minute = match write {
-            true => own.writes_per_minute.unwrap_or(self.writes),
-            false => own.reads_per_minute.unwrap_or(self.reads),
+        let per_minute = if write {
+            own.writes_per_minute.unwrap_or(self.writes)
+        } else {
+            own.reads_per_minute.unwrap_or(self.reads)
         };
         // `0` is unlimited.
         let Some(budget) = NonZeroU32::new(per_minute) else { return Ok(()) };
@@ -93,13 +94,18 @@ impl RateLimits {
 
     /// Forgets subjects whose budget is full again (they would start from a
     /// full budget anyway): memory stays bounded by recent callers, even
-    /// when many addresses call without a credential.
+    /// when many addresses call without a credential or fail to log in.
     fn sweep(&self) {
         for limiter in self.by_budget.read().expect("rate limit lock").values() {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
+        if let Some(failed) = &self.failed_auth {
+            failed.retain_recent();
+            failed.shrink_to_fit();
+        }
     }
+
     fn blocked_for(&self, ip: IpAddr) -> Option<Duration> {
         let mut blocked = self.blocked.lock().expect("rate limit lock");
         let until = *blocked.get(&ip)?;
