@@ -261,7 +261,7 @@ async fn circuit_opens_when_circle_is_down_and_recovers_after_the_cooldown() {
     sim.resume().await;
     let started = Instant::now();
     let outcome = circle.forward(&request(SHOP)).await;
-    assert!(started.elapsed() < Duration::from_millis(100), "took {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_millis(400), "took {:?}", started.elapsed());
     let ForwardOutcome::Failed { code, message } = outcome else { panic!("{outcome:?}") };
     assert_eq!(code, "provider_unavailable");
     assert!(message.contains("circuit open"), "{message}");
