@@ -91,6 +91,7 @@ enum AuditCommand {
 }
 
 fn main() -> ExitCode {
+    unset_empty_settings();
     let cli = match with_config_file(Cli::parse()) {
         Ok(cli) => cli,
         Err(e) => {
@@ -120,6 +121,20 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// An empty `PURSER_*` variable counts as unset, as deployment templates
+/// write one (`PURSER_TRUSTED_PROXIES=${PROXIES:-}`) to mean "none": it then
+/// takes its default (or the config file's value) instead of failing to
+/// parse as a list of one empty CIDR. Runs before any thread is started.
+fn unset_empty_settings() {
+    let empty: Vec<_> = std::env::vars_os()
+        .filter(|(name, value)| value.is_empty() && name.to_str().is_some_and(|n| n.starts_with("PURSER_")))
+        .map(|(name, _)| name)
+        .collect();
+    for name in empty {
+        std::env::remove_var(name);
     }
 }
 

@@ -55,3 +55,23 @@ async fn a_config_file_with_an_unknown_setting_stops_serve() {
     assert!(!out.status.success());
     assert!(stderr.contains("unknown setting `rate_limit_raeds`"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_variable_counts_as_unset() {
+    // As `PURSER_TRUSTED_PROXIES=${PROXIES:-}` in a compose file leaves it.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("purser.toml");
+    std::fs::write(&file, "rate_limit_reads = 1\n").unwrap();
+    let app = Process::production(dir.path(), None, |command| {
+        command
+            .env("PURSER_TRUSTED_PROXIES", "")
+            .env("PURSER_CORS_ORIGINS", "")
+            .env("PURSER_CONFIG", &file)
+            .env("PURSER_RATE_LIMIT_READS", "");
+    });
+    app.until_ready().await;
+    let agent = app.create_agent("test").await;
+    assert_eq!(app.get(&agent.key, "/v1/payments").await.0, StatusCode::OK);
+    let (status, _) = app.get(&agent.key, "/v1/payments").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the file's value applies, not an empty variable");
+}
