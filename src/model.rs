@@ -300,6 +300,7 @@ pub struct SigningKey {
     /// Standard base64 of the 32-byte public key.
     pub public_key: String,
     pub scopes: Vec<Scope>,
+    pub rate_limit: KeyRateLimit,
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<String>,

@@ -176,6 +176,24 @@ struct CreateKey {
 /// need, low enough that a typo (an extra few zeros) is caught.
 const MAX_KEY_RATE_PER_MINUTE: u32 = 1_000_000;
 
+/// Each field of a key's own `rate_limit` is 1 to MAX_KEY_RATE_PER_MINUTE.
+fn check_rate_limit(limit: &KeyRateLimit) -> Result<()> {
+    for (name, value) in
+        [("reads_per_minute", limit.reads_per_minute), ("writes_per_minute", limit.writes_per_minute)]
+    {
+        if value.is_some_and(|n| n == 0 || n > MAX_KEY_RATE_PER_MINUTE) {
+            return Err(Error::invalid(
+                "invalid_request",
+                format!(
+                    "rate_limit.{name} must be between 1 and {MAX_KEY_RATE_PER_MINUTE} \
+                     (leave it out for the gateway's default; revoke a key to stop it)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn all_scopes() -> Vec<Scope> {
     Scope::ALL.to_vec()
 }
@@ -208,24 +226,11 @@ async fn create_key(
             })?;
         cidrs.push(net.trunc().to_string());
     }
-    let limit = body.rate_limit;
-    for (name, value) in
-        [("reads_per_minute", limit.reads_per_minute), ("writes_per_minute", limit.writes_per_minute)]
-    {
-        if value.is_some_and(|n| n == 0 || n > MAX_KEY_RATE_PER_MINUTE) {
-            return Err(Error::invalid(
-                "invalid_request",
-                format!(
-                    "rate_limit.{name} must be between 1 and {MAX_KEY_RATE_PER_MINUTE} \
-                     (leave it out for the gateway's default; revoke a key to stop it)"
-                ),
-            ));
-        }
-    }
+    check_rate_limit(&body.rate_limit)?;
     let mut scopes = body.scopes;
     scopes.sort();
     scopes.dedup();
-    let req = KeyRequest { scopes, expires_at, allowed_cidrs: cidrs, rate_limit: limit };
+    let req = KeyRequest { scopes, expires_at, allowed_cidrs: cidrs, rate_limit: body.rate_limit };
     let issued = agents::create_key(&state, ADMIN, &id, req).await?;
     Ok((StatusCode::CREATED, Json(shown_once(issued))))
 }
@@ -302,6 +307,8 @@ struct RegisterSigningKey {
     public_key: String,
     #[serde(default = "all_scopes")]
     scopes: Vec<Scope>,
+    #[serde(default)]
+    rate_limit: KeyRateLimit,
 }
 
 /// Registers an Ed25519 public key the agent signs requests with. Several
@@ -319,7 +326,8 @@ async fn register_signing_key(
     let mut scopes = body.scopes;
     scopes.sort();
     scopes.dedup();
-    let key = signing::register(&state, ADMIN, &id, &body.public_key, scopes).await?;
+    check_rate_limit(&body.rate_limit)?;
+    let key = signing::register(&state, ADMIN, &id, &body.public_key, scopes, body.rate_limit).await?;
     Ok((StatusCode::CREATED, Json(key)))
 }
 

@@ -110,8 +110,8 @@ impl FromRequestParts<Arc<AppState>> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self> {
         let method = &parts.method;
-        let agent = if let Some(SignedAgent(agent)) = parts.extensions.get::<SignedAgent>() {
-            state.limits.charge(method, &agent.key_id, KeyRateLimit::default())?;
+        let agent = if let Some(SignedAgent(agent, rate_limit)) = parts.extensions.get::<SignedAgent>() {
+            state.limits.charge(method, &agent.key_id, *rate_limit)?;
             agent.clone()
         } else {
             let token = bearer(parts).ok_or(Error::Unauthenticated("missing bearer token"))?;

@@ -21,15 +21,16 @@ use axum::response::{IntoResponse, Response};
 use super::auth::AgentPrincipal;
 use crate::app::AppState;
 use crate::error::{Error, Result};
+use crate::model::KeyRateLimit;
 use crate::service::signing::{self, SignedRequest};
 
 pub const AGENT: &str = "purser-agent";
 pub const TIMESTAMP: &str = "purser-timestamp";
 pub const SIGNATURE: &str = "purser-signature";
 
-/// The agent a request's signature proved.
+/// The agent a request's signature proved, and its key's own rate limit.
 #[derive(Clone)]
-pub struct SignedAgent(pub AgentPrincipal);
+pub struct SignedAgent(pub AgentPrincipal, pub KeyRateLimit);
 
 pub async fn middleware(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     if !req.headers().contains_key(SIGNATURE) {
@@ -64,6 +65,7 @@ async fn verified(state: &AppState, req: Request) -> Result<Request> {
     let key = signing::verify(state, &claim).await?;
     let agent =
         state.store.agent(&agent_id).await?.ok_or(Error::Unauthenticated("agent no longer exists"))?;
-    parts.extensions.insert(SignedAgent(AgentPrincipal { agent, key_id: key.id, scopes: key.scopes }));
+    let principal = AgentPrincipal { agent, key_id: key.id, scopes: key.scopes };
+    parts.extensions.insert(SignedAgent(principal, key.rate_limit));
     Ok(Request::from_parts(parts, Body::from(body)))
 }

@@ -11,7 +11,7 @@ use crate::audit::AuditEvent;
 use crate::clock::format_ts;
 use crate::error::{Error, Result};
 use crate::ids;
-use crate::model::{Scope, SigningKey};
+use crate::model::{KeyRateLimit, Scope, SigningKey};
 
 /// How far a signed request's timestamp may be from the gateway's clock;
 /// also how long a signature is remembered against replays.
@@ -24,6 +24,7 @@ pub async fn register(
     agent_id: &str,
     public_key: &str,
     scopes: Vec<Scope>,
+    rate_limit: KeyRateLimit,
 ) -> Result<SigningKey> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(public_key.trim())
@@ -39,6 +40,7 @@ pub async fn register(
         agent_id: agent_id.to_owned(),
         public_key: base64::engine::general_purpose::STANDARD.encode(bytes),
         scopes,
+        rate_limit,
         created_at: format_ts(now),
         revoked_at: None,
     };
@@ -57,7 +59,7 @@ pub async fn register(
                 let event = AuditEvent::new("signing_key.created", actor)
                     .agent(&key.agent_id)
                     .subject(&key.id)
-                    .data(json!({ "public_key": key.public_key, "scopes": key.scopes }));
+                    .data(json!({ "public_key": key.public_key, "scopes": key.scopes, "rate_limit": key.rate_limit }));
                 tx.append_audit(event, now).await?;
                 Ok(key)
             })

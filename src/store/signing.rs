@@ -6,7 +6,7 @@ use sqlx::Row;
 use super::{from_json, query, to_json, Result, Store, WriteTx};
 use crate::model::SigningKey;
 
-const COLUMNS: &str = "id, agent_id, public_key, scopes, created_at, revoked_at";
+const COLUMNS: &str = "id, agent_id, public_key, scopes, rate_limit, created_at, revoked_at";
 
 fn from_row(row: &AnyRow) -> Result<SigningKey> {
     Ok(SigningKey {
@@ -14,6 +14,7 @@ fn from_row(row: &AnyRow) -> Result<SigningKey> {
         agent_id: row.get("agent_id"),
         public_key: row.get("public_key"),
         scopes: from_json("scopes", row.get("scopes"))?,
+        rate_limit: from_json("rate_limit", row.get("rate_limit"))?,
         created_at: row.get("created_at"),
         revoked_at: row.get("revoked_at"),
     })
@@ -32,13 +33,14 @@ impl WriteTx {
     /// `false` if the public key is already registered (to any agent).
     pub async fn insert_signing_key(&mut self, key: &SigningKey) -> Result<bool> {
         let done = query(
-            "INSERT INTO signing_keys (id, agent_id, public_key, scopes, created_at) VALUES (?, ?, ?, ?, ?) \
-             ON CONFLICT (public_key) DO NOTHING",
+            "INSERT INTO signing_keys (id, agent_id, public_key, scopes, rate_limit, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (public_key) DO NOTHING",
         )
         .bind(&key.id)
         .bind(&key.agent_id)
         .bind(&key.public_key)
         .bind(to_json(&key.scopes))
+        .bind(to_json(&key.rate_limit))
         .bind(&key.created_at)
         .execute(self.write())
         .await?;

@@ -153,4 +153,19 @@ async fn signed_requests_are_limited_per_signing_key_not_per_address() {
     assert_eq!(read(&b, &key_b, 4).await.0, StatusCode::OK);
     let openapi = app.http.get(app.url("/openapi.json")).send().await.unwrap();
     assert_eq!(openapi.status(), StatusCode::OK);
+
+    // A signing key with a budget of its own: one read, above the default.
+    let own = SigningKey::from_bytes(&[23; 32]);
+    let body = json!({
+        "public_key": base64(own.verifying_key().as_bytes()),
+        "rate_limit": { "reads_per_minute": 5 },
+    });
+    let (status, registered) =
+        app.admin(Method::POST, &format!("/v1/agents/{}/signing-keys", b.id), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{registered}");
+    assert_eq!(registered["rate_limit"], json!({ "reads_per_minute": 5, "writes_per_minute": null }));
+    for i in 10..15 {
+        assert_eq!(read(&b, &own, i).await.0, StatusCode::OK, "read {i}");
+    }
+    assert_eq!(read(&b, &own, 15).await.0, StatusCode::TOO_MANY_REQUESTS);
 }
