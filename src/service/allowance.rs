@@ -3,6 +3,8 @@
 //! read their own (`policies:read`) to plan instead of probing with
 //! payments; admins read anyone's; approvers see the daily part.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -10,8 +12,11 @@ use serde::Serialize;
 use crate::app::AppState;
 use crate::clock::format_ts;
 use crate::error::{Error, Result};
+use crate::model::Agent;
 use crate::money::{format_amount, Currency};
-use crate::policy::{AgentFacts, MerchantRule, MerchantTarget, TrustLevel, WindowEnds};
+use crate::policy::{
+    AgentFacts, MerchantRule, MerchantTarget, Policy, SpendSnapshot, TrustLevel, VelocityRule, WindowEnds,
+};
 use crate::store::SpendQuery;
 
 #[derive(Debug, Clone, Serialize)]
@@ -89,26 +94,56 @@ pub struct MerchantRuleView {
     pub schedule: Option<String>,
 }
 
-pub async fn allowance(state: &AppState, agent_id: &str) -> Result<Allowance> {
+/// An agent, its policy and its reserved spend now: what both views read.
+struct Standing {
+    agent: Agent,
+    policy: Arc<Policy>,
+    facts: AgentFacts,
+    velocity: Vec<VelocityRule>,
+    spent: SpendSnapshot,
+    now: DateTime<Utc>,
+}
+
+/// `with_velocity` also counts recent payments for each velocity rule (a
+/// subquery per rule), which only the full view shows: the approval lists
+/// read the daily window for every pending approval.
+async fn standing(state: &AppState, agent_id: &str, with_velocity: bool) -> Result<Standing> {
     let agent = state.store.agent(agent_id).await?.ok_or(Error::NotFound("agent"))?;
     let policy = state.policies.require(&agent.policy)?;
     let now = state.clock.now();
     let facts = AgentFacts { trust_level: agent.trust_level, frozen: agent.frozen };
     let windows = policy.window_keys(now);
-    let velocity = policy.velocity_rules(&facts);
+    let velocity = if with_velocity { policy.velocity_rules(&facts) } else { Vec::new() };
     let query =
         SpendQuery { agent_id, windows: &windows, merchant_id: "", category: None, velocity: &velocity, now };
     let spent = state.store.spend(&query).await?;
-    let limits = policy.effective_limits(&facts);
-    let ends = WindowEnds::at(now, policy.timezone);
-    let currency = policy.currency;
+    Ok(Standing { agent, policy, facts, velocity, spent, now })
+}
+
+fn window(currency: Currency, limit: Option<Decimal>, spent: Decimal, end: Option<DateTime<Utc>>) -> Window {
     let amount = |v: Decimal| format_amount(v, currency);
-    let window = |limit: Option<Decimal>, spent: Decimal, end: Option<DateTime<Utc>>| Window {
+    Window {
         limit: limit.map(amount),
         spent: amount(spent),
         remaining: limit.map(|l| amount((l - spent).max(Decimal::ZERO))),
         resets_at: end.map(format_ts),
-    };
+    }
+}
+
+/// The agent's daily window and the currency it is in.
+pub async fn today(state: &AppState, agent_id: &str) -> Result<(Window, Currency)> {
+    let Standing { policy, facts, spent, now, .. } = standing(state, agent_id, false).await?;
+    let limit = policy.effective_limits(&facts).daily;
+    let end = WindowEnds::at(now, policy.timezone).day;
+    Ok((window(policy.currency, limit, spent.day, Some(end)), policy.currency))
+}
+
+pub async fn allowance(state: &AppState, agent_id: &str) -> Result<Allowance> {
+    let Standing { agent, policy, facts, velocity, spent, now } = standing(state, agent_id, true).await?;
+    let limits = policy.effective_limits(&facts);
+    let ends = WindowEnds::at(now, policy.timezone);
+    let currency = policy.currency;
+    let amount = |v: Decimal| format_amount(v, currency);
     let rules = |rules: &[MerchantRule]| rules.iter().map(|r| rule_view(r, currency)).collect();
     Ok(Allowance {
         agent_id: agent.id,
@@ -130,10 +165,10 @@ pub async fn allowance(state: &AppState, agent_id: &str) -> Result<Allowance> {
         merchant_allowlist: rules(&policy.merchant_allowlist),
         merchant_denylist: rules(&policy.merchant_denylist),
         spend: SpendWindows {
-            daily: window(limits.daily, spent.day, Some(ends.day)),
-            weekly: window(limits.weekly, spent.week, Some(ends.week)),
-            monthly: window(limits.monthly, spent.month, Some(ends.month)),
-            lifetime: window(limits.lifetime, spent.lifetime, None),
+            daily: window(currency, limits.daily, spent.day, Some(ends.day)),
+            weekly: window(currency, limits.weekly, spent.week, Some(ends.week)),
+            monthly: window(currency, limits.monthly, spent.month, Some(ends.month)),
+            lifetime: window(currency, limits.lifetime, spent.lifetime, None),
         },
         velocity: velocity
             .iter()

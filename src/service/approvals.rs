@@ -299,7 +299,6 @@ pub struct SpendToday {
 }
 
 pub async fn spend_today(state: &AppState, agent_id: &str) -> Result<SpendToday> {
-    let allowance = super::allowance::allowance(state, agent_id).await?;
-    let today = allowance.spend.daily;
-    Ok(SpendToday { spent: today.spent, limit: today.limit, currency: allowance.currency.to_owned() })
+    let (today, currency) = super::allowance::today(state, agent_id).await?;
+    Ok(SpendToday { spent: today.spent, limit: today.limit, currency: currency.code().to_owned() })
 }
