@@ -312,11 +312,13 @@ fn spawn_reload_on_sighup(state: Arc<purser::app::AppState>, tls: Option<purser:
                     tracing::error!(errors = %e, "policy reload failed; keeping the last good policies")
                 }
             }
-            match tls.as_ref().map(|tls| tls.reload()) {
-                None => {}
-                Some(Ok(())) => tracing::info!("TLS certificate reloaded"),
-                Some(Err(e)) => {
-                    tracing::error!(error = %format!("{e:#}"), "TLS reload failed; keeping the last good certificate")
+            if let Some(tls) = &tls {
+                match tls.reload() {
+                    Ok(()) => tracing::info!("TLS certificate reloaded"),
+                    Err(e) => tracing::error!(
+                        error = %format!("{e:#}"),
+                        "TLS reload failed; keeping the last good certificate"
+                    ),
                 }
             }
         }
