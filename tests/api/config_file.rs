@@ -1,8 +1,5 @@
 //! `purser serve --config FILE`: settings from a TOML file, below
 //! environment variables and flags.
-
-use std::process::Stdio;
-
 use reqwest::StatusCode;
 
 use crate::helpers::*;
@@ -43,16 +40,10 @@ async fn a_config_file_with_an_unknown_setting_stops_serve() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("purser.toml");
     std::fs::write(&file, "listen = \"127.0.0.1:0\"\nrate_limit_raeds = 5\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_purser"))
-        .args(["serve", "--config"])
-        .arg(&file)
-        .env("PURSER_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("PURSER_ENCRYPTION_KEY", PRODUCTION_ENCRYPTION_KEY)
-        .stdout(Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let stderr = Process::refused(dir.path(), |command| {
+        command.arg("--config").arg(&file);
+    })
+    .await;
     assert!(stderr.contains("unknown setting `rate_limit_raeds`"), "{stderr}");
 }
 

@@ -171,6 +171,30 @@ impl Process {
         process
     }
 
+    /// Runs `purser serve` in production mode (the test admin token and
+    /// encryption key, a database in `dir`) with `setup`'s settings, expects
+    /// it to refuse to start, and returns what it printed on stderr.
+    pub async fn refused(dir: &std::path::Path, setup: impl FnOnce(&mut tokio::process::Command)) -> String {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_purser"));
+        command
+            .arg("serve")
+            .env("PURSER_LISTEN", "127.0.0.1:0")
+            .env("PURSER_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("PURSER_ENCRYPTION_KEY", PRODUCTION_ENCRYPTION_KEY)
+            .env("PURSER_DATABASE_URL", format!("sqlite://{}", dir.join("db/purser.db").display()))
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true);
+        setup(&mut command);
+        // A gateway that starts anyway would serve forever: give up on it.
+        let out = tokio::time::timeout(std::time::Duration::from_secs(30), command.output())
+            .await
+            .expect("serve started anyway")
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "serve started anyway: {stderr}");
+        stderr
+    }
+
     /// Waits until `/readyz` answers (store open, policies loaded).
     pub async fn until_ready(&self) {
         for _ in 0..300 {

@@ -117,17 +117,10 @@ async fn refuses_to_start_with_half_or_broken_tls_settings() {
         (&[("PURSER_TLS_CERT", &cert), ("PURSER_TLS_KEY", &other_key)], "does not fit certificate"),
     ];
     for (settings, expected) in cases {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_purser"))
-            .arg("serve")
-            .env("PURSER_LISTEN", "127.0.0.1:0")
-            .env("PURSER_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("PURSER_ENCRYPTION_KEY", PRODUCTION_ENCRYPTION_KEY)
-            .env("PURSER_DATABASE_URL", format!("sqlite://{}", dir.path().join("db/purser.db").display()))
-            .envs(settings.iter().copied())
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{expected}: started anyway");
+        let stderr = Process::refused(dir.path(), |command| {
+            command.envs(settings.iter().copied());
+        })
+        .await;
         assert!(stderr.contains(expected), "{expected}: {stderr}");
     }
 }
