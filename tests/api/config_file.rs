@@ -1,5 +1,6 @@
 //! `purser serve --config FILE`: settings from a TOML file, below
 //! environment variables and flags.
+
 use reqwest::StatusCode;
 
 use crate::helpers::*;
