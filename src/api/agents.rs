@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::{Admin, Principal};
-use super::extract::{JsonBody, OptionalJsonBody, PathParams};
+use super::extract::{object_only, JsonBody, OptionalJsonBody, PathParams};
 use crate::app::AppState;
 use crate::clock::{format_ts, parse_ts};
 use crate::error::{Error, Result};
@@ -168,7 +168,7 @@ struct CreateKey {
     expires_at: Option<String>,
     #[serde(default)]
     allowed_cidrs: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_only")]
     rate_limit: KeyRateLimit,
 }
 
@@ -307,7 +307,7 @@ struct RegisterSigningKey {
     public_key: String,
     #[serde(default = "all_scopes")]
     scopes: Vec<Scope>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_only")]
     rate_limit: KeyRateLimit,
 }
 

@@ -171,3 +171,24 @@ where
         Some(t) => t.parse().map(Some).map_err(serde::de::Error::custom),
     }
 }
+
+/// For a nested object in a JSON body: only `{...}`. A derived struct also
+/// accepts a JSON array of its fields in order (`[5, 10]`), which no client
+/// means and the API does not document.
+pub fn object_only<'de, D, T>(de: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    struct Object<T>(std::marker::PhantomData<T>);
+    impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Object<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    de.deserialize_map(Object(std::marker::PhantomData))
+}

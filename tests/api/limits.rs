@@ -94,6 +94,8 @@ async fn a_key_rate_limit_must_be_a_positive_count_of_known_fields() {
         json!({ "reads_per_minute": -1 }),
         json!({ "reads_per_minute": "10" }),
         json!({ "per_minute": 10 }),
+        json!([5, 10]),
+        json!(null),
     ] {
         let (status, e) = app.admin(Method::POST, &path, Some(json!({ "rate_limit": bad }))).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {e}");

@@ -154,8 +154,12 @@ async fn signed_requests_are_limited_per_signing_key_not_per_address() {
     let openapi = app.http.get(app.url("/openapi.json")).send().await.unwrap();
     assert_eq!(openapi.status(), StatusCode::OK);
 
-    // A signing key with a budget of its own: one read, above the default.
+    // A signing key with a budget of its own: five reads, above the default.
     let own = SigningKey::from_bytes(&[23; 32]);
+    let as_array = json!({ "public_key": base64(own.verifying_key().as_bytes()), "rate_limit": [5] });
+    let (status, e) =
+        app.admin(Method::POST, &format!("/v1/agents/{}/signing-keys", b.id), Some(as_array)).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
     let body = json!({
         "public_key": base64(own.verifying_key().as_bytes()),
         "rate_limit": { "reads_per_minute": 5 },
