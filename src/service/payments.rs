@@ -134,9 +134,11 @@ pub async fn create(
 ) -> Result<Created> {
     let (st, caller, actor, idem) = (state.clone(), caller.clone(), actor.to_owned(), idem.clone());
     let started = std::time::Instant::now();
+    // Validated: every refusal (policy unavailable, idempotency conflict)
+    // comes before the first write, so the hot path needs no savepoint.
     let created = state
         .store
-        .write(move |tx| {
+        .write_validated(move |tx| {
             Box::pin(async move {
                 // Time, agent and spend are read under the write lock: they
                 // are those of the moment the decision commits, and of two

@@ -93,7 +93,6 @@ impl WriteTx {
         };
         record.hash = record.expected_hash();
         self.audit_head = Some((record.seq, record.hash.clone()));
-        self.dirty = true;
         self.pending_audit.push(record);
         Ok(())
     }

@@ -237,9 +237,33 @@ impl Store {
     }
 
     /// Runs `job` in a write transaction and returns its result once the
-    /// transaction has committed. If the job fails, its writes are undone
-    /// (see `writer` for how) and its error is returned.
+    /// transaction has committed. If the job fails, its writes are undone,
+    /// and only its own (see `writer`), and its error is returned.
     pub async fn write<T, E, F>(&self, job: F) -> Result<T, E>
+    where
+        F: for<'c> FnOnce(&'c mut WriteTx) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.submit(job, false).await
+    }
+
+    /// [`Store::write`] for a job that validates before it writes: every
+    /// way it can fail other than a store fault comes before its first
+    /// write. It then needs no savepoint of its own, which saves a round
+    /// trip on the hot path (payment decisions). If it fails after writing
+    /// anyway, its whole batch is rolled back and answered `NotCommitted`,
+    /// as for a store fault.
+    pub async fn write_validated<T, E, F>(&self, job: F) -> Result<T, E>
+    where
+        F: for<'c> FnOnce(&'c mut WriteTx) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.submit(job, true).await
+    }
+
+    async fn submit<T, E, F>(&self, job: F, validated: bool) -> Result<T, E>
     where
         F: for<'c> FnOnce(&'c mut WriteTx) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
         T: Send + 'static,
@@ -247,7 +271,7 @@ impl Store {
     {
         let (done, result) = oneshot::channel();
         let stopped = || E::from(StoreError::NotCommitted("the store writer has stopped".into()));
-        self.jobs.send(writer::job(job, done)).await.map_err(|_| stopped())?;
+        self.jobs.send(writer::job(job, validated, done)).await.map_err(|_| stopped())?;
         result.await.map_err(|_| stopped())?
     }
 
@@ -335,8 +359,8 @@ async fn sqlite_pool(url: &str, mode: &str, connections: u32) -> anyhow::Result<
 pub struct WriteTx {
     backend: Backend,
     tx: Transaction<'static, Any>,
-    /// Set by every method that writes; lets the writer tell a failed job
-    /// that changed nothing from one whose changes must be undone.
+    /// Set by every statement that writes; tells the writer whether a
+    /// validated job that failed left anything to undo (see `writer`).
     dirty: bool,
     /// (seq, hash) of the newest audit record, once read in this transaction.
     audit_head: Option<(i64, String)>,
@@ -347,6 +371,17 @@ pub struct WriteTx {
     subscriptions: std::sync::Arc<webhooks::Subscriptions>,
     kill_switch: std::sync::Arc<kill_switch::KillSwitchCache>,
 }
+
+/// The transaction's in-memory part at the start of a job (see
+/// [`WriteTx::mark`]): what undoing the job must restore besides the rows.
+pub(super) struct Mark {
+    audit_head: Option<(i64, String)>,
+    pending_audit: usize,
+    pending_events: usize,
+}
+
+/// The savepoint each job of a batch runs in (see `writer`).
+const JOB_SAVEPOINT: &str = "job";
 
 impl WriteTx {
     fn new(backend: Backend, tx: Transaction<'static, Any>, shared: &writer::Shared) -> Self {
@@ -380,6 +415,52 @@ impl WriteTx {
     fn write(&mut self) -> &mut AnyConnection {
         self.dirty = true;
         &mut self.tx
+    }
+
+    /// Whether a failed statement has left the transaction unusable:
+    /// PostgreSQL refuses every later statement (and turns COMMIT into a
+    /// silent ROLLBACK) until a savepoint is rolled back. SQLite carries on
+    /// after a failed statement, and a failure that ends its transaction
+    /// makes COMMIT fail.
+    async fn aborted(&mut self) -> bool {
+        self.backend == Backend::Postgres && self.tx.execute("SELECT 1").await.is_err()
+    }
+
+    /// Opens the savepoint the next job runs in; `release` first keeps
+    /// what was written since the last one. One statement, one round trip.
+    async fn savepoint(&mut self, release: bool) -> Result<()> {
+        let sql = if release {
+            format!("RELEASE SAVEPOINT {JOB_SAVEPOINT}; SAVEPOINT {JOB_SAVEPOINT}")
+        } else {
+            format!("SAVEPOINT {JOB_SAVEPOINT}")
+        };
+        self.tx.execute(sql.as_str()).await?;
+        Ok(())
+    }
+
+    /// Undoes everything since the savepoint was opened, which stays open
+    /// for the next job. On PostgreSQL this also clears the aborted state a
+    /// failed statement leaves the transaction in.
+    async fn rollback_savepoint(&mut self) -> Result<()> {
+        self.tx.execute(format!("ROLLBACK TO SAVEPOINT {JOB_SAVEPOINT}").as_str()).await?;
+        Ok(())
+    }
+
+    /// Where the buffers stand before a job runs.
+    fn mark(&self) -> Mark {
+        Mark {
+            audit_head: self.audit_head.clone(),
+            pending_audit: self.pending_audit.len(),
+            pending_events: self.pending_events.len(),
+        }
+    }
+
+    /// Drops the audit records and events appended since `mark`: a failed
+    /// job leaves no trace in the batch.
+    fn rewind(&mut self, mark: Mark) {
+        self.audit_head = mark.audit_head;
+        self.pending_audit.truncate(mark.pending_audit);
+        self.pending_events.truncate(mark.pending_events);
     }
 }
 

@@ -204,7 +204,6 @@ impl WriteTx {
         let timestamp = format_ts(at);
         // Serialized once, straight to text: this runs on the writer.
         let body = to_json(&Envelope { kind, timestamp: &timestamp, data });
-        self.dirty = true;
         self.pending_events.push(PendingEvent {
             id: ids::new("msg"),
             kind: kind.to_owned(),

@@ -241,11 +241,17 @@ pub async fn spawn_app_with(policies: &str, start: DateTime<Utc>) -> TestApp {
     spawn_app_tweaked(policies, start, |_| {}).await
 }
 
-pub async fn spawn_app_tweaked(policies: &str, start: DateTime<Utc>, tweak: impl Tweak) -> TestApp {
+/// A directory for one gateway, with `policies` in `policies/test.toml`.
+fn test_dir(policies: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let policy_dir = dir.path().join("policies");
     std::fs::create_dir(&policy_dir).unwrap();
     std::fs::write(policy_dir.join("test.toml"), policies).unwrap();
+    dir
+}
+
+pub async fn spawn_app_tweaked(policies: &str, start: DateTime<Utc>, tweak: impl Tweak) -> TestApp {
+    let dir = test_dir(policies);
     let db = match std::env::var("PURSER_TEST_BACKEND").as_deref() {
         Ok("postgres") => fresh_postgres().await,
         _ => format!("sqlite://{}", dir.path().join("purser.db").display()),
@@ -274,6 +280,16 @@ pub fn postgres_url() -> Option<String> {
 pub async fn fresh_postgres() -> String {
     let base = postgres_url().expect("PURSER_TEST_BACKEND=postgres needs PURSER_TEST_DATABASE_URL");
     purser::store::create_schema(&base, "t").await.expect("test PostgreSQL reachable")
+}
+
+/// A gateway with the test policies on a fresh PostgreSQL schema, whatever
+/// `PURSER_TEST_BACKEND` says; `None` where PostgreSQL tests are skipped.
+pub async fn spawn_app_on_postgres() -> Option<TestApp> {
+    postgres_url()?;
+    Some(
+        spawn_app_in(test_dir(TEST_POLICY), fresh_postgres().await, default_start(), |_: &mut Config| {})
+            .await,
+    )
 }
 
 /// Stops `app` (its server and workers, as a crash would between two

@@ -12,6 +12,7 @@ mod config_file;
 mod console;
 mod helpers;
 mod incidents;
+mod isolation;
 mod limits;
 mod owasp;
 mod payments;
