@@ -10,7 +10,7 @@ use crate::auth;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::policy::{LoadErrors, Policy, PolicySet};
-use crate::providers::{Forwarder, ProviderSettings, Providers, Reconciler, Secret};
+use crate::providers::{Forwarder, ProviderSettings, Providers, Secret};
 use crate::store::Store;
 use crate::tls::Tls;
 use crate::webhooks::secretbox::SecretBox;
@@ -105,9 +105,13 @@ impl App {
         let provider_settings = ProviderSettings::load(config.providers_file.as_deref())?;
         let providers = Providers::new(&provider_settings)?;
         let asa_secret = provider_settings.lithic_asa_secret();
-        let (forwarder, forward_worker) = Forwarder::start(store.clone(), providers.clone(), clock.clone());
-        let reconciler =
-            Reconciler::start(store.clone(), providers.clone(), clock.clone(), config.reconcile_interval);
+        let (forwarder, mut workers) = Forwarder::start(
+            store.clone(),
+            providers.clone(),
+            clock.clone(),
+            config.reconcile_interval,
+            config.provider_deadline,
+        );
         let admin_token_hash = config.admin_token.take().map(|t| auth::hash(&t));
         let secrets = match config.encryption_key.take() {
             Some(key) => SecretBox::from_key(&key).context("PURSER_ENCRYPTION_KEY")?,
@@ -135,9 +139,9 @@ impl App {
             asa_secret,
             watches: Default::default(),
         });
-        let expirer = tokio::spawn(expire_approvals(state.clone()));
-        let dispatcher = Dispatcher::start(state.clone())?;
-        Ok(App { state, tls, workers: vec![forward_worker, reconciler, expirer, dispatcher] })
+        workers.push(tokio::spawn(expire_approvals(state.clone())));
+        workers.push(Dispatcher::start(state.clone())?);
+        Ok(App { state, tls, workers })
     }
 
     /// Serves the API on `listener` until `shutdown` resolves, then stops

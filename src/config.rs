@@ -9,6 +9,10 @@ use clap::Args;
 
 /// Shortest admin token accepted outside `--dev`.
 pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
+/// Bounds of `PURSER_PROVIDER_DEADLINE`: a provider call needs some time,
+/// and a forward claim (twice the deadline) should lapse within the hour.
+const MIN_PROVIDER_DEADLINE: std::time::Duration = std::time::Duration::from_secs(1);
+const MAX_PROVIDER_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 #[derive(Debug, Clone, Args)]
 pub struct Config {
@@ -139,6 +143,14 @@ pub struct Config {
     #[arg(long, env = "PURSER_RECONCILE_INTERVAL", default_value = "15s", value_parser = humantime::parse_duration)]
     pub reconcile_interval: std::time::Duration,
 
+    /// Longest one provider call (a forward or a status look, retries
+    /// included) may take; past it the payment is left `processing` for the
+    /// next look. A forward's claim lasts twice this plus 5 s, which is how
+    /// long another replica waits before it takes over a dead replica's
+    /// approved payments.
+    #[arg(long, env = "PURSER_PROVIDER_DEADLINE", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub provider_deadline: std::time::Duration,
+
     /// Denied payments of one agent within a clock minute that raise the
     /// `policy.violation_spike` signal (webhook, audit record, metric);
     /// `0` disables.
@@ -217,6 +229,13 @@ impl Config {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err("set both PURSER_TLS_CERT and PURSER_TLS_KEY, or neither".to_owned());
         }
+        if !(MIN_PROVIDER_DEADLINE..=MAX_PROVIDER_DEADLINE).contains(&self.provider_deadline) {
+            return Err(format!(
+                "PURSER_PROVIDER_DEADLINE must be between {} and {}",
+                humantime::format_duration(MIN_PROVIDER_DEADLINE),
+                humantime::format_duration(MAX_PROVIDER_DEADLINE)
+            ));
+        }
         if self.dev && !self.listen.ip().is_loopback() {
             return Err(format!(
                 "--dev serves demo credentials over plain http: it only listens on loopback, not {}",
@@ -278,6 +297,7 @@ impl Config {
             rate_limit_failed_auth: 0,
             providers_file: None,
             reconcile_interval: std::time::Duration::from_millis(50),
+            provider_deadline: std::time::Duration::from_secs(60),
             alert_denials_per_minute: 0,
             alert_failed_auth_per_minute: 0,
             alert_failed_auth_total_per_minute: 0,
@@ -350,6 +370,10 @@ mod tests {
         assert!(half_tls.validate().unwrap_err().contains("PURSER_TLS_KEY"));
         let local_dev = Config { dev: true, admin_token: None, encryption_key: None, ..config() };
         assert!(local_dev.validate().is_ok());
+        for (deadline, ok) in [(0, false), (1, true), (1800, true), (1801, false), (u64::MAX, false)] {
+            let c = Config { provider_deadline: std::time::Duration::from_secs(deadline), ..config() };
+            assert_eq!(c.validate().is_ok(), ok, "PURSER_PROVIDER_DEADLINE {deadline}s");
+        }
     }
 
     #[test]

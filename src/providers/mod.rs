@@ -8,14 +8,13 @@
 //!   a key derived from it, is the provider's idempotency key);
 //! - an answer that does not prove the money did *not* move is
 //!   [`ForwardOutcome::Processing`], never `Failed`: the payment keeps its
-//!   reservation and the [`Reconciler`] asks `status` until it is final.
+//!   reservation and the [`Forwarder`] asks `status` until it is final.
 
 pub mod circle;
 mod config;
 mod forwarder;
 mod http;
 pub mod lithic;
-mod reconciler;
 mod sandbox;
 mod secret;
 pub mod turnkey;
@@ -29,7 +28,6 @@ use rust_decimal::Decimal;
 pub use config::{ProviderSettings, ProvidersFile};
 pub use forwarder::Forwarder;
 pub use http::{CallError, HttpSettings, ProviderClient, Reply, Retry};
-pub use reconciler::Reconciler;
 pub use sandbox::Sandbox;
 pub use secret::Secret;
 

@@ -1,7 +1,8 @@
 //! Turnkey (MPC wallet): pays a merchant in an ERC-20 token (USDC) from a
 //! Turnkey wallet through Turnkey's transaction management
-//! (`ACTIVITY_TYPE_ETH_SEND_TRANSACTION`: Turnkey signs, broadcasts and
-//! tracks the transaction).
+//! (`ACTIVITY_TYPE_ETH_SEND_TRANSACTION_V2`, the version Turnkey's API
+//! reference and SDKs describe: Turnkey signs, broadcasts and tracks the
+//! transaction, whose one call is the token transfer).
 //!
 //! Every request is a JSON POST stamped with the API key: `X-Stamp` is
 //! base64url (no padding) of `{"publicKey", "scheme", "signature"}`, the
@@ -181,16 +182,18 @@ impl Turnkey {
             failed("invalid_reference", format!("turnkey: reference {:?} is not a ULID", req.reference))
         })?;
         let body = SubmitBody {
-            kind: "ACTIVITY_TYPE_ETH_SEND_TRANSACTION",
+            kind: ACTIVITY_TYPE,
             timestamp_ms: timestamp_ms.to_string(),
             organization_id: &self.organization_id,
             parameters: EthSendTransaction {
                 from: &self.from,
                 sponsor: self.gas.sponsor,
                 caip2: &self.caip2,
-                to: format!("0x{}", hex::encode(self.token_contract)),
-                value: "0",
-                data: format!("0x{}", hex::encode(transfer_call(to, units))),
+                calls: [Call {
+                    to: format!("0x{}", hex::encode(self.token_contract)),
+                    value: "0",
+                    data: format!("0x{}", hex::encode(transfer_call(to, units))),
+                }],
                 gas_limit: self.gas.gas_limit.as_deref(),
                 max_fee_per_gas: self.gas.max_fee_per_gas.as_deref(),
                 max_priority_fee_per_gas: self.gas.max_priority_fee_per_gas.as_deref(),
@@ -436,21 +439,31 @@ struct SubmitBody<'a> {
     parameters: EthSendTransaction<'a>,
 }
 
+/// The activity purser submits, and the key of its result.
+const ACTIVITY_TYPE: &str = "ACTIVITY_TYPE_ETH_SEND_TRANSACTION_V2";
+const RESULT_POINTER: &str = "/ethSendTransactionResultV2/sendTransactionStatusId";
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct EthSendTransaction<'a> {
     from: &'a str,
     sponsor: bool,
     caip2: &'a str,
-    to: String,
-    value: &'static str,
-    data: String,
+    /// One call: the token's `transfer`.
+    calls: [Call; 1],
     #[serde(skip_serializing_if = "Option::is_none")]
     gas_limit: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_fee_per_gas: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_priority_fee_per_gas: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Call {
+    to: String,
+    value: &'static str,
+    data: String,
 }
 
 #[derive(Deserialize)]
@@ -470,7 +483,7 @@ struct Activity {
 
 impl Activity {
     fn send_transaction_status_id(&self) -> Option<&str> {
-        self.result.as_ref()?.pointer("/ethSendTransactionResult/sendTransactionStatusId")?.as_str()
+        self.result.as_ref()?.pointer(RESULT_POINTER)?.as_str()
     }
 
     fn failure_message(&self) -> String {
@@ -559,12 +572,15 @@ mod tests {
         let body = turnkey.activity_body(&req("12.5", Currency::Usdc)).unwrap();
         assert_eq!(body, turnkey.activity_body(&req("12.5", Currency::Usdc)).unwrap());
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(json["type"], "ACTIVITY_TYPE_ETH_SEND_TRANSACTION");
+        assert_eq!(json["type"], "ACTIVITY_TYPE_ETH_SEND_TRANSACTION_V2");
         assert_eq!(json["timestampMs"], "1764176400000");
-        assert_eq!(json["parameters"]["to"], TOKEN);
+        assert_eq!(json["parameters"]["calls"][0]["to"], TOKEN);
         assert_eq!(json["parameters"]["sponsor"], true);
         let expected = transfer_call(&parse_address(SHOP).unwrap(), 12_500_000);
-        assert_eq!(json["parameters"]["data"], format!("0x{}", hex::encode(expected)));
+        assert_eq!(json["parameters"]["calls"][0]["data"], format!("0x{}", hex::encode(expected)));
+        assert_eq!(json["parameters"]["calls"][0]["value"], "0");
+        assert_eq!(json["parameters"]["calls"].as_array().unwrap().len(), 1);
+        assert_eq!(json["parameters"].get("to"), None, "V1's fields are gone");
 
         let stamp = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(turnkey.stamp(&body)).unwrap();
         let stamp: serde_json::Value = serde_json::from_slice(&stamp).unwrap();

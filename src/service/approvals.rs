@@ -192,7 +192,9 @@ async fn vote_job(
         }
         Verdict::Approve if tx.approve_votes(&approval_id).await? >= approval.approvals_required => {
             let provider = provider.expect("computed for approve votes");
-            tx.close_approval(&approval, &approval_id, PaymentStatus::Approved, Some(&provider), &ts).await?;
+            let claim = state.forwarder.claim(now);
+            let forward = Some((&provider, &claim));
+            tx.close_approval(&approval, &approval_id, PaymentStatus::Approved, forward, &ts).await?;
             let event = AuditEvent::new("approval.approved", actor)
                 .agent(&approval.agent_id)
                 .subject(&approval_id)

@@ -188,12 +188,18 @@ pub async fn create(
                     // The issuer that asked decides where it settles, not the rail mapping.
                     p.name = (*provider).to_owned();
                 }
+                // An approved payment is forwarded by this gateway: claimed
+                // for its forwarder now, so no sweep sends it a second time.
+                let claim = (payment.status == PaymentStatus::Approved
+                    && matches!(settlement, Settlement::Forward))
+                .then(|| st.forwarder.claim(now));
                 let new = NewPayment {
                     payment: &payment,
                     idempotency_key: &idem.key,
                     request_hash: &idem.request_hash,
                     reserved_units,
                     reserved_keys: &reserved_keys,
+                    claim: claim.as_ref(),
                 };
                 tx.insert_payment(&new).await?;
                 let event = decision_event(&payment, &actor);
@@ -241,7 +247,7 @@ async fn settle_authorization(
     transaction_id: String,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    tx.record_successes(&[(payment.id.clone(), transaction_id.clone())], now).await?;
+    tx.record_successes(&[(payment.id.clone(), transaction_id.clone())], None, now).await?;
     payment.status = PaymentStatus::Succeeded;
     if let Some(p) = payment.provider.as_mut() {
         p.transaction_id = Some(transaction_id.clone());

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::payments::payment_by_id;
+use super::payments::{payment_by_id, Claim};
 use super::{query, Result, Store, StoreError, WriteTx};
 use crate::clock::format_ts;
 use crate::model::{AgentRef, Approval, Approver, PaymentStatus, ProviderRef, Vote};
@@ -239,15 +239,16 @@ impl WriteTx {
     }
 
     /// Closes a pending approval and moves its payment out of
-    /// `pending_approval`: to `approved` with `provider` (the reservation is
-    /// kept), or to `rejected`/`expired` (the reservation is released by the
+    /// `pending_approval`: to `approved` with `forward` (its provider and
+    /// the forward claim; the reservation is kept), or to
+    /// `rejected`/`expired` (the reservation is released by the
     /// `payments_release` trigger). `false` if it was no longer pending.
     pub async fn close_approval(
         &mut self,
         state: &ApprovalState,
         approval_id: &str,
         to: PaymentStatus,
-        provider: Option<&ProviderRef>,
+        forward: Option<(&ProviderRef, &Claim)>,
         now: &str,
     ) -> Result<bool> {
         let approval_status = match to {
@@ -267,15 +268,18 @@ impl WriteTx {
             return Ok(false);
         }
         let keep = to == PaymentStatus::Approved;
+        let (provider, claim) = (forward.map(|f| f.0), forward.map(|f| f.1));
         query(
             "UPDATE payments SET status = ?, provider = ?, provider_reference = ?, updated_at = ?, \
-             reserved_units = CASE WHEN ? THEN reserved_units ELSE 0 END \
+             claim = ?, claimed_until = ?, reserved_units = CASE WHEN ? THEN reserved_units ELSE 0 END \
              WHERE id = ? AND status = 'pending_approval'",
         )
         .bind(to.as_str())
         .bind(provider.map(|p| &p.name))
         .bind(provider.map(|p| &p.reference))
         .bind(now)
+        .bind(claim.map(|c| &c.token))
+        .bind(claim.map(|c| &c.until))
         .bind(keep)
         .bind(&state.payment_id)
         .execute(self.write())

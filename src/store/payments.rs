@@ -64,6 +64,17 @@ pub struct NewPayment<'a> {
     /// Counter units held (0 when the decision reserved nothing).
     pub reserved_units: i64,
     pub reserved_keys: &'a [String],
+    /// The forward claim of an approved payment (see [`Claim`]).
+    pub claim: Option<&'a Claim>,
+}
+
+/// One gateway's hold on a payment it is about to send to its provider
+/// (forward or status): while `until` has not passed, no other forwarder,
+/// sweep or replica claims it, and only this claim's outcome is recorded.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub token: String,
+    pub until: String,
 }
 
 /// What a provider said about a forwarded payment.
@@ -250,8 +261,6 @@ impl Store {
         Ok(spend_from_row(&row, q))
     }
 
-    /// Payments still `approved` (not yet forwarded) since before `before`,
-    /// oldest first.
     /// (webhook deliveries pending, payments processing), for `/metrics`.
     pub async fn backlog(&self) -> Result<(i64, i64)> {
         let row = query(
@@ -263,23 +272,19 @@ impl Store {
         Ok((row.get("backlog"), row.get("processing")))
     }
 
-    /// Payments in `status` not touched since `before`, oldest first: the
-    /// forwarder's and the reconciler's sweeps.
-    pub async fn stale_payments(
-        &self,
-        status: PaymentStatus,
-        before: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<Payment>> {
-        let sql =
-            format!("{PAYMENT_SELECT} WHERE p.status = ? AND p.updated_at < ? ORDER BY p.updated_at LIMIT ?");
-        let rows = query(&sql)
-            .bind(status.as_str())
-            .bind(format_ts(before))
-            .bind(i64::from(limit))
-            .fetch_all(&self.read)
-            .await?;
-        rows.iter().map(payment_from_row).collect()
+    /// Whether any payment in `status`, untouched since `before`, is free to
+    /// claim at `now`: a read, so an idle sweep writes nothing.
+    pub async fn claimable(&self, status: PaymentStatus, before: &str, now: &str) -> Result<bool> {
+        let row = query(
+            "SELECT 1 AS found FROM payments WHERE status = ? AND updated_at < ? \
+             AND (claimed_until IS NULL OR claimed_until < ?) LIMIT 1",
+        )
+        .bind(status.as_str())
+        .bind(before)
+        .bind(now)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.is_some())
     }
 }
 
@@ -321,8 +326,8 @@ impl WriteTx {
         query(
             "INSERT INTO payments (id, agent_id, status, amount_minor, fee_minor, currency, merchant_id, \
              merchant_category, rail, description, metadata, decision, reserved_units, reserved_keys, \
-             provider, provider_reference, idempotency_key, request_hash, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             provider, provider_reference, idempotency_key, request_hash, created_at, updated_at, claim, \
+             claimed_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&p.id)
         .bind(&p.agent_id)
@@ -344,6 +349,8 @@ impl WriteTx {
         .bind(new.request_hash)
         .bind(&p.created_at)
         .bind(&p.updated_at)
+        .bind(new.claim.map(|c| &c.token))
+        .bind(new.claim.map(|c| &c.until))
         .execute(self.write())
         .await?;
         if let Some(a) = &p.approval {
@@ -364,72 +371,133 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Marks `approved` or `processing` payments as `succeeded` with their
-    /// provider transaction ids, in one statement. Returns the ids it
-    /// changed; a payment whose outcome is already recorded is left alone.
+    /// Claims up to `limit` payments in `status`, untouched since `before`,
+    /// whose claims have lapsed (or that have none), oldest first; returns
+    /// them as they now stand. The claim is checked again in the UPDATE
+    /// itself, so two sweeps never both win a payment.
+    pub async fn claim_payments(
+        &mut self,
+        status: PaymentStatus,
+        before: &str,
+        claim: &Claim,
+        now: &str,
+        limit: u32,
+    ) -> Result<Vec<Payment>> {
+        let free = "status = ? AND updated_at < ? AND (claimed_until IS NULL OR claimed_until < ?)";
+        let sql = format!(
+            "UPDATE payments SET claim = ?, claimed_until = ? WHERE id IN \
+             (SELECT id FROM payments WHERE {free} ORDER BY updated_at LIMIT ?) AND {free} RETURNING id"
+        );
+        let rows = query(&sql)
+            .bind(&claim.token)
+            .bind(&claim.until)
+            .bind(status.as_str())
+            .bind(before)
+            .bind(now)
+            .bind(i64::from(limit))
+            .bind(status.as_str())
+            .bind(before)
+            .bind(now)
+            .fetch_all(self.write())
+            .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = row.get("id");
+            claimed.extend(payment_by_id(self.read(), None, &id).await?);
+        }
+        claimed.sort_by(|a, b| a.updated_at.cmp(&b.updated_at));
+        Ok(claimed)
+    }
+
+    /// Gives up `claim` on a payment without recording an outcome (the kill
+    /// switch held its forward back): the next sweep may claim it at once.
+    pub async fn release_claim(&mut self, payment_id: &str, claim: &str) -> Result<()> {
+        query("UPDATE payments SET claim = NULL, claimed_until = NULL WHERE id = ? AND claim = ?")
+            .bind(payment_id)
+            .bind(claim)
+            .execute(self.write())
+            .await?;
+        Ok(())
+    }
+
+    /// Marks `approved` or `processing` payments held by `claim` (`None`:
+    /// held by none, a card authorization settled in its own decision) as
+    /// `succeeded` with their provider transaction ids, in one statement.
+    /// Returns the ids it changed; a payment whose outcome is already
+    /// recorded, or that another claim holds, is left alone.
     pub async fn record_successes(
         &mut self,
         done: &[(String, String)],
+        claim: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Vec<String>> {
         let mut changed = Vec::new();
         for run in runs(done) {
             let sql = format!(
                 "WITH done(id, txn) AS (VALUES {}) \
-                 UPDATE payments SET status = 'succeeded', updated_at = ?, \
+                 UPDATE payments SET status = 'succeeded', updated_at = ?, claim = NULL, claimed_until = NULL, \
                  provider_txn_id = (SELECT txn FROM done WHERE done.id = payments.id) \
-                 WHERE id IN (SELECT id FROM done) AND status IN ('approved', 'processing') RETURNING id",
+                 WHERE id IN (SELECT id FROM done) AND status IN ('approved', 'processing') \
+                 AND claim IS NOT DISTINCT FROM ? RETURNING id",
                 vec!["(?, ?)"; run.len()].join(", ")
             );
             let mut query = query(&sql);
             for (id, txn) in run {
                 query = query.bind(id).bind(txn);
             }
-            let rows = query.bind(format_ts(now)).fetch_all(self.write()).await?;
+            let rows = query.bind(format_ts(now)).bind(claim).fetch_all(self.write()).await?;
             changed.extend(rows.iter().map(|r| r.get::<String, _>("id")));
         }
         Ok(changed)
     }
 
-    /// Marks a forwarded payment `processing`, keeping its reservation,
-    /// and remembers the provider's transaction id once one is known.
-    /// Touching `updated_at` spaces out the reconciler's next look.
+    /// Marks a forwarded payment held by `claim` `processing`, keeping its
+    /// reservation, remembers the provider's transaction id once one is
+    /// known, and lets the claim go. Touching `updated_at` spaces out the
+    /// next status look.
     pub async fn record_processing(
         &mut self,
         payment_id: &str,
         transaction_id: Option<&str>,
+        claim: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let done = query(
             "UPDATE payments SET status = 'processing', provider_txn_id = COALESCE(?, provider_txn_id), \
-             updated_at = ? WHERE id = ? AND status IN ('approved', 'processing')",
+             updated_at = ?, claim = NULL, claimed_until = NULL \
+             WHERE id = ? AND status IN ('approved', 'processing') AND claim = ?",
         )
         .bind(transaction_id)
         .bind(format_ts(now))
         .bind(payment_id)
+        .bind(claim)
         .execute(self.write())
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    /// Marks an `approved` or `processing` payment `failed`, which releases
-    /// its reservation (the `payments_release` trigger). Returns `false`
-    /// (and changes nothing) when its outcome was already recorded.
+    /// Marks an `approved` or `processing` payment held by `claim` `failed`,
+    /// which releases its reservation (the `payments_release` trigger).
+    /// Returns `false` (and changes nothing) when its outcome was already
+    /// recorded or another claim holds it.
     pub async fn record_failure(
         &mut self,
         payment_id: &str,
         code: &str,
         message: &str,
+        claim: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let done = query(
             "UPDATE payments SET status = 'failed', reserved_units = 0, failure_code = ?, \
-             failure_message = ?, updated_at = ? WHERE id = ? AND status IN ('approved', 'processing')",
+             failure_message = ?, updated_at = ?, claim = NULL, claimed_until = NULL \
+             WHERE id = ? AND status IN ('approved', 'processing') AND claim = ?",
         )
         .bind(code)
         .bind(message)
         .bind(format_ts(now))
         .bind(payment_id)
+        .bind(claim)
         .execute(self.write())
         .await?;
         Ok(done.rows_affected() == 1)

@@ -433,8 +433,19 @@ impl Client {
 
     /// Waits (briefly) until `payment_id` has `status`; returns the payment.
     pub async fn wait_for(&self, key: &str, payment_id: &str, status: &str) -> Value {
+        self.wait_for_within(key, payment_id, status, std::time::Duration::from_secs(3)).await
+    }
+
+    /// Waits up to `limit` until `payment_id` has `status`; returns the payment.
+    pub async fn wait_for_within(
+        &self,
+        key: &str,
+        payment_id: &str,
+        status: &str,
+        limit: std::time::Duration,
+    ) -> Value {
         let mut last = Value::Null;
-        for _ in 0..300 {
+        for _ in 0..limit.as_millis() / 10 {
             let (_, p) = self.get(key, &format!("/v1/payments/{payment_id}")).await;
             if p["status"] == status {
                 return p;

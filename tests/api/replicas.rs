@@ -51,6 +51,8 @@ impl Cluster {
                 .env("PURSER_RATE_LIMIT_WRITES", "0")
                 .env("PURSER_WEBHOOK_POLL", "50ms")
                 .env("PURSER_WEBHOOK_TIMEOUT", "2s")
+                // A dead replica's forward claims lapse after 2 x 2 s + 5 s.
+                .env("PURSER_PROVIDER_DEADLINE", "2s")
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit());
@@ -160,9 +162,10 @@ async fn killing_a_replica_mid_load_loses_no_payment_audit_record_or_webhook() {
     assert!(acknowledged.len() >= 100, "{} acknowledged", acknowledged.len());
 
     // Every payment a client was told is approved gets forwarded (the
-    // survivor's sweep takes over the dead replica's) ...
+    // survivor's sweep takes over the dead replica's once their claims
+    // lapse) ...
     for p in &acknowledged {
-        b.wait_for(&agent.key, p["id"].as_str().unwrap(), "succeeded").await;
+        b.wait_for_within(&agent.key, p["id"].as_str().unwrap(), "succeeded", Duration::from_secs(20)).await;
     }
     // ... has its decision in an intact audit chain ...
     let (_, audit) = b.admin(Method::GET, &format!("/v1/audit?agent={}&limit=1000", agent.id), None).await;

@@ -180,7 +180,7 @@ impl Sim {
             activity.polls_left -= 1;
         }
         let mut out = json!({ "id": activity.id, "organizationId": ORGANIZATION_ID,
-                              "type": "ACTIVITY_TYPE_ETH_SEND_TRANSACTION" });
+                              "type": "ACTIVITY_TYPE_ETH_SEND_TRANSACTION_V2" });
         if activity.polls_left > 0 {
             out["status"] = json!("ACTIVITY_STATUS_PENDING");
         } else if activity.fails {
@@ -189,7 +189,7 @@ impl Sim {
         } else {
             out["status"] = json!("ACTIVITY_STATUS_COMPLETED");
             out["result"] =
-                json!({ "ethSendTransactionResult": { "sendTransactionStatusId": status_id(id) } });
+                json!({ "ethSendTransactionResultV2": { "sendTransactionStatusId": status_id(id) } });
         }
         Some(json!({ "activity": out }))
     }
@@ -211,16 +211,24 @@ fn bad_request(message: &str) -> (StatusCode, Json<Value>) {
 
 /// The transfer an ERC-20 `transfer(address,uint256)` activity asks for.
 fn parse_transfer(body: &Value) -> Result<Transfer, &'static str> {
-    if body["type"] != "ACTIVITY_TYPE_ETH_SEND_TRANSACTION" {
+    if body["type"] != "ACTIVITY_TYPE_ETH_SEND_TRANSACTION_V2" {
         return Err("wrong activity type");
     }
     if body["organizationId"] != ORGANIZATION_ID || !body["timestampMs"].is_string() {
         return Err("bad organizationId or timestampMs");
     }
     let p = &body["parameters"];
-    if !p["from"].is_string() || !p["caip2"].is_string() || p["value"] != "0" {
-        return Err("bad parameters");
+    if !p["from"].is_string() || !p["caip2"].is_string() || p.get("to").is_some() {
+        return Err("bad parameters (V2 takes calls, not to/value/data)");
     }
+    // V2: one call, the token's transfer, carrying no ether.
+    let [call] = p["calls"].as_array().map(Vec::as_slice).unwrap_or_default() else {
+        return Err("calls must hold exactly the one transfer");
+    };
+    if call["value"] != "0" {
+        return Err("the transfer call carries ether");
+    }
+    let p = call;
     let data = p["data"].as_str().and_then(|d| d.strip_prefix("0x")).ok_or("no data")?;
     let data = hex::decode(data).map_err(|_| "data is not hex")?;
     if data.len() != 68 || data[..4] != [0xa9, 0x05, 0x9c, 0xbb] || data[4..16] != [0; 12] {
