@@ -2,6 +2,7 @@
 //! authorization callback (Lithic Auth Stream Access).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -15,7 +16,7 @@ use super::extract::{JsonBody, PathParams, RawBody};
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::model::Card;
-use crate::providers::lithic::asa;
+use crate::providers::lithic::asa::{self, Decline};
 use crate::service::cards;
 
 const ADMIN: &str = "admin";
@@ -69,9 +70,10 @@ async fn remove(
 }
 
 /// Lithic's authorization request, answered within its latency budget.
-/// Authenticated by Lithic's HMAC signature only. Once the signature holds,
-/// every failure (unreadable request, unknown card, store down) is a
-/// decline: the card network must get an answer, and fail-closed means no.
+/// Authenticated by Lithic's HMAC signature only (401 without it). Once the
+/// signature holds, the answer is always 200 with a decision: an unreadable
+/// request, an unknown card, a store that is down or slow all decline,
+/// because the network must get an answer and fail-closed means no.
 async fn lithic_asa(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -81,13 +83,26 @@ async fn lithic_asa(
     if !asa::verify(secret.expose().as_bytes(), &headers, &body) {
         return Err(Error::Unauthenticated("invalid or missing issuer signature"));
     }
-    let auth = asa::parse(&body).map_err(|e| Error::invalid("invalid_request", e))?;
-    let approve = match cards::authorize(&state, &auth).await {
-        Ok(approve) => approve,
-        Err(e) => {
-            tracing::warn!(error = %e, authorization = %auth.token, "card authorization declined: not decidable");
-            false
+    let auth = match asa::parse(&body) {
+        Ok(auth) => auth,
+        Err(unreadable) => {
+            tracing::warn!(why = %unreadable.why, "card authorization declined: unreadable request");
+            return Ok(Json(asa::respond(unreadable.token.as_deref(), Err(Decline::UnauthorizedMerchant))));
         }
     };
-    Ok(Json(asa::respond(&auth, approve)))
+    let answer_by = Instant::now() + cards::ANSWER_WITHIN;
+    let answer = match tokio::time::timeout_at(answer_by.into(), cards::authorize(&state, &auth, answer_by))
+        .await
+    {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, authorization = %auth.token, "card authorization declined: not decidable");
+            Err(Decline::UnauthorizedMerchant)
+        }
+        Err(_) => {
+            tracing::warn!(authorization = %auth.token, "card authorization declined: not decided in time");
+            Err(Decline::UnauthorizedMerchant)
+        }
+    };
+    Ok(Json(asa::respond(Some(&auth.token), answer)))
 }

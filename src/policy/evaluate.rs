@@ -191,6 +191,25 @@ impl Policy {
             }
         }
 
+        reasons.extend(self.category_reasons(category));
+
+        let outcome = if !reasons.is_empty() {
+            reasons.sort_by_key(|r| r.code);
+            Outcome::Deny
+        } else if let Some(approval) = self.approval_reason(payment, spend, total) {
+            reasons.push(approval);
+            Outcome::RequireApproval
+        } else {
+            Outcome::Approve
+        };
+        Decision { outcome, reasons, policy: self.name.clone(), policy_version: self.version.clone() }
+    }
+
+    /// What the policy says of a merchant category on its own: blocked, or
+    /// outside the allowed scopes. Also asked of the category a card
+    /// network reports for a purchase on a card purser issued.
+    pub fn category_reasons(&self, category: Option<&str>) -> Vec<Reason> {
+        let mut reasons = Vec::new();
         if let Some(c) = category {
             if self.blocked_categories.iter().any(|b| b == c) {
                 reasons.push(reason(
@@ -216,17 +235,7 @@ impl Policy {
                 reasons.push(reason(ReasonCode::ScopeNotAllowed, message, None, None));
             }
         }
-
-        let outcome = if !reasons.is_empty() {
-            reasons.sort_by_key(|r| r.code);
-            Outcome::Deny
-        } else if let Some(approval) = self.approval_reason(payment, spend, total) {
-            reasons.push(approval);
-            Outcome::RequireApproval
-        } else {
-            Outcome::Approve
-        };
-        Decision { outcome, reasons, policy: self.name.clone(), policy_version: self.version.clone() }
+        reasons
     }
 
     fn approval_reason(

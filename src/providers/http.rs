@@ -5,10 +5,10 @@
 //!
 //! Retries follow the providers' own SDKs (Stainless-generated, as Lithic's
 //! and Circle's are): 408, 409, 429 and 5xx answers and lost answers are
-//! tried again, after `Retry-After` (or `retry-after-ms`) when the provider
-//! sends one of up to a minute, else after 0.5 s doubling per retry up to
-//! 8 s, less up to a quarter of random jitter so that retries of many
-//! payments spread out.
+//! tried again (a provider's `x-should-retry: true` or `false` overrides),
+//! after `Retry-After` (or `retry-after-ms`) when the provider sends one of
+//! up to a minute, else after 0.5 s doubling per retry up to 8 s, less up to
+//! a quarter of random jitter so that retries of many payments spread out.
 
 use std::time::Duration;
 
@@ -56,9 +56,9 @@ pub enum Retry {
     /// identical body it recognises), so every retryable answer and lost
     /// answer is tried again.
     Idempotent,
-    /// Sent again only where the provider provably did nothing: the
-    /// connection was refused, or it answered 429 (throttled before it
-    /// acted). Other retryable answers are the caller's to settle.
+    /// Sent once per call, or again only when the connection was refused
+    /// (it never left); what any answer means, and whether to try again
+    /// after finding out what happened, is the caller's to settle.
     AtMostOnce,
 }
 
@@ -84,11 +84,21 @@ pub fn retryable(status: StatusCode) -> bool {
     matches!(status.as_u16(), 408 | 409 | 429) || status.is_server_error()
 }
 
+/// The provider's own word on retrying this answer (`x-should-retry`), if
+/// it gave one.
+fn should_retry(headers: &reqwest::header::HeaderMap) -> Option<bool> {
+    match headers.get("x-should-retry")?.to_str().ok()?.trim() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
 /// The wait before retry number `retry` (1 for the first): the provider's
 /// `Retry-After` if it gave a usable one, else exponential backoff with up
 /// to 25% jitter.
 pub fn backoff(retry: u32, retry_after: Option<Duration>) -> Duration {
-    if let Some(wait) = retry_after.filter(|w| *w <= MAX_RETRY_AFTER) {
+    if let Some(wait) = retry_after.filter(|w| !w.is_zero() && *w <= MAX_RETRY_AFTER) {
         return wait;
     }
     let exp = INITIAL_BACKOFF.saturating_mul(2u32.saturating_pow(retry.saturating_sub(1))).min(MAX_BACKOFF);
@@ -239,6 +249,7 @@ impl ProviderClient {
                 Ok(response) => {
                     let status = response.status();
                     let after = retry_after(response.headers());
+                    let told = should_retry(response.headers());
                     match response.bytes().await {
                         Ok(body) => {
                             // A provider that throttles or refuses is up;
@@ -249,8 +260,8 @@ impl ProviderClient {
                                 self.breaker.on_success();
                             }
                             let again = match retry {
-                                Retry::Idempotent => retryable(status),
-                                Retry::AtMostOnce => status == StatusCode::TOO_MANY_REQUESTS,
+                                Retry::Idempotent => told.unwrap_or_else(|| retryable(status)),
+                                Retry::AtMostOnce => false,
                             };
                             if again && more {
                                 tracing::info!(
@@ -363,7 +374,7 @@ mod tests {
             }
         }
         assert_eq!(backoff(1, Some(Duration::from_secs(3))), Duration::from_secs(3));
-        assert_eq!(backoff(1, Some(Duration::ZERO)), Duration::ZERO);
+        assert!(backoff(1, Some(Duration::ZERO)) >= INITIAL_BACKOFF.mul_f64(0.75), "as the SDKs: 0 < wait");
         assert!(backoff(1, Some(Duration::from_secs(3600))) <= INITIAL_BACKOFF, "an hour is not honoured");
         assert!(backoff(u32::MAX, None) <= MAX_BACKOFF);
     }
@@ -393,5 +404,8 @@ mod tests {
             assert_eq!(retry_after(&headers(&[("retry-after", bad.into())])), None, "{bad:?}");
         }
         assert_eq!(retry_after(&headers(&[])), None);
+        assert_eq!(should_retry(&headers(&[("x-should-retry", "false".into())])), Some(false));
+        assert_eq!(should_retry(&headers(&[("x-should-retry", "true".into())])), Some(true));
+        assert_eq!(should_retry(&headers(&[("x-should-retry", "maybe".into())])), None);
     }
 }

@@ -2,6 +2,7 @@
 //! authorizations (Lithic ASA) decided by the same policy engine.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -11,9 +12,12 @@ use crate::app::AppState;
 use crate::audit::AuditEvent;
 use crate::clock::format_ts;
 use crate::error::{Error, Result};
-use crate::model::{Card, PaymentStatus};
+use crate::model::{Card, Payment, PaymentStatus};
 use crate::money::from_minor;
-use crate::providers::lithic::asa::Authorization;
+use crate::providers::lithic::asa::{Authorization, Decline, Kind};
+
+/// An answer to the card network: `Ok(())` approves.
+pub type Answer = std::result::Result<(), Decline>;
 
 /// The issuer whose authorizations purser answers.
 const ISSUER: &str = "lithic";
@@ -64,50 +68,102 @@ pub async fn remove(state: &AppState, actor: &str, agent_id: &str, card_token: &
         .await
 }
 
-/// Decides one authorization: `true` approves it.
+/// How long the card network is kept waiting at most. Lithic declines
+/// authorizations its responder has not answered within a few seconds
+/// (about 6 s measured; 3 s is the advice), so purser answers well inside.
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(2);
+
+/// Decides one authorization that must be answered by `answer_by`; `Ok(())`
+/// approves. A store or policy failure is the caller's to decline.
 ///
-/// - A standing card's authorization is a payment of its agent, decided
-///   and reserved like any other (idempotent on the authorization token, so
-///   a retried request gets the same answer and reserves once).
-/// - A card purser issued for one approved payment may be charged up to
-///   that payment's amount, in its currency; its amount is reserved already.
-/// - Any other card, and any amount that is not positive, is declined:
-///   fail closed.
-pub async fn authorize(state: &Arc<AppState>, auth: &Authorization) -> Result<bool> {
-    // Zero (account verification) and negative amounts are not purchases a
-    // policy can weigh; a negative one would even shrink the reservations.
-    if auth.amount_minor <= 0 {
-        return Ok(false);
+/// - A purchase on a standing card is a payment of its agent, decided and
+///   reserved like any other (idempotent on the authorization token, so a
+///   retried request gets the same answer and reserves once).
+/// - A purchase on a card purser issued for one approved payment may be
+///   made up to that payment's amount, in its currency, where the agent's
+///   policy allows the network's merchant category; its amount is reserved
+///   already.
+/// - A refund to, or a balance inquiry on, a card purser knows is approved
+///   and counts against nothing.
+/// - Any other card, kind of request, or amount that is not positive is
+///   declined: fail closed.
+pub async fn authorize(state: &Arc<AppState>, auth: &Authorization, answer_by: Instant) -> Result<Answer> {
+    let standing = state.store.card(ISSUER, &auth.card_token).await?;
+    if let (Kind::Purchase, Some(card)) = (&auth.kind, &standing) {
+        return authorize_standing(state, card, auth, answer_by).await;
     }
-    if let Some(card) = state.store.card(ISSUER, &auth.card_token).await? {
-        return authorize_standing(state, &card, auth).await;
-    }
-    let issued = state.store.payment_by_provider_txn(ISSUER, &auth.card_token).await?;
-    let approve = issued.as_ref().is_some_and(|p| {
-        p.status == PaymentStatus::Succeeded
-            && p.currency == auth.currency
-            && from_minor(auth.amount_minor, auth.currency) <= p.amount.value
-    });
+    let issued = match standing {
+        Some(_) => None,
+        None => state.store.payment_by_provider_txn(ISSUER, &auth.card_token).await?,
+    };
+    let agent_id =
+        standing.as_ref().map(|c| c.agent_id.clone()).or_else(|| issued.as_ref().map(|p| p.agent_id.clone()));
+    // Money back, or a look: nothing to limit, as long as the card is ours.
+    let ours = if agent_id.is_some() { Ok(()) } else { Err(Decline::UnauthorizedMerchant) };
+    let (kind, answer) = match &auth.kind {
+        Kind::Purchase => ("card.authorization", authorize_issued(state, issued.as_ref(), auth).await?),
+        Kind::Credit => ("card.credit", ours),
+        Kind::BalanceInquiry => ("card.balance_inquiry", ours),
+        Kind::Other(_) => ("card.authorization", Err(Decline::UnauthorizedMerchant)),
+    };
     let now = state.clock.now();
-    let event = AuditEvent::new("card.authorization", format!("provider:{ISSUER}"))
-        .subject(&auth.card_token)
-        .data(json!({
-            "authorization": auth.token,
-            "payment_id": issued.as_ref().map(|p| &p.id),
-            "amount_minor": auth.amount_minor,
-            "currency": auth.currency,
-            "merchant_id": auth.merchant_id,
-            "approved": approve,
-        }));
-    let event = match &issued {
-        Some(p) => event.agent(&p.agent_id),
+    let event = AuditEvent::new(kind, format!("provider:{ISSUER}")).subject(&auth.card_token).data(json!({
+        "authorization": auth.token,
+        "status": match &auth.kind {
+            Kind::Other(status) => status.as_str(),
+            _ => kind,
+        },
+        "payment_id": issued.as_ref().map(|p| &p.id),
+        "amount_minor": auth.amount_minor,
+        "currency": auth.currency,
+        "merchant_id": auth.merchant_id,
+        "merchant_category": auth.merchant_category,
+        "approved": answer.is_ok(),
+    }));
+    let event = match agent_id {
+        Some(id) => event.agent(id),
         None => event,
     };
     state.store.write(move |tx| Box::pin(async move { tx.append_audit(event, now).await })).await?;
-    Ok(approve)
+    Ok(answer)
 }
 
-async fn authorize_standing(state: &Arc<AppState>, card: &Card, auth: &Authorization) -> Result<bool> {
+/// A purchase on a card purser issued for `issued` (if it did).
+async fn authorize_issued(
+    state: &AppState,
+    issued: Option<&Payment>,
+    auth: &Authorization,
+) -> Result<Answer> {
+    let Some(p) = issued.filter(|p| p.status == PaymentStatus::Succeeded) else {
+        return Ok(Err(Decline::UnauthorizedMerchant));
+    };
+    if auth.amount_minor <= 0 || p.currency != auth.currency {
+        return Ok(Err(Decline::UnauthorizedMerchant));
+    }
+    if from_minor(auth.amount_minor, auth.currency) > p.amount.value {
+        return Ok(Err(Decline::InsufficientFunds));
+    }
+    // The network's category, not the one the agent declared, is what the
+    // agent's policy must allow.
+    let agent = state.store.agent(&p.agent_id).await?.ok_or(Error::NotFound("agent"))?;
+    let refusals = state.policies.require(&agent.policy)?.category_reasons(auth.merchant_category.as_deref());
+    Ok(match refusals.is_empty() {
+        true => Ok(()),
+        false => Err(Decline::for_reasons(refusals.iter().map(|r| r.code))),
+    })
+}
+
+async fn authorize_standing(
+    state: &Arc<AppState>,
+    card: &Card,
+    auth: &Authorization,
+    answer_by: Instant,
+) -> Result<Answer> {
+    // Zero (account verification) and negative amounts are not purchases a
+    // policy can weigh; a negative one would even shrink the reservations.
+    if auth.amount_minor <= 0 {
+        return Ok(Err(Decline::UnauthorizedMerchant));
+    }
     let agent = state.store.agent(&card.agent_id).await?.ok_or(Error::NotFound("agent"))?;
     let input = PaymentInput {
         amount: from_minor(auth.amount_minor, auth.currency),
@@ -128,10 +184,14 @@ async fn authorize_standing(state: &Arc<AppState>, card: &Card, auth: &Authoriza
                 .as_bytes(),
         )),
     };
-    let settlement = Settlement::Authorization { provider: ISSUER, transaction_id: auth.token.clone() };
+    let settlement =
+        Settlement::Authorization { provider: ISSUER, transaction_id: auth.token.clone(), answer_by };
     let actor = format!("card:{}", card.card_token);
     let payment = match payments::create(state, &agent, &actor, &idem, input, settlement).await? {
         Created::New(p) | Created::Replayed(p) => p,
     };
-    Ok(payment.status == PaymentStatus::Succeeded)
+    Ok(match payment.status {
+        PaymentStatus::Succeeded => Ok(()),
+        _ => Err(Decline::for_reasons(payment.decision.reasons.iter().map(|r| r.code))),
+    })
 }

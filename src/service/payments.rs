@@ -48,8 +48,9 @@ pub enum Settlement {
     /// A card network authorization that is waiting for this answer (Lithic
     /// ASA): an approval is settled at once under the authorization's token,
     /// and a payment that would need a human is denied (`approval_required`),
-    /// because the network cannot wait for one.
-    Authorization { provider: &'static str, transaction_id: String },
+    /// because the network cannot wait for one. Past `answer_by` the network
+    /// has been told no, so nothing is decided or written any more.
+    Authorization { provider: &'static str, transaction_id: String, answer_by: std::time::Instant },
 }
 
 impl Settlement {
@@ -145,6 +146,11 @@ pub async fn create(
                 // concurrent requests with the same key exactly one creates
                 // the payment. The spend windows come from the agent as it
                 // authenticated; one read serves the common case.
+                if let Settlement::Authorization { answer_by, .. } = &settlement {
+                    if std::time::Instant::now() >= *answer_by {
+                        return Err(Error::Timeout { secs: 0 });
+                    }
+                }
                 let now = st.clock.now();
                 let prep = Prepared::new(&st, &caller, &input, now)?;
                 let ctx = tx
@@ -210,7 +216,7 @@ pub async fn create(
                         tx.emit("spend.threshold_warning", &warning, now);
                     }
                 }
-                if let Settlement::Authorization { provider, transaction_id } = settlement {
+                if let Settlement::Authorization { provider, transaction_id, .. } = settlement {
                     if payment.status == PaymentStatus::Approved {
                         settle_authorization(tx, &mut payment, provider, transaction_id, now).await?;
                     }

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{provider_policy, spawn_with_providers, Agent, TestApp};
-use crate::sim::lithic::{asa_authorization, AsaRequest, LithicSim, API_KEY};
+use crate::sim::lithic::{asa_authorization, asa_request, asa_signed, AsaRequest, LithicSim, API_KEY};
 
 struct Setup {
     app: TestApp,
@@ -79,7 +79,7 @@ async fn standing_card_authorizations_are_decided_and_reserved_by_the_policy() {
     // 40.01 more would pass the 100.00 daily limit; 40.00 fits exactly.
     assert_eq!(
         authorize(&app, "card_standing_1", 4001, "aws.amazon.com", "4816").await,
-        "UNAUTHORIZED_MERCHANT"
+        "INSUFFICIENT_FUNDS"
     );
     assert_eq!(authorize(&app, "card_standing_1", 4000, "aws.amazon.com", "4816").await, "APPROVED");
 
@@ -101,12 +101,9 @@ async fn standing_card_authorizations_are_decided_and_reserved_by_the_policy() {
     assert!(reasons.contains(&vec!["category_blocked".to_owned()]), "{reasons:?}");
     assert!(reasons.iter().any(|r| r.contains(&"approval_required".to_owned())), "{reasons:?}");
 
-    // A frozen agent's card is declined; a removed card is unknown.
+    // A frozen agent's card is paused; a removed card is unknown.
     app.admin(reqwest::Method::POST, &format!("/v1/agents/{}/freeze", other.id), None).await;
-    assert_eq!(
-        authorize(&app, "card_standing_2", 100, "aws.amazon.com", "4816").await,
-        "UNAUTHORIZED_MERCHANT"
-    );
+    assert_eq!(authorize(&app, "card_standing_2", 100, "aws.amazon.com", "4816").await, "CARD_PAUSED");
     let path = format!("/v1/agents/{}/cards/card_standing_1", agent.id);
     assert_eq!(app.admin(reqwest::Method::DELETE, &path, None).await.0, StatusCode::NO_CONTENT);
     assert_eq!(
@@ -126,10 +123,86 @@ async fn an_issued_card_may_be_charged_up_to_its_payment_and_no_more() {
     let card = done["provider"]["transaction_id"].as_str().unwrap().to_owned();
     assert_eq!(sim.cards()[0].token, card);
 
-    assert_eq!(authorize(&app, &card, 4251, "aws.amazon.com", "4816").await, "UNAUTHORIZED_MERCHANT");
+    assert_eq!(authorize(&app, &card, 4251, "aws.amazon.com", "4816").await, "INSUFFICIENT_FUNDS");
+    // The network's category decides, whatever the payment declared: the
+    // policy blocks gambling (7995), even within the amount.
+    assert_eq!(authorize(&app, &card, 100, "casino.example", "7995").await, "UNAUTHORIZED_MERCHANT");
     assert_eq!(authorize(&app, &card, 4250, "aws.amazon.com", "4816").await, "APPROVED");
     // Not a card purser knows: declined.
     assert_eq!(authorize(&app, "card_unknown", 100, "aws.amazon.com", "4816").await, "UNAUTHORIZED_MERCHANT");
+}
+
+#[tokio::test]
+async fn refunds_and_balance_inquiries_are_approved_and_count_against_nothing() {
+    let Setup { app, .. } = setup().await;
+    let agent = app.create_agent("cards").await;
+    register_card(&app, &agent, "card_refunds").await;
+    let credit = |status: &str, cents| asa_request(status, "card_refunds", cents, "aws.amazon.com", "4816");
+
+    for req in [
+        credit("CREDIT_AUTHORIZATION", 4000),
+        credit("FINANCIAL_CREDIT_AUTHORIZATION", 9000),
+        credit("BALANCE_INQUIRY", 0),
+    ] {
+        let (status, answer) = send(&app, &req).await;
+        assert_eq!((status, answer["result"].as_str()), (StatusCode::OK, Some("APPROVED")), "{answer}");
+    }
+    // No payment was recorded, nothing was reserved: the whole daily limit
+    // (approval above 80.00) is still there.
+    let (_, list) = app.get(&agent.key, "/v1/payments").await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 0, "{list}");
+    assert_eq!(authorize(&app, "card_refunds", 8000, "aws.amazon.com", "4816").await, "APPROVED");
+    // A single-message purchase is a purchase: the limit now holds.
+    let (_, answer) = send(&app, &credit("FINANCIAL_AUTHORIZATION", 2001)).await;
+    assert_eq!(answer["result"], "INSUFFICIENT_FUNDS");
+    // Each is audited under its own type.
+    let (_, audit) = app.admin(reqwest::Method::GET, &format!("/v1/audit?agent={}", agent.id), None).await;
+    let types: Vec<&str> =
+        audit["data"].as_array().unwrap().iter().map(|r| r["type"].as_str().unwrap()).collect();
+    assert_eq!(types.iter().filter(|t| **t == "card.credit").count(), 2, "{types:?}");
+    assert_eq!(types.iter().filter(|t| **t == "card.balance_inquiry").count(), 1, "{types:?}");
+
+    // Not a card purser knows, or not a request it knows: declined.
+    let unknown = asa_request("CREDIT_AUTHORIZATION", "card_unknown", 100, "aws.amazon.com", "4816");
+    assert_eq!(send(&app, &unknown).await.1["result"], "UNAUTHORIZED_MERCHANT");
+    let novel = asa_request("SOMETHING_NEW", "card_refunds", 100, "aws.amazon.com", "4816");
+    assert_eq!(send(&app, &novel).await.1["result"], "UNAUTHORIZED_MERCHANT");
+}
+
+/// Lithic falls back to its own (possibly approving) handling when the
+/// responder answers anything but 200: every signed request gets a 200
+/// with a decision, even one purser cannot read.
+#[tokio::test]
+async fn every_signed_request_is_answered_200_with_a_decision() {
+    let Setup { app, .. } = setup().await;
+    let valid: Value =
+        serde_json::from_slice(&asa_authorization("card_x", 100, "aws.amazon.com", "4816").body).unwrap();
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut v = valid.clone();
+        change(&mut v);
+        asa_signed(v.to_string().into_bytes())
+    };
+    let cases = [
+        ("not JSON", asa_signed(b"not json".to_vec()), None),
+        ("a JSON array", asa_signed(b"[1, 2]".to_vec()), None),
+        ("no card", with(&|v| v["card"] = Value::Null), valid["token"].as_str()),
+        (
+            "an unsupported cardholder currency",
+            with(&|v| v["amounts"]["cardholder"]["currency"] = json!("XAU")),
+            valid["token"].as_str(),
+        ),
+        (
+            "a blank merchant",
+            with(&|v| v["merchant"] = json!({ "acceptor_id": " ", "descriptor": "", "mcc": "4816" })),
+            valid["token"].as_str(),
+        ),
+    ];
+    for (what, req, token) in cases {
+        let (status, answer) = send(&app, &req).await;
+        assert_eq!(status, StatusCode::OK, "{what}: {answer}");
+        assert_eq!(answer["result"], "UNAUTHORIZED_MERCHANT", "{what}");
+        assert_eq!(answer["token"].as_str(), token, "{what}");
+    }
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ mod owasp;
 mod payments;
 mod provider_circle;
 mod provider_faults;
+mod provider_isolation;
 mod provider_lithic;
 mod provider_turnkey;
 mod replicas;

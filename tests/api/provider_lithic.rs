@@ -1,6 +1,7 @@
 //! The Lithic adapter against the simulator: the card it issues, exactly one
-//! card per payment through timeouts and 500s, and a `card` payment through
-//! the whole gateway.
+//! card per payment through timeouts, 500s and throttling, and `card`
+//! payments through the whole gateway, including the race in which a
+//! payment recorded `failed` used to get a card from a second forward.
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use crate::helpers::{provider_policy, spawn_with_providers};
+use crate::helpers::{provider_policy, spawn_with_providers, TestApp};
 use crate::sim::lithic::{asa_authorization, Faults, LithicSim, API_KEY, ASA_SECRET, PAN};
 
 fn adapter_with(sim: &LithicSim, api_key: &str, extra: &str) -> Lithic {
@@ -61,10 +62,12 @@ async fn issues_a_single_use_card_for_exactly_the_amount() {
             "type": "SINGLE_USE",
             "spend_limit": 4250,
             "spend_limit_duration": "TRANSACTION",
-            "memo": req.reference,
+            "memo": format!("{} {}", req.payment_id, req.reference),
             "state": "OPEN",
         })]
     );
+    // Looked up by memo before the create.
+    assert_eq!(sim.memo_filters(), [Some(req.reference.clone())]);
     assert!(!format!("{issued:?}").contains(PAN));
 
     // Forwarding again (a re-forward after a crash) finds the same card.
@@ -72,6 +75,7 @@ async fn issues_a_single_use_card_for_exactly_the_amount() {
     assert_eq!(lithic.status(&req, None).await, issued);
     assert_eq!(lithic.status(&req, Some(token(&issued))).await, issued);
     assert_eq!(sim.cards().len(), 1);
+    assert_eq!(sim.create_bodies().len(), 1);
 
     // Another payment gets its own card.
     let other = request("0.99", Currency::Usd);
@@ -80,16 +84,19 @@ async fn issues_a_single_use_card_for_exactly_the_amount() {
 }
 
 #[tokio::test]
-async fn the_lookup_pages_through_busy_programs() {
+async fn the_lookup_finds_the_card_by_memo_among_many() {
     let sim = LithicSim::start().await;
     let lithic = adapter(&sim);
     let first = request("1.00", Currency::Usd);
     let issued = lithic.forward(&first).await;
-    // 100 newer cards push the first one onto the second page (newest first).
+    // 100 newer cards would push the first one onto a second page of an
+    // unfiltered listing (newest first).
     for _ in 0..100 {
         token(&lithic.forward(&request("2.00", Currency::Usd)).await);
     }
+    let listings = sim.memo_filters().len();
     assert_eq!(lithic.forward(&first).await, issued);
+    assert_eq!(sim.memo_filters().len(), listings + 1, "one filtered page, not a scan");
     assert_eq!(sim.cards().len(), 101);
 }
 
@@ -101,10 +108,8 @@ async fn merchant_locked_cards_are_limited_for_their_lifetime() {
     token(&lithic.forward(&req).await);
     let card = &sim.cards()[0];
     assert_eq!((card.card_type.as_str(), card.spend_limit_duration.as_str()), ("MERCHANT_LOCKED", "FOREVER"));
-    assert_eq!(
-        (card.spend_limit, card.memo.as_str(), card.state.as_str()),
-        (1000, req.reference.as_str(), "OPEN")
-    );
+    let memo = format!("{} {}", req.payment_id, req.reference);
+    assert_eq!((card.spend_limit, card.memo.as_str(), card.state.as_str()), (1000, memo.as_str(), "OPEN"));
 }
 
 #[tokio::test]
@@ -151,22 +156,50 @@ async fn a_card_created_behind_a_timeout_is_found_not_issued_twice() {
 }
 
 #[tokio::test]
-async fn a_500_leaves_the_payment_processing_and_status_issues_one_card() {
+async fn a_500_is_retried_after_a_lookup_and_issues_one_card() {
     let sim = LithicSim::start().await;
     let lithic = adapter(&sim);
     let req = request("7.25", Currency::Usd);
     sim.set_faults(Faults { fail_once: true, ..Faults::default() });
 
-    assert_eq!(lithic.forward(&req).await, ForwardOutcome::Processing { transaction_id: None });
-    assert!(sim.cards().is_empty());
-
-    let issued = lithic.status(&req, None).await;
+    let issued = lithic.forward(&req).await;
     let cards = sim.cards();
     assert_eq!(cards.len(), 1);
     assert_eq!(token(&issued), cards[0].token);
     assert_eq!(cards[0].spend_limit, 725);
+    assert_eq!(sim.create_bodies().len(), 2);
+    assert_eq!(sim.memo_filters().len(), 2, "looked up again before the second create");
+    let keys = sim.idempotency_keys();
+    assert!(keys[0].is_some() && keys[0] == keys[1], "one Idempotency-Key per payment: {keys:?}");
     assert_eq!(lithic.status(&req, None).await, issued);
     assert_eq!(sim.cards().len(), 1);
+}
+
+#[tokio::test]
+async fn a_throttled_create_waits_for_retry_after_and_issues_one_card() {
+    let sim = LithicSim::start().await;
+    let lithic = adapter(&sim);
+    let req = request("3.00", Currency::Usd);
+    sim.set_faults(Faults { throttle: 1, ..Faults::default() });
+
+    let started = std::time::Instant::now();
+    let issued = lithic.forward(&req).await;
+    assert!(started.elapsed() >= Duration::from_millis(950), "Retry-After: 1 was honoured");
+    assert_eq!(token(&issued), sim.cards()[0].token);
+    assert_eq!((sim.cards().len(), sim.create_bodies().len()), (1, 2));
+}
+
+#[tokio::test]
+async fn throttled_to_the_end_fails_and_issues_nothing() {
+    let sim = LithicSim::start().await;
+    let lithic = adapter(&sim);
+    sim.set_faults(Faults { throttle: 100, ..Faults::default() });
+    let outcome = lithic.forward(&request("3.00", Currency::Usd)).await;
+    let ForwardOutcome::Failed { code, message } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(code, "provider_rate_limited");
+    assert!(message.contains("429"), "{message}");
+    assert_eq!(sim.create_bodies().len(), 3, "within the attempt budget");
+    assert!(sim.cards().is_empty());
 }
 
 #[tokio::test]
@@ -191,19 +224,16 @@ fn simulated_asa_requests_verify_and_parse() {
         (auth.merchant_id.as_str(), auth.merchant_category.as_deref()),
         ("aws.amazon.com", Some("cloud"))
     );
-    assert_eq!(asa::respond(&auth, true), json!({ "token": auth.token, "result": "APPROVED" }));
+    assert_eq!(asa::respond(Some(&auth.token), Ok(())), json!({ "token": auth.token, "result": "APPROVED" }));
 }
 
 #[tokio::test]
 async fn card_payment_reaches_succeeded_through_the_gateway() {
     let sim = LithicSim::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let providers = format!("[lithic]\n{}", sim.section(&dir, API_KEY, ""));
-    let app = spawn_with_providers(&provider_policy("cards", "card", "lithic"), &dir, &providers).await;
+    let app = card_gateway(&sim, &dir).await;
     let agent = app.create_agent("cards").await;
-    let body = json!({ "amount": "42.50", "currency": "USD", "merchant_id": "aws.amazon.com",
-                       "merchant_category": "cloud", "rail": "card" });
-    let (status, p) = app.pay(&agent.key, "k1", body).await;
+    let (status, p) = app.pay(&agent.key, "k1", card_payment("42.50")).await;
     assert_eq!(status, StatusCode::CREATED, "{p}");
     assert_eq!(p["provider"]["name"], "lithic");
     let done = app.wait_for(&agent.key, p["id"].as_str().unwrap(), "succeeded").await;
@@ -212,6 +242,87 @@ async fn card_payment_reaches_succeeded_through_the_gateway() {
     assert_eq!(cards.len(), 1);
     assert_eq!(done["provider"]["transaction_id"], cards[0].token.as_str());
     assert_eq!(cards[0].spend_limit, 4250);
-    assert_eq!(done["provider"]["reference"], cards[0].memo.as_str());
+    assert_eq!(
+        cards[0].memo,
+        format!("{} {}", p["id"].as_str().unwrap(), done["provider"]["reference"].as_str().unwrap())
+    );
     assert!(!done.to_string().contains(PAN));
+}
+
+/// A gateway issuing cards at `sim`, whose calls may take up to 5 s (the
+/// default is 10 s; the simulator's section has 300 ms).
+async fn card_gateway(sim: &LithicSim, dir: &tempfile::TempDir) -> TestApp {
+    let section = sim.section(dir, API_KEY, "").replace("timeout = \"300ms\"", "timeout = \"5s\"");
+    let providers = format!("[lithic]\n{section}");
+    spawn_with_providers(&provider_policy("cards", "card", "lithic"), dir, &providers).await
+}
+
+fn card_payment(amount: &str) -> serde_json::Value {
+    json!({ "amount": amount, "currency": "USD", "merchant_id": "aws.amazon.com",
+            "merchant_category": "cloud", "rail": "card" })
+}
+
+/// The race behind a live card purser did not know about: a create answered
+/// 429 only after the forward sweep had come round (the payment was then
+/// more than 2 s old). The payment is claimed by the forward that sent it,
+/// so the sweep leaves it alone; the 429 is retried, after a lookup, and
+/// exactly one card is issued.
+#[tokio::test]
+async fn a_slow_throttled_create_beside_the_sweep_issues_one_card() {
+    let sim = LithicSim::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = card_gateway(&sim, &dir).await;
+    let agent = app.create_agent("cards").await;
+    sim.set_faults(Faults {
+        throttle: 1,
+        throttle_stall: Some(Duration::from_millis(2500)),
+        ..Faults::default()
+    });
+
+    let (status, p) = app.pay(&agent.key, "k1", card_payment("17.17")).await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    // The payment ages past the sweep's reach while its create hangs.
+    app.clock.advance(chrono::Duration::seconds(3));
+    let done = app
+        .wait_for_within(&agent.key, p["id"].as_str().unwrap(), "succeeded", Duration::from_secs(10))
+        .await;
+    let cards = sim.cards();
+    assert_eq!(cards.len(), 1);
+    assert_eq!(done["provider"]["transaction_id"], cards[0].token.as_str());
+    assert_eq!(sim.create_bodies().len(), 2, "the throttled create and its retry, nothing from a sweep");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!((sim.cards().len(), sim.create_bodies().len()), (1, 2));
+}
+
+/// A payment recorded `failed` is final: no sweep, replica or lapsed claim
+/// sends it again, and no card exists for it.
+#[tokio::test]
+async fn a_payment_recorded_failed_never_gets_a_card() {
+    let sim = LithicSim::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = card_gateway(&sim, &dir).await;
+    let agent = app.create_agent("cards").await;
+    sim.set_faults(Faults {
+        throttle: 3,
+        throttle_stall: Some(Duration::from_millis(2500)),
+        ..Faults::default()
+    });
+
+    let (_, p) = app.pay(&agent.key, "k1", card_payment("17.17")).await;
+    let id = p["id"].as_str().unwrap();
+    app.clock.advance(chrono::Duration::seconds(3));
+    let failed = app.wait_for_within(&agent.key, id, "failed", Duration::from_secs(15)).await;
+    assert_eq!(failed["failure"]["code"], "provider_rate_limited");
+    assert_eq!(sim.create_bodies().len(), 3);
+
+    // Lithic would now issue a card; time passes beyond any claim.
+    app.clock.advance(chrono::Duration::minutes(10));
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    assert_eq!(sim.create_bodies().len(), 3, "a failed payment was forwarded again");
+    assert!(sim.cards().is_empty());
+    let (_, again) = app.get(&agent.key, &format!("/v1/payments/{id}")).await;
+    assert_eq!(again["status"], "failed");
+    // Its 17.17 was released: a payment of the full daily limit fits.
+    let (_, full) = app.pay(&agent.key, "k2", card_payment("80.00")).await;
+    assert_eq!(full["status"], "approved", "{full}");
 }

@@ -20,7 +20,7 @@ const REFUSING: &str = "0x3333333333333333333333333333333333333333";
 
 /// The adapter's section of a providers file. `prefix` is `turnkey.` inside
 /// a whole providers file and empty for the section alone.
-fn section(sim: &Sim, dir: &Path, prefix: &str, top: &str, http: &str) -> String {
+pub(crate) fn section(sim: &Sim, dir: &Path, prefix: &str, top: &str, http: &str) -> String {
     let key_path = dir.join("turnkey-api.key");
     std::fs::write(&key_path, format!("{}\n", hex::encode(tk::api_key().to_bytes()))).unwrap();
     let heading = if prefix.is_empty() { String::new() } else { "[turnkey]".to_owned() };

@@ -3,6 +3,25 @@
 //! of the endpoint (`POST /v1/providers/lithic/asa`): signature check, request
 //! parsing and the response body.
 //!
+//! Lithic wants HTTP 200 with a decision for every request it signed
+//! (`{"token", "result"}`, `result` being `APPROVED` or a decline reason); a
+//! 5xx makes it send the request once more, and no answer in time falls to
+//! the network's decline. So once the signature holds, everything, even a
+//! body purser cannot read, is answered 200 with a decision.
+//!
+//! What each `status` asks:
+//! - `AUTHORIZATION`, `FINANCIAL_AUTHORIZATION`: a purchase (a hold cleared
+//!   later, or a single-message debit such as a cash withdrawal), decided by
+//!   the policy and counted against the limits;
+//! - `CREDIT_AUTHORIZATION`, `FINANCIAL_CREDIT_AUTHORIZATION`: money coming
+//!   back to the card (a refund): approved for a card purser knows, never
+//!   counted against a limit;
+//! - `BALANCE_INQUIRY`: a zero-amount look at the balance (an ATM): approved
+//!   for a card purser knows, counting nothing.
+//!
+//! Reversals and advices are not ASA requests: Lithic reports them as
+//! transaction events, which need no answer.
+//!
 //! Lithic signs ASA requests the way it signs its Events API webhooks, in the
 //! Standard Webhooks format: `webhook-id`, `webhook-timestamp` (Unix seconds)
 //! and `webhook-signature` (`v1,` + base64 HMAC-SHA256 over
@@ -15,6 +34,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::money::Currency;
+use crate::policy::ReasonCode;
 use crate::webhooks::signature;
 
 pub const ID_HEADER: &str = "webhook-id";
@@ -76,11 +96,34 @@ pub fn signed_headers(secret: &[u8], body: &[u8]) -> HeaderMap {
     headers
 }
 
+/// What an ASA request asks (its `status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Purchase,
+    Credit,
+    BalanceInquiry,
+    /// A status this gateway does not know: declined.
+    Other(String),
+}
+
+impl Kind {
+    fn of(status: Option<&str>) -> Kind {
+        match status {
+            // Older payloads carry no status; they were all purchases.
+            None | Some("AUTHORIZATION" | "FINANCIAL_AUTHORIZATION") => Kind::Purchase,
+            Some("CREDIT_AUTHORIZATION" | "FINANCIAL_CREDIT_AUTHORIZATION") => Kind::Credit,
+            Some("BALANCE_INQUIRY") => Kind::BalanceInquiry,
+            Some(other) => Kind::Other(other.to_owned()),
+        }
+    }
+}
+
 /// One authorization Lithic asks about, in purser's terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorization {
     /// Lithic's transaction token; the response must echo it.
     pub token: String,
+    pub kind: Kind,
     pub card_token: String,
     /// In the cardholder's (the card's) currency, minor units.
     pub amount_minor: i64,
@@ -93,6 +136,7 @@ pub struct Authorization {
 #[derive(Deserialize)]
 struct Request {
     token: String,
+    status: Option<String>,
     card: Option<CardRef>,
     card_token: Option<String>,
     amounts: Option<Amounts>,
@@ -126,10 +170,26 @@ struct Merchant {
     mcc: Option<String>,
 }
 
+/// A request purser cannot decide on: why, and the token to echo in the
+/// decline if the body had one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    pub token: Option<String>,
+    pub why: String,
+}
+
 /// Reads an ASA request body. The amount is what the card is charged:
 /// `amounts.cardholder`, or on older payloads `authorization_amount` (which
 /// includes the acquirer fee) in `cardholder_currency`.
-pub fn parse(body: &[u8]) -> Result<Authorization, String> {
+pub fn parse(body: &[u8]) -> Result<Authorization, Unreadable> {
+    read(body).map_err(|why| {
+        let value: Option<Value> = serde_json::from_slice(body).ok();
+        let token = value.as_ref().and_then(|v| v.get("token")).and_then(Value::as_str).map(str::to_owned);
+        Unreadable { token, why }
+    })
+}
+
+fn read(body: &[u8]) -> Result<Authorization, String> {
     let req: Request = serde_json::from_slice(body).map_err(|e| format!("not an ASA request: {e}"))?;
     let card_token = req
         .card
@@ -153,6 +213,7 @@ pub fn parse(body: &[u8]) -> Result<Authorization, String> {
     let merchant_category = req.merchant.mcc.as_deref().and_then(category).map(str::to_owned);
     Ok(Authorization {
         token: req.token,
+        kind: Kind::of(req.status.as_deref()),
         card_token,
         amount_minor,
         currency,
@@ -162,12 +223,64 @@ pub fn parse(body: &[u8]) -> Result<Authorization, String> {
     })
 }
 
-/// The response body Lithic expects (with HTTP 200). A decline answers
-/// `UNAUTHORIZED_MERCHANT`, the documented result for "this merchant or
-/// purchase is not allowed on this card".
-pub fn respond(auth: &Authorization, approve: bool) -> Value {
-    let result = if approve { "APPROVED" } else { "UNAUTHORIZED_MERCHANT" };
-    json!({ "token": auth.token, "result": result })
+/// A decline, as one of the `result` values Lithic documents (any other
+/// string would decline too, as `CUSTOM_ASA_RESULT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decline {
+    /// Not allowed on this card: the merchant, category, an approval the
+    /// network cannot wait for, an unknown card, an unreadable request.
+    UnauthorizedMerchant,
+    /// An amount limit of the agent's policy would be exceeded.
+    InsufficientFunds,
+    /// The agent's velocity limit would be exceeded.
+    VelocityExceeded,
+    /// The agent is frozen, or every payment is halted (kill switch).
+    CardPaused,
+}
+
+impl Decline {
+    fn result(self) -> &'static str {
+        match self {
+            Decline::UnauthorizedMerchant => "UNAUTHORIZED_MERCHANT",
+            Decline::InsufficientFunds => "INSUFFICIENT_FUNDS",
+            Decline::VelocityExceeded => "VELOCITY_EXCEEDED",
+            Decline::CardPaused => "CARD_PAUSED",
+        }
+    }
+}
+
+impl Decline {
+    /// The decline for a policy's denial, from the reasons it gave: the
+    /// most telling one for a cardholder at a till.
+    pub fn for_reasons(codes: impl IntoIterator<Item = ReasonCode>) -> Decline {
+        let mut decline = Decline::UnauthorizedMerchant;
+        for code in codes {
+            match code {
+                ReasonCode::AgentFrozen | ReasonCode::KillSwitch => return Decline::CardPaused,
+                ReasonCode::VelocityLimit => decline = Decline::VelocityExceeded,
+                ReasonCode::PerTxLimit
+                | ReasonCode::DailyLimit
+                | ReasonCode::WeeklyLimit
+                | ReasonCode::MonthlyLimit
+                | ReasonCode::LifetimeLimit
+                    if decline == Decline::UnauthorizedMerchant =>
+                {
+                    decline = Decline::InsufficientFunds
+                }
+                _ => {}
+            }
+        }
+        decline
+    }
+}
+
+/// The response body Lithic expects (with HTTP 200): `Ok` approves.
+pub fn respond(token: Option<&str>, answer: Result<(), Decline>) -> Value {
+    let result = match answer {
+        Ok(()) => "APPROVED",
+        Err(decline) => decline.result(),
+    };
+    json!({ "token": token, "result": result })
 }
 
 /// Purser's category for a merchant category code (ISO 18245), for the MCCs
@@ -307,6 +420,7 @@ mod tests {
             auth,
             Authorization {
                 token: "7842e70e-2b17-47ca-8541-869636bedf6a".into(),
+                kind: Kind::Purchase,
                 card_token: "76b9f589-8935-4e78-8809-7f583bf0fb89".into(),
                 amount_minor: 4250,
                 currency: Currency::Usd,
@@ -335,28 +449,71 @@ mod tests {
     }
 
     #[test]
-    fn refuses_requests_it_cannot_decide_on() {
-        assert!(parse(b"{}").is_err());
-        assert!(parse(b"not json").is_err());
+    fn refuses_requests_it_cannot_decide_on_keeping_their_token() {
+        let unreadable = |body: &[u8]| parse(body).unwrap_err();
+        assert_eq!(unreadable(b"{}").token, None);
+        assert_eq!(unreadable(b"not json"), Unreadable { token: None, why: unreadable(b"not json").why });
         let no_card = json!({ "token": "t", "amount": 1, "cardholder_currency": "USD", "merchant": {} });
-        assert!(parse(no_card.to_string().as_bytes()).unwrap_err().contains("card"));
+        let e = unreadable(no_card.to_string().as_bytes());
+        assert!(e.why.contains("card") && e.token.as_deref() == Some("t"), "{e:?}");
         let odd_currency = json!({
             "token": "t", "card_token": "c", "amount": 1, "cardholder_currency": "XAU",
             "merchant": { "descriptor": "x" }
         });
-        assert!(parse(odd_currency.to_string().as_bytes()).unwrap_err().contains("XAU"));
+        assert!(unreadable(odd_currency.to_string().as_bytes()).why.contains("XAU"));
         let no_merchant = json!({ "token": "t", "card_token": "c", "amount": 1, "cardholder_currency": "USD", "merchant": {} });
-        assert!(parse(no_merchant.to_string().as_bytes()).unwrap_err().contains("merchant"));
+        assert!(unreadable(no_merchant.to_string().as_bytes()).why.contains("merchant"));
     }
 
     #[test]
-    fn responses_echo_the_token() {
+    fn every_documented_status_has_its_meaning() {
+        let with_status = |status: &str| {
+            let mut v: Value = serde_json::from_str(SAMPLE).unwrap();
+            v["status"] = json!(status);
+            parse(v.to_string().as_bytes()).unwrap().kind
+        };
+        assert_eq!(with_status("AUTHORIZATION"), Kind::Purchase);
+        assert_eq!(with_status("FINANCIAL_AUTHORIZATION"), Kind::Purchase);
+        assert_eq!(with_status("CREDIT_AUTHORIZATION"), Kind::Credit);
+        assert_eq!(with_status("FINANCIAL_CREDIT_AUTHORIZATION"), Kind::Credit);
+        assert_eq!(with_status("BALANCE_INQUIRY"), Kind::BalanceInquiry);
+        assert_eq!(with_status("SOMETHING_NEW"), Kind::Other("SOMETHING_NEW".into()));
+    }
+
+    #[test]
+    fn responses_echo_the_token_with_a_documented_result() {
         let auth = parse(SAMPLE.as_bytes()).unwrap();
         assert_eq!(
-            respond(&auth, true),
+            respond(Some(&auth.token), Ok(())),
             json!({ "token": "7842e70e-2b17-47ca-8541-869636bedf6a", "result": "APPROVED" })
         );
-        assert_eq!(respond(&auth, false)["result"], "UNAUTHORIZED_MERCHANT");
+        let results: Vec<Value> = [
+            Decline::UnauthorizedMerchant,
+            Decline::InsufficientFunds,
+            Decline::VelocityExceeded,
+            Decline::CardPaused,
+        ]
+        .into_iter()
+        .map(|d| respond(Some("t"), Err(d))["result"].clone())
+        .collect();
+        assert_eq!(
+            results,
+            ["UNAUTHORIZED_MERCHANT", "INSUFFICIENT_FUNDS", "VELOCITY_EXCEEDED", "CARD_PAUSED"]
+        );
+        assert_eq!(respond(None, Err(Decline::UnauthorizedMerchant))["token"], Value::Null);
+    }
+
+    #[test]
+    fn denials_decline_with_the_most_telling_result() {
+        use ReasonCode::*;
+        assert_eq!(Decline::for_reasons([CategoryBlocked]), Decline::UnauthorizedMerchant);
+        assert_eq!(Decline::for_reasons([DailyLimit, CategoryBlocked]), Decline::InsufficientFunds);
+        assert_eq!(Decline::for_reasons([DailyLimit, VelocityLimit]), Decline::VelocityExceeded);
+        assert_eq!(Decline::for_reasons([VelocityLimit, PerTxLimit]), Decline::VelocityExceeded);
+        assert_eq!(Decline::for_reasons([DailyLimit, AgentFrozen]), Decline::CardPaused);
+        assert_eq!(Decline::for_reasons([KillSwitch]), Decline::CardPaused);
+        assert_eq!(Decline::for_reasons([ApprovalRequired]), Decline::UnauthorizedMerchant);
+        assert_eq!(Decline::for_reasons([]), Decline::UnauthorizedMerchant);
     }
 
     #[test]

@@ -7,22 +7,29 @@
 //!   `spend_limit` (cents), `spend_limit_duration` (`TRANSACTION` for a
 //!   single-use card, which closes after its first authorization; `FOREVER`
 //!   for a merchant-locked one, so its lifetime total is the amount), `memo`
-//!   (the forward reference) and `state: OPEN`; answers the card;
+//!   (the payment id and the forward reference) and `state: OPEN`, with an
+//!   `Idempotency-Key` header; answers the card;
 //! - `GET /v1/cards/{token}` answers one card;
-//! - `GET /v1/cards?begin=&page_size=&starting_after=` answers
-//!   `{"data": [cards], "has_more"}`, newest first.
+//! - `GET /v1/cards?memo=&begin=&page_size=&starting_after=` answers
+//!   `{"data": [cards], "has_more"}`, newest first; `memo` matches part of
+//!   a card's memo.
 //!
 //! Only the card's token, memo and state are ever read: the PAN and CVV in
 //! Lithic's answers are never deserialized, logged or stored.
 //!
-//! Exactly-once: Lithic has no idempotency key for card creation, so the
-//! reference goes into the card's `memo`, creation is sent at most once per
-//! call, and both `forward` and `status` first list the cards created since
-//! the payment was (the reference is a ULID, so it carries that time) and
-//! take the one whose memo is the reference. Only when the complete listing
-//! shows no such card is one created. A card found in any state is
-//! `Succeeded`: it was issued, and failing the payment would release a
-//! reservation the card may still spend.
+//! At most one card per payment. Lithic's API takes an `Idempotency-Key`
+//! on card creation, which its SDKs do not send; purser sends one derived
+//! from the reference, but does not rest on it alone: the payment id and
+//! reference go into the card's `memo`, and before every create, the first
+//! and each retry, the cards carrying the reference are looked up (`memo`
+//! filter, created since the payment was decided, which the reference's
+//! ULID carries). Only when that lookup shows none is a card created. A create
+//! is retried (after the lookup) only on an answer, 408, 409, 429 or 5xx,
+//! never after a lost answer, whose card may still be on its way: that
+//! payment is left `processing` and looked up again at the next status
+//! look. A card found in any state is `Succeeded`: it was issued, and
+//! failing the payment would release a reservation the card may still
+//! spend.
 
 pub mod asa;
 
@@ -32,6 +39,9 @@ use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 use serde_json::json;
 
+use sha2::{Digest, Sha256};
+
+use super::http::{backoff, retryable};
 use super::{ForwardRequest, HttpSettings, Provider, ProviderClient, Reply, Retry, Secret};
 use crate::money::{to_minor, Currency};
 use crate::store::ForwardOutcome;
@@ -41,8 +51,9 @@ const NAME: &str = "lithic";
 /// Largest page Lithic serves when listing.
 const PAGE_SIZE: u32 = 100;
 /// How many pages a lookup reads before giving up (and staying
-/// `processing`): 2,000 cards created since the payment was.
-const MAX_PAGES: usize = 20;
+/// `processing`). The memo filter leaves one card per payment, or a few
+/// where memos were edited to mention the reference.
+const MAX_PAGES: usize = 3;
 /// How much earlier than the payment's creation the lookup starts, for clock
 /// skew between this host and Lithic.
 const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(15);
@@ -112,6 +123,16 @@ struct Page {
     has_more: bool,
 }
 
+/// What one card creation came to.
+enum Created {
+    Card(String),
+    /// Lithic answered, and not with a card.
+    Answered(Reply),
+    /// No answer: what the forward makes of it (nothing sent: failed; sent,
+    /// the card may exist: processing).
+    Lost(ForwardOutcome),
+}
+
 /// What a lookup by memo established.
 enum Lookup {
     Found(String),
@@ -133,8 +154,9 @@ impl Lithic {
         })
     }
 
-    /// Finds the card issued for `req`, or issues it. `on_unknown` decides
-    /// what a lookup that could not tell means for the caller.
+    /// Finds the card issued for `req`, or issues it: up to the attempt
+    /// budget, a lookup and then, if it shows no card, a create. `on_unknown`
+    /// decides what a first lookup that could not tell means for the caller.
     async fn issue(
         &self,
         req: &ForwardRequest,
@@ -146,41 +168,60 @@ impl Lithic {
                 message: format!("{NAME} issues USD cards only; this payment is in {}", req.currency),
             };
         }
-        match self.find(req).await {
-            Lookup::Found(token) => ForwardOutcome::Succeeded { transaction_id: token },
-            Lookup::Absent => self.create(req).await,
-            Lookup::Unknown(outcome) => on_unknown(outcome),
+        let mut refused: Option<Reply> = None;
+        for attempt in 1..=self.client.attempts() {
+            if let Some(reply) = &refused {
+                tokio::time::sleep(backoff(attempt - 1, reply.retry_after)).await;
+            }
+            match self.find(req).await {
+                Lookup::Found(token) => return ForwardOutcome::Succeeded { transaction_id: token },
+                Lookup::Absent => {}
+                // A create already answered 408/409/5xx may have issued a
+                // card the lookup could not rule out.
+                Lookup::Unknown(_) if refused.as_ref().is_some_and(|r| r.status != 429) => {
+                    return ForwardOutcome::Processing { transaction_id: None };
+                }
+                Lookup::Unknown(outcome) => return on_unknown(outcome),
+            }
+            match self.create(req).await {
+                Created::Card(token) => return ForwardOutcome::Succeeded { transaction_id: token },
+                Created::Answered(reply) if retryable(reply.status) => refused = Some(reply),
+                Created::Answered(reply) => return reply.refused(NAME),
+                Created::Lost(outcome) => return outcome,
+            }
         }
+        refused.map_or(ForwardOutcome::Processing { transaction_id: None }, |r| r.refused(NAME))
     }
 
-    async fn create(&self, req: &ForwardRequest) -> ForwardOutcome {
+    /// Sends one card creation.
+    async fn create(&self, req: &ForwardRequest) -> Created {
         let (card_type, duration) = self.card_type.wire();
         let body = json!({
             "type": card_type,
             "spend_limit": to_minor(req.amount, Currency::Usd),
             "spend_limit_duration": duration,
-            "memo": req.reference,
+            "memo": memo(req),
             "state": "OPEN",
         });
         let url = self.client.url("v1/cards");
-        // No idempotency key exists for cards: a second attempt after a
-        // timeout could issue a second card, so the lookup settles it instead.
-        let sent =
-            self.client.send(Retry::AtMostOnce, |http| self.authorized(http.post(url.clone())).json(&body));
+        let key = idempotency_key(&req.reference);
+        let sent = self.client.send(Retry::AtMostOnce, |http| {
+            self.authorized(http.post(url.clone())).header("Idempotency-Key", &key).json(&body)
+        });
         let reply = match sent.await {
             Ok(reply) => reply,
-            Err(e) => return e.forward_outcome(),
+            Err(e) => return Created::Lost(e.forward_outcome()),
         };
         if !reply.status.is_success() {
-            return reply.refused(NAME);
+            return Created::Answered(reply);
         }
         match reply.json::<Card>(NAME) {
             Ok(card) => {
                 tracing::info!(provider = NAME, reference = %req.reference, card = %card.token, "card issued");
-                ForwardOutcome::Succeeded { transaction_id: card.token }
+                Created::Card(card.token)
             }
             // A 2xx means the card exists; the lookup will find it.
-            Err(_) => ForwardOutcome::Processing { transaction_id: None },
+            Err(_) => Created::Lost(ForwardOutcome::Processing { transaction_id: None }),
         }
     }
 
@@ -190,7 +231,7 @@ impl Lithic {
         let begin = req.decided_at().map(|t| t - CLOCK_SKEW);
         let mut after: Option<String> = None;
         for _ in 0..MAX_PAGES {
-            let url = list_url(self.client.url("v1/cards"), begin, after.as_deref());
+            let url = list_url(self.client.url("v1/cards"), &req.reference, begin, after.as_deref());
             let sent = self.client.send(Retry::Idempotent, |http| self.authorized(http.get(url.clone())));
             let page = match sent.await {
                 Ok(reply) => match page(&reply) {
@@ -199,7 +240,12 @@ impl Lithic {
                 },
                 Err(e) => return Lookup::Unknown(e.forward_outcome()),
             };
-            if let Some(card) = page.data.iter().find(|c| c.memo.as_deref() == Some(req.reference.as_str())) {
+            // The filter matches part of a memo: the reference must be a
+            // whole word of it (cards issued before the payment id joined
+            // the memo carry the reference alone).
+            let ours =
+                |c: &&Card| c.memo.as_deref().is_some_and(|m| m.split(' ').any(|w| w == req.reference));
+            if let Some(card) = page.data.iter().find(ours) {
                 return Lookup::Found(card.token.clone());
             }
             match page.data.last() {
@@ -252,9 +298,27 @@ fn page(reply: &Reply) -> Result<Page, ForwardOutcome> {
     reply.json::<Page>(NAME)
 }
 
-fn list_url(mut url: Url, begin: Option<DateTime<Utc>>, after: Option<&str>) -> Url {
+/// The card's memo: what an operator searches Lithic's dashboard for, and
+/// what the lookup finds the card by.
+fn memo(req: &ForwardRequest) -> String {
+    format!("{} {}", req.payment_id, req.reference)
+}
+
+/// A UUID (the form Lithic's `Idempotency-Key` takes) derived from the
+/// reference: the same on every attempt for one payment.
+fn idempotency_key(reference: &str) -> String {
+    let mut b: [u8; 16] = Sha256::digest(reference.as_bytes())[..16].try_into().expect("16 of 32 bytes");
+    // Version 8 (custom), RFC 9562 variant.
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
+fn list_url(mut url: Url, memo: &str, begin: Option<DateTime<Utc>>, after: Option<&str>) -> Url {
     {
         let mut query = url.query_pairs_mut();
+        query.append_pair("memo", memo);
         query.append_pair("page_size", &PAGE_SIZE.to_string());
         if let Some(begin) = begin {
             query.append_pair("begin", &begin.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
@@ -326,13 +390,25 @@ mod tests {
     }
 
     #[test]
-    fn listing_urls_page_from_the_payment_time() {
+    fn listing_urls_filter_by_memo_from_the_payment_time() {
         let base = Url::parse("https://sandbox.lithic.com/v1/cards").unwrap();
         let begin = DateTime::parse_from_rfc3339("2026-11-26T17:00:00Z").unwrap().to_utc();
         assert_eq!(
-            list_url(base.clone(), Some(begin), Some("c-1")).as_str(),
-            "https://sandbox.lithic.com/v1/cards?page_size=100&begin=2026-11-26T17%3A00%3A00Z&starting_after=c-1"
+            list_url(base.clone(), "fwd_1", Some(begin), Some("c-1")).as_str(),
+            "https://sandbox.lithic.com/v1/cards?memo=fwd_1&page_size=100&begin=2026-11-26T17%3A00%3A00Z&starting_after=c-1"
         );
-        assert_eq!(list_url(base, None, None).query(), Some("page_size=100"));
+        assert_eq!(list_url(base, "fwd_2", None, None).query(), Some("memo=fwd_2&page_size=100"));
+    }
+
+    #[test]
+    fn idempotency_keys_are_uuids_fixed_per_reference() {
+        let key = idempotency_key("fwd_01jdxzq0000000000000000000");
+        assert_eq!(key, idempotency_key("fwd_01jdxzq0000000000000000000"));
+        assert_ne!(key, idempotency_key("fwd_01jdxzq0000000000000000001"));
+        let groups: Vec<usize> = key.split('-').map(str::len).collect();
+        assert_eq!(groups, [8, 4, 4, 4, 12]);
+        assert!(key.chars().all(|c| c == '-' || c.is_ascii_hexdigit()));
+        assert_eq!(&key[14..15], "8", "version 8");
+        assert!("89ab".contains(&key[19..20]), "RFC 9562 variant");
     }
 }

@@ -1,9 +1,11 @@
 //! A Lithic cards API on 127.0.0.1, strict where the real one is: the API
 //! key as the whole `Authorization` header, a spend limit and its duration on
-//! every card, cursor-paginated listing with `begin`. Like the real API it
-//! has no idempotency key for card creation, and its answers carry the PAN
-//! and CVV, which the adapter must never read. Faults are switched on per
-//! test. Also builds signed ASA requests as Lithic sends them.
+//! every card, cursor-paginated listing with `begin` and a partial-match
+//! `memo` filter. It records but ignores the `Idempotency-Key` of card
+//! creation (so the adapter's own guard is what is tested), and its answers
+//! carry the PAN and CVV, which the adapter must never read. Faults are
+//! switched on per test. Also builds signed ASA requests as Lithic sends
+//! them.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -32,6 +34,10 @@ pub struct Faults {
     pub stall: Option<Duration>,
     /// Answer the next card creation 500, creating nothing.
     pub fail_once: bool,
+    /// Answer the next this many card creations 429 (`Retry-After: 1`),
+    /// creating nothing, each after `throttle_stall`.
+    pub throttle: u32,
+    pub throttle_stall: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +57,8 @@ struct Ledger {
     faults: Faults,
     requests: u32,
     create_bodies: Vec<Value>,
+    idempotency_keys: Vec<Option<String>>,
+    memo_filters: Vec<Option<String>>,
 }
 
 pub struct LithicSim {
@@ -116,6 +124,16 @@ impl LithicSim {
     /// Bodies of every `POST /v1/cards`, including refused ones.
     pub fn create_bodies(&self) -> Vec<Value> {
         self.ledger().create_bodies.clone()
+    }
+
+    /// The `Idempotency-Key` of every `POST /v1/cards`.
+    pub fn idempotency_keys(&self) -> Vec<Option<String>> {
+        self.ledger().idempotency_keys.clone()
+    }
+
+    /// The `memo` filter of every listing.
+    pub fn memo_filters(&self) -> Vec<Option<String>> {
+        self.ledger().memo_filters.clone()
     }
 }
 
@@ -195,9 +213,26 @@ async fn create(
     if let Some(refused) = refusal(&ledger, &headers) {
         return refused;
     }
-    let (card, stall) = {
+    let throttled = {
         let mut l = ledger.lock().unwrap();
         l.create_bodies.push(body.clone());
+        let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        l.idempotency_keys.push(key);
+        (l.faults.throttle > 0).then(|| {
+            l.faults.throttle -= 1;
+            l.faults.throttle_stall
+        })
+    };
+    if let Some(stall) = throttled {
+        if let Some(stall) = stall {
+            tokio::time::sleep(stall).await;
+        }
+        let mut answer = error(StatusCode::TOO_MANY_REQUESTS, "Rate limited");
+        answer.headers_mut().insert("retry-after", "1".parse().unwrap());
+        return answer;
+    }
+    let (card, stall) = {
+        let mut l = ledger.lock().unwrap();
         if std::mem::take(&mut l.faults.fail_once) {
             return error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error");
         }
@@ -231,6 +266,7 @@ async fn retrieve(
 
 #[derive(Deserialize)]
 struct ListQuery {
+    memo: Option<String>,
     begin: Option<DateTime<Utc>>,
     page_size: Option<usize>,
     starting_after: Option<String>,
@@ -248,10 +284,16 @@ async fn list(
     if !(1..=100).contains(&size) {
         return error(StatusCode::BAD_REQUEST, "page_size must be between 1 and 100");
     }
-    let l = ledger.lock().unwrap();
+    let mut l = ledger.lock().unwrap();
+    l.memo_filters.push(q.memo.clone());
     // Newest first.
-    let mut cards: Vec<&Card> =
-        l.cards.iter().rev().filter(|c| q.begin.is_none_or(|b| c.created >= b)).collect();
+    let mut cards: Vec<&Card> = l
+        .cards
+        .iter()
+        .rev()
+        .filter(|c| q.begin.is_none_or(|b| c.created >= b))
+        .filter(|c| q.memo.as_ref().is_none_or(|m| c.memo.contains(m.as_str())))
+        .collect();
     if let Some(after) = &q.starting_after {
         let Some(at) = cards.iter().position(|c| &c.token == after) else {
             return error(StatusCode::BAD_REQUEST, "starting_after is not a card in this listing");
@@ -271,10 +313,26 @@ pub struct AsaRequest {
 }
 
 pub fn asa_authorization(card_token: &str, amount_cents: i64, acceptor_id: &str, mcc: &str) -> AsaRequest {
+    asa_request("AUTHORIZATION", card_token, amount_cents, acceptor_id, mcc)
+}
+
+/// Signs `body` as Lithic signs an ASA request.
+pub fn asa_signed(body: Vec<u8>) -> AsaRequest {
+    AsaRequest { headers: asa::signed_headers(ASA_SECRET.as_bytes(), &body), body }
+}
+
+/// An ASA request of any `status` (`CREDIT_AUTHORIZATION`, `BALANCE_INQUIRY`, ...).
+pub fn asa_request(
+    status: &str,
+    card_token: &str,
+    amount_cents: i64,
+    acceptor_id: &str,
+    mcc: &str,
+) -> AsaRequest {
     let body = json!({
         "token": uuid(),
         "event_type": "card_authorization.approval_request",
-        "status": "AUTHORIZATION",
+        "status": status,
         "created": Utc::now().to_rfc3339(),
         "acquirer_fee": 0,
         "amount": amount_cents,
@@ -316,5 +374,5 @@ pub fn asa_authorization(card_token: &str, amount_cents: i64, acceptor_id: &str,
     })
     .to_string()
     .into_bytes();
-    AsaRequest { headers: asa::signed_headers(ASA_SECRET.as_bytes(), &body), body }
+    asa_signed(body)
 }
