@@ -331,6 +331,17 @@ pub async fn create_schema(database_url: &str, prefix: &str) -> anyhow::Result<S
     Ok(with_param(database_url, &format!("options[search_path]={schema}")))
 }
 
+/// For tests: a fresh schema on `PURSER_TEST_DATABASE_URL`, or `None` where
+/// PostgreSQL tests are skipped (never under CI).
+#[cfg(test)]
+pub(crate) async fn test_postgres() -> Option<String> {
+    let Ok(url) = std::env::var("PURSER_TEST_DATABASE_URL") else {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must set PURSER_TEST_DATABASE_URL");
+        return None;
+    };
+    Some(create_schema(&url, "t").await.expect("the test PostgreSQL is reachable"))
+}
+
 /// An SQLite pool on the file `url` opened in `mode` (`rwc` creates it,
 /// `ro` reads only). Every connection is in WAL mode with
 /// `synchronous=FULL`: a decision acknowledged to a client survives power

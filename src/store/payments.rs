@@ -503,3 +503,148 @@ impl WriteTx {
         Ok(done.rows_affected() == 1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use chrono::Duration;
+
+    use super::*;
+    use crate::policy::{Decision, Outcome, TrustLevel};
+
+    const PAYMENTS: usize = 20;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-26T17:00:00Z").unwrap().to_utc() + Duration::seconds(seconds)
+    }
+
+    fn claim(token: &str, until: i64) -> Claim {
+        Claim { token: token.into(), until: format_ts(at(until)) }
+    }
+
+    /// An agent and `PAYMENTS` approved payments nobody has claimed (as
+    /// left by a gateway from before claims, or by a released kill switch).
+    async fn approved_payments(store: &Store) {
+        store
+            .write(|tx| {
+                Box::pin(async move {
+                    let now = format_ts(at(0));
+                    let agent = Agent {
+                        id: "agt_1".into(),
+                        name: "a".into(),
+                        policy: "p".into(),
+                        trust_level: TrustLevel::Low,
+                        frozen: false,
+                        frozen_reason: None,
+                        created_at: now.clone(),
+                        updated_at: now.clone(),
+                    };
+                    tx.insert_agent(&agent).await?;
+                    for i in 0..PAYMENTS {
+                        let payment = Payment {
+                            id: format!("pay_{i:02}"),
+                            agent_id: agent.id.clone(),
+                            status: PaymentStatus::Approved,
+                            amount: Money { value: 1.into(), currency: Currency::Usd },
+                            fee: Money { value: 0.into(), currency: Currency::Usd },
+                            currency: Currency::Usd,
+                            merchant_id: "m".into(),
+                            merchant_category: None,
+                            rail: "card".into(),
+                            description: None,
+                            metadata: Default::default(),
+                            decision: Decision {
+                                outcome: Outcome::Approve,
+                                reasons: vec![],
+                                policy: "p".into(),
+                                policy_version: "v".into(),
+                            },
+                            provider: Some(ProviderRef::forward("sandbox")),
+                            approval: None,
+                            failure: None,
+                            created_at: now.clone(),
+                            updated_at: now.clone(),
+                        };
+                        let keys = ["lifetime".to_owned()];
+                        let new = NewPayment {
+                            payment: &payment,
+                            idempotency_key: &payment.id,
+                            request_hash: "h",
+                            reserved_units: 1,
+                            reserved_keys: &keys,
+                            claim: None,
+                        };
+                        tx.insert_payment(&new).await?;
+                    }
+                    Ok::<_, StoreError>(())
+                })
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn claim_all(store: &Store, claim: Claim, now: i64) -> HashSet<String> {
+        let claimed = store
+            .write(move |tx| {
+                Box::pin(async move {
+                    let now = format_ts(at(now));
+                    tx.claim_payments(PaymentStatus::Approved, &now, &claim, &now, PAYMENTS as u32).await
+                })
+            })
+            .await
+            .unwrap();
+        claimed.into_iter().map(|p| p.id).collect()
+    }
+
+    /// Two gateways (two stores, each with its own writer, on one
+    /// database) sweeping at once never both win a payment; a lapsed claim
+    /// is taken over, and the outcome of the claim that lost it is ignored.
+    async fn each_payment_is_claimed_once(url: &str) {
+        let (a, b) = (Store::connect(url).await.unwrap(), Store::connect(url).await.unwrap());
+        approved_payments(&a).await;
+        let (won_a, won_b) =
+            tokio::join!(claim_all(&a, claim("A", 125), 1), claim_all(&b, claim("B", 125), 1));
+        assert!(won_a.is_disjoint(&won_b), "both won {:?}", won_a.intersection(&won_b).collect::<Vec<_>>());
+        assert_eq!(won_a.len() + won_b.len(), PAYMENTS);
+        assert!(a
+            .claimable(PaymentStatus::Approved, &format_ts(at(2)), &format_ts(at(2)))
+            .await
+            .is_ok_and(|f| !f));
+        assert!(claim_all(&b, claim("B", 200), 100).await.is_empty(), "taken while held");
+
+        // Past the lease, C takes them all over; the late outcomes of the
+        // claims that lapsed are dropped.
+        assert_eq!(claim_all(&b, claim("C", 300), 126).await.len(), PAYMENTS);
+        let taken = won_a.union(&won_b).next().unwrap().clone();
+        let late = taken.clone();
+        let recorded = a
+            .write(move |tx| {
+                Box::pin(async move {
+                    let a = tx.record_failure(&late, "x", "late", "A", at(127)).await?;
+                    let b = tx.record_failure(&late, "x", "late", "B", at(127)).await?;
+                    let c = tx.record_failure(&late, "x", "now", "C", at(127)).await?;
+                    let again = tx.record_failure(&late, "x", "again", "C", at(128)).await?;
+                    Ok::<_, StoreError>([a, b, c, again])
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(recorded, [false, false, true, false], "only the holder records, once");
+        let p = a.payment(None, &taken).await.unwrap().unwrap();
+        assert_eq!((p.status, p.failure.unwrap().message), (PaymentStatus::Failed, "now".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn each_payment_is_claimed_once_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        each_payment_is_claimed_once(&format!("sqlite://{}", dir.path().join("t.db").display())).await;
+    }
+
+    #[tokio::test]
+    async fn each_payment_is_claimed_once_on_postgres() {
+        if let Some(url) = super::super::test_postgres().await {
+            each_payment_is_claimed_once(&url).await;
+        }
+    }
+}

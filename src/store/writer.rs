@@ -453,11 +453,7 @@ mod tests {
 
     #[tokio::test]
     async fn failing_jobs_are_undone_alone_on_postgres() {
-        let Ok(url) = std::env::var("PURSER_TEST_DATABASE_URL") else {
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must set PURSER_TEST_DATABASE_URL");
-            return;
-        };
-        let url = super::super::create_schema(&url, "t").await.unwrap();
+        let Some(url) = super::super::test_postgres().await else { return };
         let store = Store::connect(&url).await.unwrap();
         failing_jobs_are_undone_alone(store.clone()).await;
         validated_jobs_break_their_batch_only_after_writing(store).await;
