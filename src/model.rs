@@ -130,8 +130,10 @@ impl FromStr for PaymentStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProviderRef {
     pub name: String,
-    /// The reference purser forwards under (also the provider idempotency
-    /// key), so a payment can be found on the provider's side.
+    /// The reference purser forwards under (`fwd_...`, also the provider
+    /// idempotency key), so a payment can be found on the provider's side;
+    /// for a card authorization, which is not forwarded, the network's
+    /// authorization token.
     pub reference: String,
     /// The provider's own id for the transaction, once it answered.
     #[serde(skip_serializing_if = "Option::is_none")]

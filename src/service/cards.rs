@@ -13,8 +13,9 @@ use crate::audit::AuditEvent;
 use crate::clock::format_ts;
 use crate::error::{Error, Result};
 use crate::model::{Card, Payment, PaymentStatus};
-use crate::money::from_minor;
+use crate::money::{from_minor, to_minor};
 use crate::providers::lithic::asa::{Authorization, Decline, Kind};
+use crate::store::IssuedAuthorization;
 
 /// An answer to the card network: `Ok(())` approves.
 pub type Answer = std::result::Result<(), Decline>;
@@ -80,77 +81,133 @@ pub const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 ///   reserved like any other (idempotent on the authorization token, so a
 ///   retried request gets the same answer and reserves once).
 /// - A purchase on a card purser issued for one approved payment may be
-///   made up to that payment's amount, in its currency, where the agent's
-///   policy allows the network's merchant category; its amount is reserved
-///   already.
+///   made where the agent's policy allows the network's merchant category,
+///   in the payment's currency, for as long as the card's approved
+///   authorizations stay within the payment's amount in total; that amount
+///   is reserved already.
 /// - A refund to, or a balance inquiry on, a card purser knows is approved
 ///   and counts against nothing.
 /// - Any other card, kind of request, or amount that is not positive is
 ///   declined: fail closed.
 pub async fn authorize(state: &Arc<AppState>, auth: &Authorization, answer_by: Instant) -> Result<Answer> {
     let standing = state.store.card(ISSUER, &auth.card_token).await?;
-    if let (Kind::Purchase, Some(card)) = (&auth.kind, &standing) {
-        return authorize_standing(state, card, auth, answer_by).await;
-    }
     let issued = match standing {
         Some(_) => None,
-        None => state.store.payment_by_provider_txn(ISSUER, &auth.card_token).await?,
+        None => state.store.issued_card_payment(ISSUER, &auth.card_token).await?,
     };
-    let agent_id =
-        standing.as_ref().map(|c| c.agent_id.clone()).or_else(|| issued.as_ref().map(|p| p.agent_id.clone()));
-    // Money back, or a look: nothing to limit, as long as the card is ours.
-    let ours = if agent_id.is_some() { Ok(()) } else { Err(Decline::UnauthorizedMerchant) };
-    let (kind, answer) = match &auth.kind {
-        Kind::Purchase => ("card.authorization", authorize_issued(state, issued.as_ref(), auth).await?),
-        Kind::Credit => ("card.credit", ours),
-        Kind::BalanceInquiry => ("card.balance_inquiry", ours),
-        Kind::Other(_) => ("card.authorization", Err(Decline::UnauthorizedMerchant)),
+    match (&auth.kind, &standing, issued) {
+        (Kind::Purchase, Some(card), _) => authorize_standing(state, card, auth, answer_by).await,
+        (Kind::Purchase, None, Some(payment)) => authorize_issued(state, payment, auth).await,
+        (kind, _, issued) => {
+            let agent_id =
+                standing.map(|c| c.agent_id).or_else(|| issued.as_ref().map(|p| p.agent_id.clone()));
+            // Money back, or a look: nothing to limit, as long as the card
+            // is ours.
+            let (event, answer) = match (kind, &agent_id) {
+                (Kind::Credit, Some(_)) => ("card.credit", Ok(())),
+                (Kind::BalanceInquiry, Some(_)) => ("card.balance_inquiry", Ok(())),
+                _ => ("card.authorization", Err(Decline::UnauthorizedMerchant)),
+            };
+            let event = card_event(event, auth, agent_id, issued.as_ref().map(|p| p.id.as_str()), answer);
+            let now = state.clock.now();
+            state.store.write(move |tx| Box::pin(async move { tx.append_audit(event, now).await })).await?;
+            Ok(answer)
+        }
+    }
+}
+
+/// The audit record of an authorization answered without a payment of its own.
+fn card_event(
+    kind: &'static str,
+    auth: &Authorization,
+    agent_id: Option<String>,
+    payment_id: Option<&str>,
+    answer: Answer,
+) -> AuditEvent {
+    let status = match &auth.kind {
+        Kind::Purchase => "purchase",
+        Kind::Credit => "credit",
+        Kind::BalanceInquiry => "balance_inquiry",
+        Kind::Other(status) => status.as_str(),
     };
-    let now = state.clock.now();
     let event = AuditEvent::new(kind, format!("provider:{ISSUER}")).subject(&auth.card_token).data(json!({
         "authorization": auth.token,
-        "status": match &auth.kind {
-            Kind::Other(status) => status.as_str(),
-            _ => kind,
-        },
-        "payment_id": issued.as_ref().map(|p| &p.id),
+        "kind": status,
+        "payment_id": payment_id,
         "amount_minor": auth.amount_minor,
         "currency": auth.currency,
         "merchant_id": auth.merchant_id,
         "merchant_category": auth.merchant_category,
         "approved": answer.is_ok(),
+        "result": answer.err().map(Decline::result),
     }));
-    let event = match agent_id {
+    match agent_id {
         Some(id) => event.agent(id),
         None => event,
-    };
-    state.store.write(move |tx| Box::pin(async move { tx.append_audit(event, now).await })).await?;
-    Ok(answer)
+    }
 }
 
-/// A purchase on a card purser issued for `issued` (if it did).
-async fn authorize_issued(
-    state: &AppState,
-    issued: Option<&Payment>,
-    auth: &Authorization,
-) -> Result<Answer> {
-    let Some(p) = issued.filter(|p| p.status == PaymentStatus::Succeeded) else {
-        return Ok(Err(Decline::UnauthorizedMerchant));
-    };
-    if auth.amount_minor <= 0 || p.currency != auth.currency {
-        return Ok(Err(Decline::UnauthorizedMerchant));
-    }
-    if from_minor(auth.amount_minor, auth.currency) > p.amount.value {
-        return Ok(Err(Decline::InsufficientFunds));
-    }
+/// A purchase on a card purser issued for `payment`. The sum of the card's
+/// approved authorizations and this one's answer are read and written in
+/// one transaction, so concurrent authorizations cannot together pass the
+/// payment's amount; a request Lithic sends again gets its first answer.
+async fn authorize_issued(state: &AppState, payment: Payment, auth: &Authorization) -> Result<Answer> {
     // The network's category, not the one the agent declared, is what the
-    // agent's policy must allow.
-    let agent = state.store.agent(&p.agent_id).await?.ok_or(Error::NotFound("agent"))?;
+    // agent's current policy must allow.
+    let agent = state.store.agent(&payment.agent_id).await?.ok_or(Error::NotFound("agent"))?;
     let refusals = state.policies.require(&agent.policy)?.category_reasons(auth.merchant_category.as_deref());
-    Ok(match refusals.is_empty() {
-        true => Ok(()),
-        false => Err(Decline::for_reasons(refusals.iter().map(|r| r.code))),
-    })
+    let precheck = if payment.status != PaymentStatus::Succeeded
+        || auth.amount_minor <= 0
+        || payment.currency != auth.currency
+    {
+        Err(Decline::UnauthorizedMerchant)
+    } else if !refusals.is_empty() {
+        Err(Decline::for_reasons(refusals.iter().map(|r| r.code)))
+    } else {
+        Ok(())
+    };
+    let limit = to_minor(payment.amount.value, payment.currency);
+    let (now, auth) = (state.clock.now(), auth.clone());
+    state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                let asked = IssuedAuthorization {
+                    card_token: auth.card_token.clone(),
+                    amount_minor: auth.amount_minor,
+                    approved: false,
+                };
+                if let Some(first) = tx.issued_authorization(&auth.token).await? {
+                    let same =
+                        first.card_token == asked.card_token && first.amount_minor == asked.amount_minor;
+                    return Ok(if same && first.approved {
+                        Ok(())
+                    } else {
+                        Err(Decline::UnauthorizedMerchant)
+                    });
+                }
+                let answer = match precheck {
+                    Ok(())
+                        if tx.issued_card_authorized(&auth.card_token).await? + auth.amount_minor > limit =>
+                    {
+                        Err(Decline::InsufficientFunds)
+                    }
+                    other => other,
+                };
+                let record = IssuedAuthorization { approved: answer.is_ok(), ..asked };
+                tx.insert_issued_authorization(&auth.token, &payment.id, &record, &format_ts(now)).await?;
+                let event = card_event(
+                    "card.authorization",
+                    &auth,
+                    Some(payment.agent_id.clone()),
+                    Some(&payment.id),
+                    answer,
+                );
+                tx.append_audit(event, now).await?;
+                Ok(answer)
+            })
+        })
+        .await
 }
 
 async fn authorize_standing(

@@ -188,11 +188,14 @@ pub async fn create(
                 };
                 let reserved_keys = prep.spend_query(&caller.id, now).counter_keys();
                 let mut payment = new_payment(&prep, &caller.id, input, decision, now);
-                if let (Settlement::Authorization { provider, .. }, Some(p)) =
+                if let (Settlement::Authorization { provider, transaction_id, .. }, Some(p)) =
                     (&settlement, &mut payment.provider)
                 {
-                    // The issuer that asked decides where it settles, not the rail mapping.
+                    // The issuer that asked decides where it settles, not the
+                    // rail mapping, and nothing is forwarded: the reference
+                    // is the network's authorization, not a `fwd_` one.
                     p.name = (*provider).to_owned();
+                    p.reference.clone_from(transaction_id);
                 }
                 // An approved payment is forwarded by this gateway: claimed
                 // for its forwarder now, so no sweep sends it a second time.

@@ -40,6 +40,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use agents::{AgentPatch, Credential, KeyAuth};
 pub use approvals::{ApprovalState, ConsoleSession};
 pub use audit::AuditFilter;
+pub use cards::IssuedAuthorization;
 pub use payments::{Claim, DecisionContext, ForwardOutcome, NewPayment, PaymentFilter, SpendQuery};
 pub use webhooks::{AttemptResult, DueDelivery, EndpointPatch, SealedSecrets};
 

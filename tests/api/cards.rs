@@ -127,9 +127,38 @@ async fn an_issued_card_may_be_charged_up_to_its_payment_and_no_more() {
     // The network's category decides, whatever the payment declared: the
     // policy blocks gambling (7995), even within the amount.
     assert_eq!(authorize(&app, &card, 100, "casino.example", "7995").await, "UNAUTHORIZED_MERCHANT");
-    assert_eq!(authorize(&app, &card, 4250, "aws.amazon.com", "4816").await, "APPROVED");
+    // Up to the payment's amount in total, over several authorizations
+    // (Lithic may not hold an ASA program's cards to their spend limit).
+    assert_eq!(authorize(&app, &card, 4000, "aws.amazon.com", "4816").await, "APPROVED");
+    let last = asa_authorization(&card, 250, "aws.amazon.com", "4816");
+    assert_eq!(send(&app, &last).await.1["result"], "APPROVED");
+    assert_eq!(authorize(&app, &card, 1, "aws.amazon.com", "4816").await, "INSUFFICIENT_FUNDS");
+    // Lithic sending a request again gets its first answer, counted once.
+    assert_eq!(send(&app, &last).await.1["result"], "APPROVED");
     // Not a card purser knows: declined.
     assert_eq!(authorize(&app, "card_unknown", 100, "aws.amazon.com", "4816").await, "UNAUTHORIZED_MERCHANT");
+}
+
+/// A card authorization recorded as a payment carries the authorization's
+/// token as its provider id; a "card" with that token is still unknown.
+#[tokio::test]
+async fn an_authorization_token_is_never_taken_for_an_issued_card() {
+    let Setup { app, .. } = setup().await;
+    let agent = app.create_agent("cards").await;
+    register_card(&app, &agent, "card_standing").await;
+    let first = asa_authorization("card_standing", 4250, "aws.amazon.com", "4816");
+    assert_eq!(send(&app, &first).await.1["result"], "APPROVED");
+    let token: Value = serde_json::from_slice(&first.body).unwrap();
+    let token = token["token"].as_str().unwrap();
+    for _ in 0..2 {
+        assert_eq!(authorize(&app, token, 4250, "aws.amazon.com", "4816").await, "UNAUTHORIZED_MERCHANT");
+    }
+    let (_, list) = app.get(&agent.key, "/v1/payments").await;
+    let p = &list["data"][0];
+    assert_eq!(
+        (p["provider"]["reference"].as_str(), p["provider"]["transaction_id"].as_str()),
+        (Some(token), Some(token))
+    );
 }
 
 #[tokio::test]

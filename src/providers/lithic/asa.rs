@@ -239,7 +239,7 @@ pub enum Decline {
 }
 
 impl Decline {
-    fn result(self) -> &'static str {
+    pub fn result(self) -> &'static str {
         match self {
             Decline::UnauthorizedMerchant => "UNAUTHORIZED_MERCHANT",
             Decline::InsufficientFunds => "INSUFFICIENT_FUNDS",
