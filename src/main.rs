@@ -39,6 +39,9 @@ enum Command {
     },
     /// Print a new random admin token (for PURSER_ADMIN_TOKEN).
     Token,
+    /// Print the OpenAPI description of the HTTP API (what `/openapi.json`
+    /// serves and `openapi.json` in the repository holds).
+    Openapi,
     /// Load-test the payment path end to end and print decisions/s and latency.
     Bench(purser::bench::BenchArgs),
     /// Measure how fast the webhook dispatcher drains a backlog.
@@ -112,6 +115,10 @@ fn main() -> ExitCode {
         Command::Audit { command: AuditCommand::Verify { database_url } } => audit_verify(&database_url),
         Command::Token => {
             println!("{}", purser::auth::generate(purser::auth::ADMIN_TOKEN_PREFIX));
+            Ok(())
+        }
+        Command::Openapi => {
+            print!("{}", purser::api::openapi_json());
             Ok(())
         }
     };

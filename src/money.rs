@@ -16,9 +16,13 @@ pub const COUNTER_SCALE: u32 = 6;
 /// counter comfortably inside `i64` at `COUNTER_SCALE`.
 pub const MAX_AMOUNT: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
 
-/// The currencies purser knows. Precision is part of the contract: an amount
-/// with more fraction digits than its currency allows is rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// Currency code (case-sensitive). Fraction digits: JPY 0, USDC and EURC
+/// 6, the others 2. USDC/EURC are counted at par against USD/EUR policies.
+/// Precision is part of the contract: an amount with more fraction digits
+/// than its currency allows is rejected.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub enum Currency {
     #[serde(rename = "USD")]
     Usd,

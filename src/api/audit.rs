@@ -8,43 +8,81 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Admin;
 use super::extract::{empty_as_none, QueryParams};
+use super::openapi::ErrorBody;
 use crate::app::AppState;
 use crate::audit::AuditRecord;
 use crate::clock::{format_ts, parse_ts};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::store::AuditFilter;
 
 const MAX_PAGE: u32 = 1000;
 
-pub fn router() -> Router<Arc<AppState>> {
-    Router::new().route("/v1/audit", get(list))
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
-#[derive(Deserialize)]
+/// An empty value means not given; unknown parameters are `400
+/// invalid_query`.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
-    /// RFC 3339: records at or after this time.
+    /// RFC 3339: only records at or after this time. Unparseable: `400
+    /// invalid_query`.
     #[serde(default, deserialize_with = "empty_as_none")]
+    #[param(format = DateTime)]
     since: Option<String>,
+    /// Only records of this event type, e.g. `payment.denied`.
     #[serde(rename = "type", default, deserialize_with = "empty_as_none")]
+    #[param(rename = "type")]
     kind: Option<String>,
+    /// Only records concerning this agent id.
     #[serde(default, deserialize_with = "empty_as_none")]
     agent: Option<String>,
-    /// Records after this sequence number (the previous page's `next_after`).
+    /// Only records with `seq` greater than this (the previous page's
+    /// `next_after`).
     #[serde(default, deserialize_with = "empty_as_none")]
     after: Option<i64>,
+    /// Page size, 1-1000 (default 100).
     #[serde(default, deserialize_with = "empty_as_none")]
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
-    /// `jsonl` or `csv`: everything selected, as a download.
+    /// Download every selected record (oldest first, all pages, streamed) as
+    /// JSON lines (`jsonl`: `application/x-ndjson`, one record per line, the
+    /// same objects as `data`) or CSV (`csv`: `text/csv`, columns
+    /// `seq,id,at,type,actor,agent_id,subject,data,prev_hash,hash`). `limit`
+    /// is then the page size of the stream; `after`, `since`, `type` and
+    /// `agent` select as usual.
     #[serde(default, deserialize_with = "empty_as_none")]
+    #[param(value_type = Option<ExportFormat>, inline)]
     format: Option<String>,
+}
+
+/// The download formats of the audit log.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // a schema: the query keeps the text
+enum ExportFormat {
+    Jsonl,
+    Csv,
+}
+
+/// One page of the audit log, in chain order.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AuditList)]
+struct AuditPage {
+    data: Vec<AuditRecord>,
+    /// Pass as `after` for the next page; null when this page is not full
+    /// (nothing more now).
+    next_after: Option<i64>,
 }
 
 impl AuditQuery {
@@ -54,17 +92,45 @@ impl AuditQuery {
             .map(|s| {
                 parse_ts(&s)
                     .map(format_ts)
-                    .ok_or_else(|| Error::invalid("invalid_query", "since must be RFC 3339"))
+                    .ok_or_else(|| Error::invalid(ErrorCode::InvalidQuery, "since must be RFC 3339"))
             })
             .transpose()?;
         let limit = self.limit.unwrap_or(default_limit);
         if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(Error::invalid("invalid_query", format!("limit must be between 1 and {MAX_PAGE}")));
+            return Err(Error::invalid(
+                ErrorCode::InvalidQuery,
+                format!("limit must be between 1 and {MAX_PAGE}"),
+            ));
         }
         Ok(AuditFilter { after_seq: self.after, since, kind: self.kind, agent_id: self.agent, limit })
     }
 }
 
+/// Read the audit log (admin)
+///
+/// Records in chain order (ascending `seq`), filtered and paginated with
+/// `after`/`next_after`. Each record carries the SHA-256 of the previous
+/// one, so any changed, removed or reordered record is detectable (`purser
+/// audit verify`).
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    operation_id = "listAudit",
+    tag = "audit",
+    security(("adminToken" = [])),
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of audit records, or with `format` the whole selection.",
+         content(
+            (AuditPage = "application/json"),
+            (String = "application/x-ndjson"),
+            (String = "text/csv"),
+         )),
+        (status = 400, description = "`invalid_query` (unknown or repeated parameter, `since` not RFC 3339, \
+            `after` not an integer, `limit` not an integer in 1-1000, unknown `format`, a NUL character).",
+         body = ErrorBody),
+    )
+)]
 async fn list(
     State(state): State<Arc<AppState>>,
     _: Admin,
@@ -74,7 +140,7 @@ async fn list(
         None => None,
         Some("jsonl") => Some(Format::JsonLines),
         Some("csv") => Some(Format::Csv),
-        Some(_) => return Err(Error::invalid("invalid_query", "format must be jsonl or csv")),
+        Some(_) => return Err(Error::invalid(ErrorCode::InvalidQuery, "format must be jsonl or csv")),
     };
     if let Some(format) = format {
         return export(state, q.filter(MAX_PAGE)?, format).await;
@@ -83,7 +149,7 @@ async fn list(
     let limit = filter.limit;
     let records = state.store.audit_records(&filter).await?;
     let next_after = (records.len() == limit as usize).then(|| records.last().map(|r| r.seq)).flatten();
-    Ok(Json(json!({ "data": records, "next_after": next_after })).into_response())
+    Ok(Json(AuditPage { data: records, next_after }).into_response())
 }
 
 #[derive(Clone, Copy, PartialEq)]

@@ -13,7 +13,7 @@ use super::signature::SignedAgent;
 use crate::app::AppState;
 use crate::auth::{self, ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, APPROVER_TOKEN_PREFIX};
 use crate::clock::parse_ts;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::model::{Agent, Approver, KeyRateLimit, Scope};
 use crate::service::{alerts, approvals};
 
@@ -42,7 +42,10 @@ impl AgentPrincipal {
         if self.scopes.contains(&scope) {
             Ok(())
         } else {
-            Err(Error::forbidden("insufficient_scope", format!("this API key lacks the {scope} scope")))
+            Err(Error::forbidden(
+                ErrorCode::InsufficientScope,
+                format!("this API key lacks the {scope} scope"),
+            ))
         }
     }
 }
@@ -63,14 +66,14 @@ impl Principal {
                 Ok(a)
             }
             Principal::Admin | Principal::Approver(_) => {
-                Err(Error::forbidden("agent_only", "this endpoint is for agents"))
+                Err(Error::forbidden(ErrorCode::AgentOnly, "this endpoint is for agents"))
             }
         }
     }
 }
 
 fn not_admin() -> Error {
-    Error::forbidden("admin_only", "this endpoint needs the admin token")
+    Error::forbidden(ErrorCode::AdminOnly, "this endpoint needs the admin token")
 }
 
 impl Principal {
@@ -79,7 +82,9 @@ impl Principal {
     pub fn approver(self) -> Result<Approver> {
         match self {
             Principal::Approver(a) => Ok(a),
-            _ => Err(Error::forbidden("approver_only", "only approvers can approve or deny payments")),
+            _ => {
+                Err(Error::forbidden(ErrorCode::ApproverOnly, "only approvers can approve or deny payments"))
+            }
         }
     }
 
@@ -88,7 +93,7 @@ impl Principal {
         match self {
             Principal::Approver(_) | Principal::Admin => Ok(()),
             Principal::Agent(_) => {
-                Err(Error::forbidden("approver_only", "only approvers and admins read approvals"))
+                Err(Error::forbidden(ErrorCode::ApproverOnly, "only approvers and admins read approvals"))
             }
         }
     }
@@ -182,7 +187,10 @@ async fn agent_key(
             k.allowed_cidrs.iter().filter_map(|c| c.parse::<ipnet::IpNet>().ok()).any(|net| net.contains(&ip))
         });
         if !allowed {
-            return Err(Error::forbidden("ip_not_allowed", "this API key may not be used from this address"));
+            return Err(Error::forbidden(
+                ErrorCode::IpNotAllowed,
+                "this API key may not be used from this address",
+            ));
         }
     }
     Ok(AgentPrincipal { agent: found.agent, key_id: found.key.id, scopes: found.key.scopes })

@@ -7,28 +7,32 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::store::StoreError;
 
 impl Error {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    fn status_and_code(&self) -> (StatusCode, ErrorCode) {
         match self {
-            Error::Invalid { code, .. } => (StatusCode::BAD_REQUEST, code),
-            Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            Error::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
-            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            Error::Conflict { code, .. } => (StatusCode::CONFLICT, code),
-            Error::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
-            Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            Error::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-            Error::PolicyUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "policy_unavailable"),
-            Error::Timeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, "request_timeout"),
-            Error::Store(StoreError::Unavailable(_) | StoreError::NotCommitted(_)) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
+            Error::Invalid { code, .. } => (StatusCode::BAD_REQUEST, *code),
+            Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
+            Error::Forbidden { code, .. } => (StatusCode::FORBIDDEN, *code),
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            Error::Conflict { code, .. } => (StatusCode::CONFLICT, *code),
+            Error::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, *code),
+            Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge),
+            Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed),
+            Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
+            Error::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedMediaType)
             }
-            Error::Store(StoreError::Internal(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+            Error::PolicyUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::PolicyUnavailable),
+            Error::Timeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::RequestTimeout),
+            Error::Store(StoreError::Unavailable(_) | StoreError::NotCommitted(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::StoreUnavailable)
+            }
+            Error::Store(StoreError::Internal(_)) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InternalError)
+            }
         }
     }
 }

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 
 /// A JSON request body: `Content-Type: application/json`, within the body
 /// limit, syntactically valid, and matching `T` (unknown fields rejected
@@ -78,7 +78,7 @@ impl<T: DeserializeOwned + Send> FromRequestParts<Arc<AppState>> for PathParams<
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(value)| PathParams(value))
-            .map_err(|rejection| Error::invalid("invalid_request", rejection.body_text()))
+            .map_err(|rejection| Error::invalid(ErrorCode::InvalidRequest, rejection.body_text()))
     }
 }
 
@@ -107,28 +107,30 @@ async fn body_bytes(req: Request, state: &Arc<AppState>) -> Result<Bytes, Error>
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Error::PayloadTooLarge { limit: state.config.max_body_bytes }
         } else {
-            Error::invalid("invalid_body", rejection.body_text())
+            Error::invalid(ErrorCode::InvalidBody, rejection.body_text())
         }
     })
 }
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<JsonBody<T>, Error> {
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| Error::invalid("invalid_json", format!("request body is not valid JSON: {e}")))?;
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        Error::invalid(ErrorCode::InvalidJson, format!("request body is not valid JSON: {e}"))
+    })?;
     if !value.is_object() {
-        return Err(Error::invalid("invalid_request", "request body must be a JSON object"));
+        return Err(Error::invalid(ErrorCode::InvalidRequest, "request body must be a JSON object"));
     }
     if contains_nul(&value) {
         return Err(nul_refused());
     }
-    let body = T::deserialize(&value).map_err(|e| Error::invalid("invalid_request", e.to_string()))?;
+    let body =
+        T::deserialize(&value).map_err(|e| Error::invalid(ErrorCode::InvalidRequest, e.to_string()))?;
     Ok(JsonBody { body, value })
 }
 
 /// NUL cannot be stored as text (PostgreSQL refuses it) and is never
 /// meaningful in an id, a name or a description: refused at the edge.
 fn nul_refused() -> Error {
-    Error::invalid("invalid_request", "text may not contain the NUL character")
+    Error::invalid(ErrorCode::InvalidRequest, "text may not contain the NUL character")
 }
 
 fn contains_nul(value: &serde_json::Value) -> bool {
@@ -152,7 +154,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
         }
         Query::<T>::try_from_uri(&parts.uri)
             .map(|Query(q)| QueryParams(q))
-            .map_err(|e| Error::invalid("invalid_query", e.body_text()))
+            .map_err(|e| Error::invalid(ErrorCode::InvalidQuery, e.body_text()))
     }
 }
 

@@ -14,16 +14,16 @@ use std::sync::{Arc, OnceLock};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Admin;
 use crate::app::AppState;
 use crate::error::Result;
 
-pub fn router() -> Router<Arc<AppState>> {
-    Router::new().route("/metrics", get(render))
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new().routes(routes!(render))
 }
 
 /// The process's recorder, installed once (one process may serve several
@@ -46,6 +46,20 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
+/// Prometheus metrics (admin)
+///
+/// Decisions by outcome and reason, decision latency, provider outcomes,
+/// failed authentications, rate-limited requests, anomaly signals, the
+/// webhook backlog and the payments still `processing`, in the Prometheus
+/// text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "operations",
+    security(("adminToken" = [])),
+    responses((status = 200, description = "The metrics.", content_type = "text/plain; version=0.0.4", body = String))
+)]
 async fn render(State(state): State<Arc<AppState>>, _: Admin) -> Result<impl IntoResponse> {
     let (backlog, processing) = state.store.backlog().await?;
     metrics::gauge!("purser_webhook_backlog").set(backlog as f64);

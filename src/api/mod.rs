@@ -13,6 +13,8 @@ mod health;
 mod kill_switch;
 mod limits;
 mod metrics;
+mod openapi;
+mod page;
 mod payments;
 mod request_id;
 mod signature;
@@ -25,21 +27,21 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use extract::PathParams;
 pub use limits::RateLimits;
 pub use metrics::handle as metrics_handle;
+pub use openapi::json as openapi_json;
 
 use crate::app::AppState;
 use crate::error::Error;
-
-/// The OpenAPI description of every route (kept in the repo, served as is).
-const OPENAPI: &str = include_str!("../../openapi.json");
 
 /// Headers every response carries. The CSP fits both the JSON API and the
 /// console (its only non-self resource is its inline stylesheet). The
@@ -83,6 +85,39 @@ async fn timeout(State(state): State<Arc<AppState>>, req: Request, next: Next) -
     }
 }
 
+/// Every route, each registered together with its OpenAPI operation.
+fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(payments::router())
+        .merge(agents::router())
+        .merge(cards::router())
+        .merge(approvals::router())
+        .merge(webhooks::router())
+        .merge(audit::router())
+        .merge(health::router())
+        .merge(metrics::router())
+        .merge(kill_switch::router())
+        .merge(crate::console::router())
+        .routes(routes!(openapi))
+}
+
+/// This API's OpenAPI description
+///
+/// The document itself (OpenAPI 3.1), generated from the gateway's own
+/// routes and types; the same as `openapi.json` in the repository.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    operation_id = "getOpenApi",
+    tag = "operations",
+    security(()),
+    responses((status = 200, description = "The OpenAPI document.", content_type = "application/json",
+               body = Object)),
+)]
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], openapi::json())
+}
+
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.config.max_body_bytes;
     let mut headers: Vec<(HeaderName, HeaderValue)> = SECURITY_HEADERS
@@ -97,18 +132,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             HeaderValue::from_static("max-age=31536000; includeSubDomains"),
         ));
     }
-    let router = Router::new()
-        .merge(payments::router())
-        .merge(agents::router())
-        .merge(cards::router())
-        .merge(approvals::router())
-        .merge(webhooks::router())
-        .merge(audit::router())
-        .merge(health::router())
-        .merge(metrics::router())
-        .merge(kill_switch::router())
-        .merge(crate::console::router())
-        .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
+    let (routes, _) = routes().split_for_parts();
+    let router = routes
         .fallback(|| async { Error::NotFound("route").into_response() })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed.into_response() })
         .layer(DefaultBodyLimit::max(body_limit))

@@ -39,20 +39,37 @@ impl AuditEvent {
     }
 }
 
-/// A record as stored and exported (and read back from an export).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One record of the hash-chained audit log, as stored and exported (and
+/// read back from an export). `hash` = hex SHA-256 of `prev_hash`, a newline
+/// and the JSON array `[seq, id, at, type, actor, agent_id, subject, data]`;
+/// the first record's `prev_hash` is 64 zeros.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditRecord {
+    /// Position in the chain, gapless.
+    #[schema(minimum = 1)]
     pub seq: i64,
+    #[schema(pattern = "^aud_[0-9a-z]{26}$")]
     pub id: String,
+    #[schema(value_type = crate::model::Timestamp)]
     pub at: String,
+    /// Event type, e.g. `agent.created`, `key.created`, `payment.approved`,
+    /// `payment.denied`, `approval.vote`, `card.authorization`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// Who did it: `admin`, `agent:<agent id>/key:<key id>`,
+    /// `approver:<approver id>`, `provider:<name>`, `card:<card token>`,
+    /// `system` or `system:<component>`.
     pub actor: String,
+    /// The agent concerned, if any.
     pub agent_id: Option<String>,
+    /// The object concerned (payment id, key id, card token, ...), if any.
     pub subject: Option<String>,
-    /// The event's JSON, kept as the exact text that was hashed.
+    /// The event's details as JSON text, kept as the exact text that was
+    /// hashed.
     pub data: String,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub prev_hash: String,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub hash: String,
 }
 

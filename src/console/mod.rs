@@ -7,20 +7,22 @@ mod pages;
 
 use std::sync::Arc;
 
-use axum::extract::rejection::FormRejection;
+use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Form;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::PathParams;
 use crate::app::AppState;
 use crate::auth;
 use crate::clock::format_ts;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::service::approvals::{self, Verdict};
 use crate::store::ConsoleSession;
 
@@ -29,12 +31,12 @@ const SESSION_HOURS: i64 = 8;
 /// The same bound as the API's `comment`.
 const MAX_COMMENT: usize = 2000;
 
-pub fn router() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/console", get(home))
-        .route("/console/login", post(login))
-        .route("/console/logout", post(logout))
-        .route("/console/approvals/{id}/{verdict}", post(decide))
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(home))
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(decide))
 }
 
 /// The signed-in approver, if the cookie names a live session.
@@ -43,13 +45,49 @@ async fn session(state: &AppState, jar: &CookieJar) -> Result<Option<ConsoleSess
     Ok(state.store.console_session(&auth::hash(cookie.value()), state.clock.now()).await?)
 }
 
-#[derive(Deserialize, Default)]
+/// Set by the redirect after a decision. Anything the page cannot read (an
+/// unknown notice, a repeated parameter) just shows no banner.
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Notice {
+    /// Selects a banner from a fixed set: `approved`, `vote_recorded`,
+    /// `rejected`, `expired`, `already_decided` (other values show none).
     notice: Option<String>,
+    /// The payment id the banner names (escaped).
     payment: Option<String>,
 }
 
-async fn home(State(state): State<Arc<AppState>>, jar: CookieJar, Query(notice): Query<Notice>) -> Response {
+/// Console page (HTML)
+///
+/// Server-rendered HTML, no JavaScript. Without a live session (no cookie,
+/// signed out, older than 8 hours, or the approver was revoked) it is the
+/// sign-in form, which posts the approver token to `/console/login`. With
+/// one it is the dashboard: up to 100 pending approvals, soonest-expiring
+/// first, each with the amount, merchant and category, the agent, the
+/// agent's spend today against its daily limit, the approvals so far
+/// against the quorum, why it needs review, earlier votes and comments, the
+/// time left, and a form to approve or deny with an optional comment; and
+/// up to 15 recently decided approvals. Every form carries the session's
+/// CSRF token. All text is HTML-escaped.
+#[utoipa::path(
+    get,
+    path = "/console",
+    operation_id = "consoleHome",
+    tag = "console",
+    security((), ("consoleSession" = [])),
+    params(Notice),
+    responses(
+        (status = 200, description = "The sign-in page or the dashboard.", content_type = "text/html", body = String),
+        (status = 503, description = "The store is unreachable, or an agent's policy is not loaded; an HTML error \
+            page.", content_type = "text/html", body = String),
+    )
+)]
+async fn home(
+    State(state): State<Arc<AppState>>,
+    jar: CookieJar,
+    notice: Result<Query<Notice>, QueryRejection>,
+) -> Response {
+    let notice = notice.map(|Query(n)| n).unwrap_or_default();
     let result = async {
         let Some(session) = session(&state, &jar).await? else {
             return Ok(Html(pages::sign_in(None).into_string()).into_response());
@@ -74,11 +112,39 @@ async fn home(State(state): State<Arc<AppState>>, jar: CookieJar, Query(notice):
     result.unwrap_or_else(error_page)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = ConsoleLoginForm)]
 struct LoginForm {
+    /// The approver token (`psr_appr_...`).
     token: String,
 }
 
+/// Sign in to the console (HTML form)
+///
+/// Checks the approver token (unknown or revoked: the sign-in page again,
+/// with `401`) and starts an 8-hour session: sets the `purser_console`
+/// cookie (`HttpOnly`, `SameSite=Strict`, `Path=/console`, `Max-Age` 8
+/// hours, `Secure` except in `--dev` mode) and redirects to `/console`.
+/// Audited (`console.sign_in`). A body that is not a form with a `token` is
+/// `400` (an HTML page).
+#[utoipa::path(
+    post,
+    path = "/console/login",
+    operation_id = "consoleLogin",
+    tag = "console",
+    security(()),
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed in; see `/console`.",
+         headers(("Location" = String), ("Set-Cookie" = String))),
+        (status = 400, description = "Not a form the console sends: an HTML page.", content_type = "text/html",
+         body = String),
+        (status = 401, description = "Not a valid (live) approver token: the sign-in page with an error.",
+         content_type = "text/html", body = String),
+        (status = 503, description = "The store is unreachable; nothing was changed. An HTML error page.",
+         content_type = "text/html", body = String),
+    )
+)]
 async fn login(
     State(state): State<Arc<AppState>>,
     jar: CookieJar,
@@ -130,11 +196,32 @@ async fn login(
     (jar.add(cookie), Redirect::to("/console")).into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = ConsoleCsrfForm)]
 struct CsrfForm {
+    /// The session's CSRF token, from the page's form.
     csrf: String,
 }
 
+/// Sign out of the console (HTML form)
+///
+/// Ends the session when `csrf` matches it, clears the cookie in any case,
+/// and redirects to `/console`. A body that is not a form with `csrf` is
+/// `400` (an HTML page).
+#[utoipa::path(
+    post,
+    path = "/console/logout",
+    operation_id = "consoleLogout",
+    tag = "console",
+    security((), ("consoleSession" = [])),
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed out; see `/console`.",
+         headers(("Location" = String), ("Set-Cookie" = String))),
+        (status = 400, description = "Not a form the console sends: an HTML page.", content_type = "text/html",
+         body = String),
+    )
+)]
 async fn logout(
     State(state): State<Arc<AppState>>,
     jar: CookieJar,
@@ -153,13 +240,52 @@ async fn logout(
     (jar.remove(Cookie::build(COOKIE).path("/console")), Redirect::to("/console")).into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = ConsoleDecideForm)]
 struct DecideForm {
+    /// The session's CSRF token, from the page's form.
     csrf: String,
+    /// Optional, at most 2000 characters; blank counts as none.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     comment: String,
 }
 
+/// Approve or deny from the console (HTML form)
+///
+/// The console's approve and deny buttons: the same vote as `POST
+/// /v1/approvals/{id}/approve` and `/deny`, cast by the signed-in approver.
+/// Without a live session it redirects to `/console` (the sign-in page).
+/// CSRF: `csrf` must be the session's token, and a request whose `Origin`
+/// header is present and names another origin than its `Host` is refused;
+/// both give `403`. The outcome is shown as a banner after the redirect.
+#[utoipa::path(
+    post,
+    path = "/console/approvals/{id}/{verdict}",
+    operation_id = "consoleDecide",
+    tag = "console",
+    security(("consoleSession" = [])),
+    params(
+        ("id" = String, Path, description = "Approval id (`apv_...`)."),
+        ("verdict" = String, Path, pattern = "^(approve|deny)$", description = "`approve` or `deny` (anything \
+            else: `404`, HTML)."),
+    ),
+    request_body(content = DecideForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Decided (or not signed in). `Location` is \
+            `/console?notice=<notice>&payment=<payment id>` with `notice` one of `approved`, `vote_recorded`, \
+            `rejected`, `expired`, `already_decided`; or `/console` without a live session.",
+         headers(("Location" = String))),
+        (status = 400, description = "Not a form the console sends, or a comment over 2000 characters: an HTML \
+            page; nothing was changed.", content_type = "text/html", body = String),
+        (status = 403, description = "CSRF token mismatch or cross-origin `Origin`; nothing was changed.",
+         content_type = "text/html", body = String),
+        (status = 404, description = "No such approval, or a verdict other than `approve`/`deny`.",
+         content_type = "text/html", body = String),
+        (status = 503, description = "The store is unreachable or the policy concerned is not loaded; an HTML \
+            error page.", content_type = "text/html", body = String),
+    )
+)]
 async fn decide(
     State(state): State<Arc<AppState>>,
     jar: CookieJar,
@@ -197,7 +323,7 @@ async fn decide(
                 (Verdict::Approve, _) => "vote_recorded",
                 (Verdict::Deny, _) => "rejected",
             },
-            Err(Error::Conflict { code: "approval_expired", .. }) => "expired",
+            Err(Error::Conflict { code: ErrorCode::ApprovalExpired, .. }) => "expired",
             Err(Error::Conflict { .. }) => "already_decided",
             Err(e) => return Err(e),
         };

@@ -19,6 +19,7 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::money::Currency;
 
@@ -29,8 +30,11 @@ pub use load::{
 pub use schedule::Schedule;
 pub use windows::{WindowEnds, WindowKeys};
 
-/// Trust levels pick a row of the default limit ladder (see `ladder.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Picks the row of the default limit ladder for limits the agent's policy
+/// leaves unset (low 50/100/500/1000, medium 500/1000/5000/10000, high
+/// 5000/10000/50000/100000 per tx/day/week/month; see `ladder.rs`).
+/// `custom` means no ladder: only the policy's own limits apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TrustLevel {
     Low,
@@ -41,8 +45,35 @@ pub enum TrustLevel {
     Custom,
 }
 
-/// Stable reason codes; the wire contract (DESIGN.md) names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// Stable reason codes:
+/// - `per_tx_limit`: The amount (plus fee) is above the per-transaction limit.
+/// - `daily_limit`, `weekly_limit`, `monthly_limit`: The payment would take
+///   the window's reserved spend above its limit.
+/// - `lifetime_limit`: A lifetime limit (of the policy or of a matching
+///   merchant entry) would be exceeded.
+/// - `velocity_limit`: Too many payments in a trailing window
+///   (`limit`/`attempted` are counts).
+/// - `merchant_not_allowed`: The policy has a merchant allowlist and neither
+///   the merchant id nor the category is on it (or the entry expired).
+/// - `merchant_denied`: The merchant id or category is on the policy's
+///   denylist (a deny match wins over any allow).
+/// - `merchant_per_tx_limit`: The amount is above the matching allowlist
+///   entry's `max_per_tx`.
+/// - `category_blocked`: The merchant category is blocked (default:
+///   gambling, alcohol, tobacco, adult, weapons).
+/// - `outside_schedule`: The payment is outside the allowed days/hours in
+///   the policy's time zone.
+/// - `scope_not_allowed`: The merchant category is not covered by the
+///   policy's `allowed_scopes`.
+/// - `currency_not_allowed`: The policy does not accept this currency.
+/// - `rail_not_allowed`: The policy does not allow this rail.
+/// - `agent_frozen`: The agent is frozen by an admin.
+/// - `approval_required`: The amount is above the approval threshold (or
+///   above the new-merchant share of it for a first payment to a merchant):
+///   a human must approve. On a standing card's authorization, which cannot
+///   wait, the payment is denied with this reason instead.
+/// - `kill_switch`: not a policy rule: the gateway's kill switch is engaged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReasonCode {
     PerTxLimit,
@@ -66,7 +97,9 @@ pub enum ReasonCode {
     KillSwitch,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// All rules are evaluated; any failed deny rule gives `deny`; otherwise,
+/// if approval is needed, `require_approval`; otherwise `approve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Approve,
@@ -74,23 +107,39 @@ pub enum Outcome {
     RequireApproval,
 }
 
-/// One failed rule. `limit` and `attempted` are in the policy's base
-/// currency and present for amount rules (and as counts for velocity).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One rule that failed (or, for `approval_required`, why a human must
+/// approve).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Reason {
     pub code: ReasonCode,
+    /// Human-readable explanation.
     pub message: String,
+    /// The limit that applied, in the policy's base currency (a count for
+    /// `velocity_limit`). Present for amount and count rules only.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub limit: Option<String>,
+    /// What the payment would have reached, in the same unit as `limit`.
+    /// Present for amount and count rules only.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub attempted: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The policy decision. A denial lists every rule that failed, not only the
+/// first (in the order of the `ReasonCode` enum); `approve` has no reasons;
+/// `require_approval` has one `approval_required` reason. A standing card's
+/// authorization cannot wait for a human: what would be `require_approval`
+/// is `deny`, with that one `approval_required` reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Decision {
     pub outcome: Outcome,
     pub reasons: Vec<Reason>,
+    /// Name of the policy that decided.
+    #[schema(example = "low-trust")]
     pub policy: String,
+    /// Content hash of the policy version that decided.
+    #[schema(pattern = "^sha256:[0-9a-f]{64}$")]
     pub policy_version: String,
 }
 

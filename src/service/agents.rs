@@ -7,7 +7,7 @@ use crate::app::AppState;
 use crate::audit::AuditEvent;
 use crate::auth::{self, AGENT_KEY_PREFIX};
 use crate::clock::format_ts;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::ids;
 use crate::model::{Agent, ApiKey, KeyRateLimit, Scope};
 use crate::policy::TrustLevel;
@@ -36,7 +36,7 @@ fn require_policy(state: &AppState, name: &str) -> Result<()> {
     if state.policies.current().get(name).is_none() {
         let known: Vec<String> = state.policies.current().names().map(str::to_owned).collect();
         return Err(Error::unprocessable(
-            "unknown_policy",
+            ErrorCode::UnknownPolicy,
             format!("no policy named {name:?} is loaded; known: {}", known.join(", ")),
         ));
     }

@@ -14,7 +14,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::audit::AuditEvent;
@@ -61,11 +62,56 @@ pub struct Watches {
     volume: SpikeWatch,
 }
 
+/// The window every signal counts in.
+const PER: &str = "1m";
+
+/// The `data` of `policy.violation_spike`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ViolationSpike {
+    #[schema(pattern = "^agt_[0-9a-z]{26}$")]
+    agent_id: String,
+    /// Denials within the clock minute that raised it (the threshold).
+    denials: u32,
+    /// The window counted: `1m`, a clock minute.
+    #[schema(example = "1m")]
+    per: &'static str,
+}
+
+/// The `data` of `auth.failure_spike`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FailureSpike {
+    /// `address` (failures from one client address) or `gateway` (across all).
+    #[schema(pattern = "^(address|gateway)$")]
+    scope: &'static str,
+    /// The client address, for `scope: address`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    address: Option<String>,
+    /// Failures within the clock minute that raised it (the threshold).
+    failures: u32,
+    /// The window counted: `1m`, a clock minute.
+    #[schema(example = "1m")]
+    per: &'static str,
+}
+
+/// The `data` of `agent.volume_spike`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VolumeSpike {
+    #[schema(pattern = "^agt_[0-9a-z]{26}$")]
+    agent_id: String,
+    /// Authenticated requests within the clock minute that raised it (the
+    /// threshold).
+    requests: u32,
+    /// The window counted: `1m`, a clock minute.
+    #[schema(example = "1m")]
+    per: &'static str,
+}
+
 /// Counts a denial of `agent_id`'s payment.
 pub async fn on_denial(state: &AppState, agent_id: &str) {
     let threshold = state.config.alert_denials_per_minute;
     if state.watches.denials.hit(agent_id, state.clock.now(), threshold) {
-        let data = json!({ "agent_id": agent_id, "denials": threshold, "per": "1m" });
+        let data = ViolationSpike { agent_id: agent_id.to_owned(), denials: threshold, per: PER };
         raise(state, "policy.violation_spike", Some(agent_id), data).await;
     }
 }
@@ -77,11 +123,11 @@ pub async fn on_failed_auth(state: &AppState, ip: IpAddr) {
         (state.config.alert_failed_auth_per_minute, state.config.alert_failed_auth_total_per_minute);
     if state.watches.failed_auth.hit(&format!("ip:{ip}"), now, per_address) {
         let data =
-            json!({ "scope": "address", "address": ip.to_string(), "failures": per_address, "per": "1m" });
+            FailureSpike { scope: "address", address: Some(ip.to_string()), failures: per_address, per: PER };
         raise(state, "auth.failure_spike", None, data).await;
     }
     if state.watches.failed_auth.hit("gateway", now, total) {
-        let data = json!({ "scope": "gateway", "failures": total, "per": "1m" });
+        let data = FailureSpike { scope: "gateway", address: None, failures: total, per: PER };
         raise(state, "auth.failure_spike", None, data).await;
     }
 }
@@ -94,7 +140,7 @@ pub fn on_agent_request(state: &std::sync::Arc<AppState>, agent_id: &str) {
     if state.watches.volume.hit(agent_id, state.clock.now(), threshold) {
         let (state, agent_id) = (state.clone(), agent_id.to_owned());
         tokio::spawn(async move {
-            let data = json!({ "agent_id": agent_id, "requests": threshold, "per": "1m" });
+            let data = VolumeSpike { agent_id: agent_id.clone(), requests: threshold, per: PER };
             raise(&state, "agent.volume_spike", Some(&agent_id), data).await;
         });
     }
@@ -103,10 +149,16 @@ pub fn on_agent_request(state: &std::sync::Arc<AppState>, agent_id: &str) {
 /// Emits `kind` as a webhook, an audit record and a metric. Best effort:
 /// what caused it already happened, and a failure to record the signal is
 /// logged.
-async fn raise(state: &AppState, kind: &'static str, agent_id: Option<&str>, data: Value) {
+async fn raise<T: Serialize + Send + 'static>(
+    state: &AppState,
+    kind: &'static str,
+    agent_id: Option<&str>,
+    data: T,
+) {
     metrics::counter!("purser_anomaly_signals_total", "type" => kind).increment(1);
     let now = state.clock.now();
-    let mut event = AuditEvent::new(kind, "system").data(data.clone());
+    let audited = serde_json::to_value(&data).expect("signals serialize");
+    let mut event = AuditEvent::new(kind, "system").data(audited);
     if let Some(agent_id) = agent_id {
         event = event.agent(agent_id);
     }

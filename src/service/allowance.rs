@@ -8,50 +8,74 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::clock::format_ts;
 use crate::error::{Error, Result};
-use crate::model::Agent;
+use crate::model::{Agent, DecimalString, Timestamp};
 use crate::money::{format_amount, Currency};
 use crate::policy::{
     AgentFacts, MerchantRule, MerchantTarget, Policy, SpendSnapshot, TrustLevel, VelocityRule, WindowEnds,
 };
 use crate::store::SpendQuery;
 
-#[derive(Debug, Clone, Serialize)]
+/// An agent's policy as it applies to that agent (ladder limits filled in
+/// for the ones the policy leaves unset) and its reserved spend now. Reading
+/// it changes nothing; a payment is still decided on its own, atomically,
+/// so the numbers may have moved by then.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = AgentPolicy)]
 pub struct Allowance {
+    #[schema(pattern = "^agt_[0-9a-z]{26}$")]
     pub agent_id: String,
+    /// The policy's name.
     pub policy: String,
+    /// As in a payment's `decision.policy_version`.
+    #[schema(pattern = "^sha256:[0-9a-f]{64}$")]
     pub policy_version: String,
     pub description: Option<String>,
     /// The ladder row that applies: the policy's pin, else the agent's.
     pub trust_level: TrustLevel,
-    /// A frozen agent's payments are all denied, whatever remains below.
+    /// A frozen agent's payments are all denied (`agent_frozen`), whatever
+    /// remains below.
     pub frozen: bool,
-    /// Limits and spend are in this currency.
+    /// The policy's base currency: every limit and amount here is in it.
+    #[schema(value_type = Currency)]
     pub currency: &'static str,
+    /// Currencies payments may be made in.
+    #[schema(value_type = Vec<Currency>)]
     pub currencies: Vec<&'static str>,
     pub rails: Vec<String>,
-    /// The time zone calendar windows follow.
+    /// IANA time zone of the calendar windows, e.g. `America/New_York`.
     pub timezone: &'static str,
+    /// Largest single payment; null = none.
+    #[schema(value_type = Option<DecimalString>)]
     pub per_tx_limit: Option<String>,
-    /// Payments above this wait for human approval.
+    /// Payments above it wait for human approval; null = never.
+    #[schema(value_type = Option<DecimalString>)]
     pub approval_threshold: Option<String>,
+    #[schema(minimum = 1)]
     pub approvals_required: u32,
-    /// When payments are allowed at all, e.g. `mon,tue,wed,thu,fri 09:00-17:00`.
+    /// When payments are allowed, e.g. `mon,tue,wed,thu,fri 09:00-17:00`
+    /// in `timezone`; null = always.
     pub schedule: Option<String>,
+    /// Spending scopes (groups of merchant categories); `all` = any.
     pub allowed_scopes: Vec<String>,
     pub blocked_categories: Vec<String>,
+    /// Empty = any merchant not otherwise refused.
     pub merchant_allowlist: Vec<MerchantRuleView>,
     pub merchant_denylist: Vec<MerchantRuleView>,
     pub spend: SpendWindows,
+    /// Each velocity rule: at most `max` payments in any trailing
+    /// `per_seconds`.
     pub velocity: Vec<VelocityView>,
-    /// The instant the spend was read at.
+    /// When the spend was read.
+    #[schema(value_type = Timestamp)]
     pub as_of: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SpendWindows {
     pub daily: Window,
     pub weekly: Window,
@@ -59,38 +83,62 @@ pub struct SpendWindows {
     pub lifetime: Window,
 }
 
-/// Reserved spend (approved, pending approval, processing and succeeded
-/// payments) in one window against its limit.
-#[derive(Debug, Clone, Serialize)]
+/// Reserved spend (approved, pending-approval, processing and succeeded
+/// payments; denied, rejected, expired and failed ones reserve nothing) in
+/// one window, against the limit that applies to the agent, in the policy's
+/// base currency.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = SpendWindow)]
 pub struct Window {
-    /// `null`: no limit in this window.
+    /// The effective limit of this window (the policy's own, else its
+    /// trust-level ladder row); null when none applies.
+    #[schema(value_type = Option<DecimalString>)]
     pub limit: Option<String>,
+    #[schema(value_type = DecimalString)]
     pub spent: String,
-    /// `limit - spent`, never below zero; `null` without a limit.
+    /// `limit - spent`, never below zero; null without a limit.
+    #[schema(value_type = Option<DecimalString>)]
     pub remaining: Option<String>,
-    /// When the next window starts (local midnight in `timezone`); `null`
-    /// for the lifetime window.
+    /// When the next window starts: local midnight (the next day, Monday,
+    /// or the first of the month) in the policy's `timezone`, or the first
+    /// instant of that date where daylight saving skips midnight. Null for
+    /// the lifetime window.
+    #[schema(value_type = Option<Timestamp>)]
     pub resets_at: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct VelocityView {
     pub max: u32,
     pub per_seconds: u64,
     /// Reservations in the trailing `per_seconds`.
     pub used: u32,
+    /// `max - used`, never below zero.
     pub remaining: u32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One merchant allowlist or denylist entry: by `merchant_id` or by
+/// `category` (exactly one is present).
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MerchantRuleView {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub merchant_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub category: Option<String>,
+    /// Largest single payment at this merchant; null = the policy's limits
+    /// only.
+    #[schema(value_type = Option<DecimalString>)]
     pub max_per_tx: Option<String>,
+    /// Most ever reserved at this merchant or category; null = none.
+    #[schema(value_type = Option<DecimalString>)]
     pub lifetime_limit: Option<String>,
+    /// The entry stops matching after this instant; null = never.
+    #[schema(value_type = Option<Timestamp>)]
     pub expires_at: Option<String>,
+    /// Days and hours the entry matches, e.g. `mon,tue 09:00-17:00`; null =
+    /// always.
     pub schedule: Option<String>,
 }
 

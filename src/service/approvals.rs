@@ -15,7 +15,7 @@ use crate::app::AppState;
 use crate::audit::AuditEvent;
 use crate::auth::{self, APPROVER_TOKEN_PREFIX};
 use crate::clock::{format_ts, parse_ts};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::ids;
 use crate::model::{Approval, Approver, Payment, PaymentStatus, ProviderRef};
 use crate::store::{ApprovalState, WriteTx};
@@ -119,12 +119,15 @@ pub async fn vote(
         Voted::Approved(payment) => state.forwarder.notify(*payment),
         Voted::NotPending(status) => {
             return Err(Error::conflict(
-                "approval_not_pending",
+                ErrorCode::ApprovalNotPending,
                 format!("this approval is already {status}"),
             ));
         }
         Voted::Expired => {
-            return Err(Error::conflict("approval_expired", "this approval expired before it was decided"));
+            return Err(Error::conflict(
+                ErrorCode::ApprovalExpired,
+                "this approval expired before it was decided",
+            ));
         }
     }
     state.store.approval(approval_id).await?.ok_or(Error::NotFound("approval"))
@@ -132,7 +135,7 @@ pub async fn vote(
 
 fn kill_switch_engaged() -> Error {
     Error::conflict(
-        "kill_switch_engaged",
+        ErrorCode::KillSwitchEngaged,
         "the kill switch is engaged: nothing can be approved until it is released",
     )
 }
@@ -292,11 +295,19 @@ pub async fn expire_overdue(state: &Arc<AppState>) -> Result<usize> {
         .await
 }
 
-/// An agent's reserved spend today against its daily limit, for reviewers.
-#[derive(Debug, Clone, Serialize)]
+/// The agent's reserved spend in today's daily window (approved,
+/// pending-approval, processing and succeeded payments; the pending payment
+/// under review included) against its effective daily limit, in the base
+/// currency of the agent's current policy.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SpendToday {
+    #[schema(value_type = crate::model::DecimalString)]
     pub spent: String,
+    /// The effective daily limit (from the policy or its trust-level ladder
+    /// row); null when none applies.
+    #[schema(value_type = Option<crate::model::DecimalString>)]
     pub limit: Option<String>,
+    #[schema(value_type = crate::money::Currency)]
     pub currency: String,
 }
 

@@ -11,7 +11,7 @@ use super::payments::{self, Created, Idempotency, PaymentInput, Settlement};
 use crate::app::AppState;
 use crate::audit::AuditEvent;
 use crate::clock::format_ts;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::model::{Card, Payment, PaymentStatus};
 use crate::money::{from_minor, to_minor};
 use crate::providers::lithic::asa::{Authorization, Decline, Kind};
@@ -38,7 +38,7 @@ pub async fn register(state: &AppState, actor: &str, agent_id: &str, card_token:
             Box::pin(async move {
                 tx.agent(&card.agent_id).await?.ok_or(Error::NotFound("agent"))?;
                 if !tx.insert_card(&card).await? {
-                    return Err(Error::conflict("card_exists", "this card is already registered"));
+                    return Err(Error::conflict(ErrorCode::CardExists, "this card is already registered"));
                 }
                 let event = AuditEvent::new("card.registered", actor)
                     .agent(&card.agent_id)

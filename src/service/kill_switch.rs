@@ -3,13 +3,11 @@
 //! not forwarded (they wait, reserved, until it is released). Engaging and
 //! releasing are audited and emitted as webhooks.
 
-use serde_json::json;
-
 use crate::app::AppState;
 use crate::audit::AuditEvent;
 use crate::clock::format_ts;
 use crate::error::Result;
-use crate::model::KillSwitch;
+use crate::model::{KillSwitch, KillSwitchState};
 
 /// Engages the switch (`Some(reason)`) or releases it (`None`); returns
 /// the switch as it now stands. Doing what is already done changes nothing.
@@ -23,9 +21,10 @@ pub async fn set(state: &AppState, actor: &str, reason: Option<String>) -> Resul
             Box::pin(async move {
                 if tx.set_kill_switch(to.as_ref()).await? {
                     let kind = if to.is_some() { "kill_switch.engaged" } else { "kill_switch.released" };
-                    let data = json!({ "kill_switch": to });
+                    let data = KillSwitchState::from(to);
                     tx.emit(kind, &data, now);
-                    tx.append_audit(AuditEvent::new(kind, actor).data(data), now).await?;
+                    let audited = serde_json::to_value(&data).expect("the switch serializes");
+                    tx.append_audit(AuditEvent::new(kind, actor).data(audited), now).await?;
                 }
                 Ok::<_, crate::error::Error>(())
             })

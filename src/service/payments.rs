@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::audit::AuditEvent;
 use crate::clock::format_ts;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::ids;
 use crate::model::{Agent, ApprovalSummary, KillSwitch, Money, Payment, PaymentStatus, ProviderRef};
 use crate::money::{to_counter, Currency};
@@ -283,7 +283,7 @@ pub async fn evaluate(state: &AppState, agent_id: &str, input: PaymentInput) -> 
 fn replayed(stored_hash: &str, idem: &Idempotency, payment: Option<Payment>) -> Result<Created> {
     if stored_hash != idem.request_hash {
         return Err(Error::conflict(
-            "idempotency_conflict",
+            ErrorCode::IdempotencyConflict,
             "this Idempotency-Key was already used with a different request body",
         ));
     }
@@ -346,9 +346,39 @@ fn new_payment(
 /// Share of a window's limit past which `spend.threshold_warning` fires.
 const WARN_AT_PERCENT: i64 = 80;
 
+/// The `data` of `spend.threshold_warning`: a payment moved the agent's
+/// reserved spend in a window across 80% of the window's limit. Sent once
+/// per crossing (not for later payments in the same window), one event per
+/// window crossed.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct SpendThresholdWarning {
+    #[schema(pattern = "^agt_[0-9a-z]{26}$")]
+    agent_id: String,
+    /// The payment that crossed the mark (approved or pending approval).
+    #[schema(pattern = "^pay_[0-9a-z]{26}$")]
+    payment_id: String,
+    /// The calendar window, in the policy's time zone: `daily`, `weekly` or
+    /// `monthly`.
+    #[schema(pattern = "^(daily|weekly|monthly)$")]
+    window: &'static str,
+    /// Reserved spend in the window including this payment (amount + fee),
+    /// in the policy's base currency.
+    #[schema(value_type = crate::model::DecimalString)]
+    spent: String,
+    /// The window's limit in effect for the agent, in the policy's base
+    /// currency.
+    #[schema(value_type = crate::model::DecimalString)]
+    limit: String,
+    currency: Currency,
+}
+
 /// A warning for each window whose reserved spend this payment moved across
 /// 80% of its limit (once per crossing, not on every later payment).
-fn threshold_warnings(prep: &Prepared, before: &SpendSnapshot, payment: &Payment) -> Vec<serde_json::Value> {
+fn threshold_warnings(
+    prep: &Prepared,
+    before: &SpendSnapshot,
+    payment: &Payment,
+) -> Vec<SpendThresholdWarning> {
     let Some(counted) = prep.policy.counted_amount(&prep.facts) else { return Vec::new() };
     let limits = prep.policy.effective_limits(&prep.agent);
     let windows = [
@@ -363,15 +393,13 @@ fn threshold_warnings(prep: &Prepared, before: &SpendSnapshot, payment: &Payment
             let limit = limit?;
             let mark = limit * Decimal::new(WARN_AT_PERCENT, 2);
             let after = spent + counted;
-            (spent < mark && after >= mark).then(|| {
-                json!({
-                    "agent_id": payment.agent_id,
-                    "payment_id": payment.id,
-                    "window": window,
-                    "spent": crate::money::format_amount(after, currency),
-                    "limit": crate::money::format_amount(limit, currency),
-                    "currency": currency,
-                })
+            (spent < mark && after >= mark).then(|| SpendThresholdWarning {
+                agent_id: payment.agent_id.clone(),
+                payment_id: payment.id.clone(),
+                window,
+                spent: crate::money::format_amount(after, currency),
+                limit: crate::money::format_amount(limit, currency),
+                currency,
             })
         })
         .collect()

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::app::AppState;
 use crate::audit::AuditEvent;
 use crate::clock::format_ts;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::ids;
 use crate::model::{KeyRateLimit, Scope, SigningKey};
 
@@ -32,7 +32,7 @@ pub async fn register(
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
         .filter(|b| VerifyingKey::from_bytes(b).is_ok())
         .ok_or_else(|| {
-            Error::invalid("invalid_request", "public_key must be base64 of a 32-byte Ed25519 key")
+            Error::invalid(ErrorCode::InvalidRequest, "public_key must be base64 of a 32-byte Ed25519 key")
         })?;
     let now = state.clock.now();
     let key = SigningKey {
@@ -52,7 +52,7 @@ pub async fn register(
                 tx.agent(&key.agent_id).await?.ok_or(Error::NotFound("agent"))?;
                 if !tx.insert_signing_key(&key).await? {
                     return Err(Error::conflict(
-                        "signing_key_exists",
+                        ErrorCode::SigningKeyExists,
                         "this public key is already registered",
                     ));
                 }

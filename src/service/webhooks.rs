@@ -8,13 +8,13 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::audit::AuditEvent;
 use crate::clock::format_ts;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::ids;
 use crate::model::WebhookEndpoint;
 use crate::store::EndpointPatch;
 use crate::webhooks::signature::Secret;
 use crate::webhooks::ssrf::{check_url, resolve_checked};
-use crate::webhooks::EVENT_TYPES;
+use crate::webhooks::{is_event_type, EVENTS};
 
 pub struct IssuedEndpoint {
     pub endpoint: WebhookEndpoint,
@@ -25,7 +25,7 @@ pub struct IssuedEndpoint {
 /// Refuses URLs deliveries may not go to, naming why. Hostnames are resolved
 /// now for an early answer; every delivery resolves and checks again.
 async fn check_target(state: &AppState, url: &str) -> Result<String> {
-    let invalid = |e: String| Error::invalid("invalid_webhook_url", e);
+    let invalid = |e: String| Error::invalid(ErrorCode::InvalidWebhookUrl, e);
     let parsed = check_url(url, &state.webhook_targets).map_err(|e| invalid(e.to_string()))?;
     if let Some(host) = parsed.host_str().filter(|_| parsed.domain().is_some()) {
         resolve_checked(host, &state.webhook_targets).await.map_err(|e| invalid(e.to_string()))?;
@@ -35,13 +35,16 @@ async fn check_target(state: &AppState, url: &str) -> Result<String> {
 
 fn check_events(events: &[String]) -> Result<()> {
     if events.is_empty() {
-        return Err(Error::invalid("invalid_request", "events must name at least one event type (or \"*\")"));
+        return Err(Error::invalid(
+            ErrorCode::InvalidRequest,
+            "events must name at least one event type (or \"*\")",
+        ));
     }
     for e in events {
-        if e != "*" && !EVENT_TYPES.contains(&e.as_str()) {
+        if e != "*" && !is_event_type(e) {
             return Err(Error::invalid(
-                "invalid_request",
-                format!("unknown event type {e:?}; known: {}", EVENT_TYPES.join(", ")),
+                ErrorCode::InvalidRequest,
+                format!("unknown event type {e:?}; known: {}", EVENTS.map(|t| t.name).join(", ")),
             ));
         }
     }

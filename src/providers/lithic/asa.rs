@@ -31,7 +31,8 @@
 
 use axum::http::{HeaderMap, HeaderValue};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::money::Currency;
 use crate::policy::ReasonCode;
@@ -133,40 +134,75 @@ pub struct Authorization {
     pub descriptor: String,
 }
 
-#[derive(Deserialize)]
-struct Request {
+/// Lithic's ASA authorization request (`card_authorization.approval_request`),
+/// as Lithic sends it. purser reads only the fields below; others are
+/// ignored. A signed body it cannot read is declined (`200`), not refused.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = LithicAsaRequest)]
+pub struct Request {
+    /// Lithic's transaction token. The answer echoes it; it is also the
+    /// idempotency key of a standing card's payment and, once approved, its
+    /// `provider.transaction_id`.
     token: String,
+    /// What is asked: `AUTHORIZATION` or `FINANCIAL_AUTHORIZATION` (a
+    /// purchase), `CREDIT_AUTHORIZATION` or `FINANCIAL_CREDIT_AUTHORIZATION`
+    /// (a refund to the card), `BALANCE_INQUIRY`. Absent on older payloads:
+    /// a purchase. Anything else is declined.
     status: Option<String>,
+    /// The card; its `token` is read (preferred over `card_token`).
     card: Option<CardRef>,
+    /// The card's token, on payloads without `card`.
     card_token: Option<String>,
+    /// When present, `amounts.cardholder` is the amount: what the card is
+    /// charged, in the card's currency.
     amounts: Option<Amounts>,
+    /// On payloads without `amounts`: what the card is charged (acquirer fee
+    /// included), in minor units of `cardholder_currency`.
     authorization_amount: Option<i64>,
+    /// Used in place of `authorization_amount` when that is absent.
     amount: Option<i64>,
+    /// Currency of `authorization_amount`/`amount`; needed when `amounts` is
+    /// absent.
     cardholder_currency: Option<String>,
     merchant: Merchant,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = LithicAsaCard)]
 struct CardRef {
     token: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = LithicAsaAmounts)]
 struct Amounts {
     cardholder: Money,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = LithicAsaMoney)]
 struct Money {
+    /// In the currency's minor units (cents for USD).
     amount: i64,
+    /// Currency code; one purser does not support is declined.
     currency: String,
 }
 
-#[derive(Deserialize)]
+/// At least one of `acceptor_id` and `descriptor` must not be blank.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = LithicAsaMerchant)]
 struct Merchant {
+    /// The card acceptor id: trimmed and lower-cased, the payment's
+    /// `merchant_id`. When blank, the descriptor is used instead.
     acceptor_id: Option<String>,
+    /// The merchant's name as the network shows it: the payment's
+    /// `description`, and (lower-cased) its `merchant_id` when `acceptor_id`
+    /// is blank.
     #[serde(default)]
     descriptor: String,
+    /// Merchant category code (ISO 18245), mapped to the payment's
+    /// `merchant_category` through purser's table (e.g. `7995` `gambling`,
+    /// `5921` `alcohol`, `7372` `cloud`); other codes give no category.
     mcc: Option<String>,
 }
 
@@ -274,13 +310,32 @@ impl Decline {
     }
 }
 
+/// purser's answer to an ASA request, sent with HTTP 200.
+#[derive(Debug, serde::Serialize, ToSchema)]
+#[schema(as = LithicAsaResponse)]
+pub struct Response {
+    /// The request's `token`, echoed (null only for a body purser could not
+    /// read one from).
+    token: Option<String>,
+    /// `APPROVED`, or a decline: `CARD_PAUSED` (the agent is frozen, or the
+    /// kill switch is engaged), `VELOCITY_EXCEEDED`, `INSUFFICIENT_FUNDS` (an
+    /// amount limit, or more than an issued card's payment), or
+    /// `UNAUTHORIZED_MERCHANT` (anything else: the merchant or category, an
+    /// approval the network cannot wait for, an unknown card, an unreadable
+    /// request, a store that is down).
+    #[schema(
+        pattern = "^(APPROVED|CARD_PAUSED|VELOCITY_EXCEEDED|INSUFFICIENT_FUNDS|UNAUTHORIZED_MERCHANT)$"
+    )]
+    result: &'static str,
+}
+
 /// The response body Lithic expects (with HTTP 200): `Ok` approves.
-pub fn respond(token: Option<&str>, answer: Result<(), Decline>) -> Value {
+pub fn respond(token: Option<&str>, answer: Result<(), Decline>) -> Response {
     let result = match answer {
         Ok(()) => "APPROVED",
         Err(decline) => decline.result(),
     };
-    json!({ "token": token, "result": result })
+    Response { token: token.map(str::to_owned), result }
 }
 
 /// Purser's category for a merchant category code (ISO 18245), for the MCCs
@@ -318,7 +373,13 @@ fn category(mcc: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+
+    fn wire(response: Response) -> Value {
+        serde_json::to_value(response).unwrap()
+    }
 
     // The Standard Webhooks reference vector: Lithic's SDKs verify ASA and
     // Events webhooks with exactly this construction.
@@ -484,7 +545,7 @@ mod tests {
     fn responses_echo_the_token_with_a_documented_result() {
         let auth = parse(SAMPLE.as_bytes()).unwrap();
         assert_eq!(
-            respond(Some(&auth.token), Ok(())),
+            wire(respond(Some(&auth.token), Ok(()))),
             json!({ "token": "7842e70e-2b17-47ca-8541-869636bedf6a", "result": "APPROVED" })
         );
         let results: Vec<Value> = [
@@ -494,13 +555,13 @@ mod tests {
             Decline::CardPaused,
         ]
         .into_iter()
-        .map(|d| respond(Some("t"), Err(d))["result"].clone())
+        .map(|d| wire(respond(Some("t"), Err(d)))["result"].clone())
         .collect();
         assert_eq!(
             results,
             ["UNAUTHORIZED_MERCHANT", "INSUFFICIENT_FUNDS", "VELOCITY_EXCEEDED", "CARD_PAUSED"]
         );
-        assert_eq!(respond(None, Err(Decline::UnauthorizedMerchant))["token"], Value::Null);
+        assert_eq!(wire(respond(None, Err(Decline::UnauthorizedMerchant)))["token"], Value::Null);
     }
 
     #[test]
