@@ -70,10 +70,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum ErrorCode {
     /// 400: The body is not a JSON object, has an unknown, missing or mistyped field, or a field breaks
     /// a documented limit (identifier format, description or metadata size, empty scopes, bad
-    /// `expires_at` or CIDR, nothing to change, empty `events` or an unknown webhook event type,
-    /// `grace_seconds` over 2592000, a `card_token` that is not 1-128 printable ASCII characters, ...),
-    /// or a signed card authorization request (`POST /v1/providers/lithic/asa`) that purser cannot
-    /// read.
+    /// `expires_at` or CIDR, empty `events` or an unknown webhook event type, `grace_seconds` over
+    /// 2592000, a `card_token` that is not 1-128 printable ASCII characters, a NUL character, ...).
     InvalidRequest,
     /// 400: The request body is not syntactically valid JSON (an empty body included, except where the
     /// body is optional).

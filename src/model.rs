@@ -100,6 +100,37 @@ pub struct ApiKey {
     pub revoked_at: Option<String>,
 }
 
+/// A whole number as JSON may write it: `8`, or `8.0` (JSON Schema counts
+/// both as integers, and so do clients that keep every number a double).
+/// Anything else is refused naming the field's rule, not a Rust type.
+pub(crate) fn whole_number<'de, D, T>(de: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    let number = serde_json::Number::deserialize(de)?;
+    let whole = number.as_u64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(f))
+            .map(|f| f as u64)
+    });
+    whole
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| serde::de::Error::custom(format!("{number} is not a whole number in range")))
+}
+
+/// [`whole_number`] for an optional field (`null` or left out: `None`).
+pub(crate) fn optional_whole_number<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    #[derive(Deserialize)]
+    struct Whole<T: TryFrom<u64>>(#[serde(deserialize_with = "whole_number")] T);
+    Ok(Option::<Whole<T>>::deserialize(de)?.map(|w| w.0))
+}
+
 /// One key's own request budget, per minute; a field left out (`null`)
 /// uses the gateway's `PURSER_RATE_LIMIT_READS` / `_WRITES`. Each value is
 /// 1 to 1000000, lower or higher than the default (revoke a key to stop it).
@@ -107,11 +138,11 @@ pub struct ApiKey {
 #[serde(deny_unknown_fields)]
 pub struct KeyRateLimit {
     /// GET requests per minute.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
     #[schema(minimum = 1, maximum = 1000000)]
     pub reads_per_minute: Option<u32>,
     /// POST, PATCH and DELETE requests per minute.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
     #[schema(minimum = 1, maximum = 1000000)]
     pub writes_per_minute: Option<u32>,
 }
@@ -544,5 +575,24 @@ pub struct KillSwitchState {
 impl From<Option<KillSwitch>> for KillSwitchState {
     fn from(kill_switch: Option<KillSwitch>) -> Self {
         KillSwitchState { engaged: kill_switch.is_some(), kill_switch }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_numbers_may_be_written_with_a_zero_fraction() {
+        let read = |text: &str| serde_json::from_str::<KeyRateLimit>(text).map(|l| l.reads_per_minute);
+        assert_eq!(read(r#"{"reads_per_minute": 8}"#).unwrap(), Some(8));
+        assert_eq!(read(r#"{"reads_per_minute": 8.0}"#).unwrap(), Some(8));
+        assert_eq!(read(r#"{"reads_per_minute": 1e3}"#).unwrap(), Some(1000));
+        assert_eq!(read(r#"{"reads_per_minute": null}"#).unwrap(), None);
+        assert_eq!(read("{}").unwrap(), None);
+        for bad in ["8.5", "-1", "4294967296", "\"8\"", "1e300"] {
+            let e = read(&format!(r#"{{"reads_per_minute": {bad}}}"#)).unwrap_err().to_string();
+            assert!(!e.contains("u32"), "{bad}: {e}");
+        }
     }
 }

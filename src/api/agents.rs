@@ -188,8 +188,8 @@ async fn allowance(
     Ok(Json(allowance::allowance(&state, &agent_id).await?))
 }
 
-/// Give `trust_level` and/or `policy` (null counts as absent); a body with
-/// neither is rejected with `invalid_request`.
+/// Give `trust_level` and/or `policy`; a field left out (or null) stays as
+/// it is, so `{}` changes nothing.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = UpdateAgentRequest, example = json!({ "trust_level": "medium" }))]
@@ -203,7 +203,8 @@ struct UpdateAgent {
 ///
 /// Raising the trust level raises the limits the policy leaves unset
 /// (ladder defaults) without editing policy files. Takes effect for the
-/// next decision. Audited (`agent.updated`, with before and after).
+/// next decision. Audited (`agent.updated`, with before and after); a body
+/// that changes nothing answers the agent as it is.
 #[utoipa::path(
     patch,
     path = "/v1/agents/{id}",
@@ -215,8 +216,7 @@ struct UpdateAgent {
     responses(
         (status = 200, description = "The updated agent.", body = Agent),
         (status = 400, description = "`invalid_json`, `invalid_request` (not an object, unknown or mistyped \
-            field, unknown `trust_level`, neither `trust_level` nor `policy` given), `invalid_body`.",
-         body = ErrorBody),
+            field, unknown `trust_level`), `invalid_body`.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such agent.", body = ErrorBody),
         (status = 422, description = "`unknown_policy`: no policy with that name is loaded.", body = ErrorBody),
     )
@@ -228,10 +228,7 @@ async fn update(
     JsonBody { body, .. }: JsonBody<UpdateAgent>,
 ) -> Result<Json<Agent>> {
     if body.trust_level.is_none() && body.policy.is_none() {
-        return Err(Error::invalid(
-            ErrorCode::InvalidRequest,
-            "nothing to change: give trust_level and/or policy",
-        ));
+        return Ok(Json(state.store.agent(&id).await?.ok_or(Error::NotFound("agent"))?));
     }
     let patch = AgentPatch { trust_level: body.trust_level, policy: body.policy };
     Ok(Json(agents::update_agent(&state, ADMIN, &id, patch).await?))
@@ -467,7 +464,7 @@ struct RotatedKey {
 struct RotateKey {
     /// How long the old key keeps working, in seconds: 86400 (a day) if left
     /// out, at most 2592000 (30 days); `0` revokes it at once.
-    #[serde(default = "a_day")]
+    #[serde(default = "a_day", deserialize_with = "crate::model::whole_number")]
     #[schema(default = 86400, minimum = 0, maximum = 2592000)]
     grace_seconds: u64,
 }

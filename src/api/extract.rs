@@ -44,8 +44,9 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
     }
 }
 
-/// A JSON body that may be left out entirely (no body at all means
-/// `T::default()`); a body that is sent must be JSON like any other.
+/// A JSON body that may be left out entirely (no body at all, or a JSON
+/// `null`, means `T::default()`); a body that is sent must be JSON like any
+/// other.
 pub struct OptionalJsonBody<T>(pub T);
 
 impl<T: DeserializeOwned + Default> FromRequest<Arc<AppState>> for OptionalJsonBody<T> {
@@ -54,7 +55,7 @@ impl<T: DeserializeOwned + Default> FromRequest<Arc<AppState>> for OptionalJsonB
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Error> {
         let is_json = is_json(&req);
         let bytes = body_bytes(req, state).await?;
-        if bytes.is_empty() {
+        if bytes.is_empty() || (is_json && bytes.trim_ascii() == b"null") {
             return Ok(OptionalJsonBody(T::default()));
         }
         if !is_json {

@@ -151,9 +151,22 @@ fn document() -> Value {
     for item in api.paths.paths.values_mut() {
         for operation in operations(item) {
             add_common_responses(operation);
+            allow_empty_query_values(operation);
         }
     }
     let mut doc = serde_json::to_value(&api).expect("the document serializes");
+    // The console reads its forms and links leniently (a form it cannot
+    // use is refused as a whole): only the JSON API refuses NUL.
+    for (path, item) in doc["paths"].as_object_mut().expect("paths").iter_mut() {
+        if !path.starts_with("/console") {
+            forbid_nul(item);
+        }
+    }
+    for (name, schema) in doc["components"]["schemas"].as_object_mut().expect("schemas").iter_mut() {
+        if !name.starts_with("Console") {
+            forbid_nul(schema);
+        }
+    }
     doc["info"]["version"] = json!(env!("CARGO_PKG_VERSION"));
     doc["info"]["summary"] = json!("Payment policy gateway for AI agents.");
     doc["security"] = json!([{ "agentKey": [] }, { "adminToken": [] }, { "approverToken": [] }]);
@@ -256,6 +269,45 @@ fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut
     ]
     .into_iter()
     .filter_map(Option::as_mut)
+}
+
+/// Text anywhere in a request (body, query, path) may not hold the NUL
+/// character (`extract` refuses it: PostgreSQL cannot store it): every
+/// string schema without a pattern of its own says so.
+fn forbid_nul(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let is_string = match map.get("type") {
+                Some(Value::String(t)) => t == "string",
+                Some(Value::Array(types)) => types.iter().any(|t| t == "string"),
+                _ => false,
+            };
+            let constrained = ["pattern", "enum", "const", "format"].iter().any(|k| map.contains_key(*k));
+            if is_string && !constrained {
+                map.insert("pattern".to_owned(), json!("^[^\\u0000]*$"));
+            }
+            map.values_mut().for_each(forbid_nul);
+        }
+        Value::Array(items) => items.iter_mut().for_each(forbid_nul),
+        _ => {}
+    }
+}
+
+/// Every query parameter of this API may be present but empty, meaning not
+/// given (`?status=&limit=&cursor=`, a URL template filled in with nothing):
+/// the handlers read them with `extract::empty_as_none`.
+fn allow_empty_query_values(operation: &mut Operation) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Type};
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if parameter.parameter_in != ParameterIn::Query {
+            continue;
+        }
+        if let Some(schema) = parameter.schema.take() {
+            let empty = ObjectBuilder::new().schema_type(Type::String).max_length(Some(0));
+            parameter.schema = Some(AnyOfBuilder::new().item(schema).item(empty).into());
+        }
+    }
 }
 
 /// Answers every route can give, whatever it does: the rate limit (every

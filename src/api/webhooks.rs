@@ -248,6 +248,7 @@ async fn remove(
 struct Rotate {
     /// How long the old secret keeps signing too, in seconds: 86400 (a day)
     /// if left out, at most 2592000 (30 days); `0` drops it at once.
+    #[serde(default, deserialize_with = "crate::model::optional_whole_number")]
     #[schema(minimum = 0, maximum = 2592000)]
     grace_seconds: Option<u64>,
 }

@@ -264,7 +264,7 @@ struct DecideForm {
     path = "/console/approvals/{id}/{verdict}",
     operation_id = "consoleDecide",
     tag = "console",
-    security(("consoleSession" = [])),
+    security((), ("consoleSession" = [])),
     params(
         ("id" = String, Path, description = "Approval id (`apv_...`)."),
         ("verdict" = String, Path, pattern = "^(approve|deny)$", description = "`approve` or `deny` (anything \
@@ -295,6 +295,18 @@ async fn decide(
 ) -> Response {
     let Ok(Form(form)) = form else { return bad_form() };
     let result = async {
+        // What the request names and says is checked before who sends it,
+        // so an unreadable request is refused whether signed in or not.
+        let verdict = match verdict.as_str() {
+            "approve" => Verdict::Approve,
+            "deny" => Verdict::Deny,
+            _ => return Err(Error::NotFound("route")),
+        };
+        let comment = Some(form.comment.trim().to_owned()).filter(|c| !c.is_empty());
+        if comment.as_ref().is_some_and(|c| c.chars().count() > MAX_COMMENT) {
+            let text = format!("Comments are limited to {MAX_COMMENT} characters. Nothing was changed.");
+            return Ok((StatusCode::BAD_REQUEST, Html(pages::message(&text).into_string())).into_response());
+        }
         let Some(session) = session(&state, &jar).await? else {
             return Ok(Redirect::to("/console").into_response());
         };
@@ -306,16 +318,6 @@ async fn decide(
                 Html(pages::message("This form has expired. Reload the console.").into_string()),
             )
                 .into_response());
-        }
-        let verdict = match verdict.as_str() {
-            "approve" => Verdict::Approve,
-            "deny" => Verdict::Deny,
-            _ => return Err(Error::NotFound("route")),
-        };
-        let comment = Some(form.comment.trim().to_owned()).filter(|c| !c.is_empty());
-        if comment.as_ref().is_some_and(|c| c.chars().count() > MAX_COMMENT) {
-            let text = format!("Comments are limited to {MAX_COMMENT} characters. Nothing was changed.");
-            return Ok((StatusCode::BAD_REQUEST, Html(pages::message(&text).into_string())).into_response());
         }
         let notice = match approvals::vote(&state, &session.approver, &id, verdict, comment).await {
             Ok(approval) => match (verdict, approval.status.as_str()) {

@@ -246,3 +246,44 @@ async fn nul_characters_are_refused_at_the_edge() {
     let (status, _) = app.admin(reqwest::Method::GET, "/v1/audit?agent=%00", None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+/// What the OpenAPI description admits is accepted: a JSON `null` for an
+/// optional body, a whole number written `60.0`, a PATCH that changes
+/// nothing. And what it refuses is refused whoever asks: a console verdict
+/// other than approve or deny is 404 even without a session.
+#[tokio::test]
+async fn what_the_description_admits_is_accepted() {
+    let app = spawn_app().await;
+    let a = app.create_agent("test").await;
+    let send = |method: reqwest::Method, path: String, body: &'static str| {
+        let req = app.http.request(method, app.url(&path)).bearer_auth(ADMIN_TOKEN);
+        async move {
+            let req = req.header("Content-Type", "application/json").body(body);
+            into_parts(req.send().await.unwrap()).await
+        }
+    };
+    let (status, agent) = send(reqwest::Method::PATCH, format!("/v1/agents/{}", a.id), "{}").await;
+    assert_eq!((status, agent["id"].as_str()), (StatusCode::OK, Some(a.id.as_str())), "{agent}");
+    let (status, frozen) = send(reqwest::Method::POST, format!("/v1/agents/{}/freeze", a.id), "null").await;
+    assert_eq!(
+        (status, frozen["frozen_reason"].as_str()),
+        (StatusCode::OK, Some("frozen by admin")),
+        "{frozen}"
+    );
+    let (_, key) =
+        app.admin(reqwest::Method::POST, &format!("/v1/agents/{}/keys", a.id), Some(json!({}))).await;
+    let rotate = format!("/v1/agents/{}/keys/{}/rotate", a.id, key["id"].as_str().unwrap());
+    let (status, rotated) = send(reqwest::Method::POST, rotate, r#"{"grace_seconds": 60.0}"#).await;
+    assert_eq!(status, StatusCode::CREATED, "{rotated}");
+    let (status, e) = send(
+        reqwest::Method::POST,
+        format!("/v1/agents/{}/keys/x/rotate", a.id),
+        r#"{"grace_seconds": 1.5}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(!e["error"]["message"].as_str().unwrap().contains("u64"), "{e}");
+
+    let console = app.http.post(app.url("/console/approvals/apv_x/bogus")).form(&[("csrf", "x")]);
+    assert_eq!(console.send().await.unwrap().status(), StatusCode::NOT_FOUND);
+}
