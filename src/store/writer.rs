@@ -265,6 +265,34 @@ mod tests {
         tokio::spawn(async move { store.write(job).await })
     }
 
+    /// A job that holds the writer until released, so that the jobs
+    /// submitted meanwhile queue up and then run as one batch.
+    struct Hold {
+        release: tokio::sync::oneshot::Sender<()>,
+        job: tokio::task::JoinHandle<Outcome>,
+    }
+
+    impl Hold {
+        async fn start(store: &Store) -> Hold {
+            let (release, held) = tokio::sync::oneshot::channel::<()>();
+            let job = submit(store, move |_| {
+                Box::pin(async move {
+                    let _ = held.await;
+                    Ok(())
+                })
+            });
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Hold { release, job }
+        }
+
+        async fn release(self) {
+            // Time for the last submitted job to reach the queue.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.release.send(()).unwrap();
+            self.job.await.unwrap().unwrap();
+        }
+    }
+
     fn audited<'c>(tx: &'c mut WriteTx, kind: &'static str) -> futures_util::future::BoxFuture<'c, Outcome> {
         Box::pin(tx.append_audit(AuditEvent::new(kind, "test"), Utc::now()))
     }
@@ -275,14 +303,7 @@ mod tests {
     /// undone, rows and audit records alike.
     async fn failing_jobs_are_undone_alone(store: Store) {
         // Hold the writer so that the next jobs queue up and run as one batch.
-        let (release, held) = tokio::sync::oneshot::channel::<()>();
-        let blocker = submit(&store, move |_| {
-            Box::pin(async move {
-                let _ = held.await;
-                Ok(())
-            })
-        });
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let hold = Hold::start(&store).await;
         let engage = submit(&store, |tx| {
             Box::pin(async move {
                 let k = KillSwitch { reason: "r".into(), actor: "a".into(), engaged_at: "t".into() };
@@ -308,10 +329,7 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         let last = submit(&store, |tx| Box::pin(audited(tx, "kept.last")));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        release.send(()).unwrap();
-
-        blocker.await.unwrap().unwrap();
+        hold.release().await;
         engage.await.unwrap().expect("a batch-mate commits");
         let own = undo_then_fail.await.unwrap().unwrap_err();
         assert!(matches!(own, StoreError::Internal(ref m) if m == "fails after writing"), "{own}");
@@ -334,14 +352,7 @@ mod tests {
     /// costs its batch-mates nothing; one that fails after writing breaks
     /// the batch, and every job in it is told that nothing was committed.
     async fn validated_jobs_break_their_batch_only_after_writing(store: Store) {
-        let (release, held) = tokio::sync::oneshot::channel::<()>();
-        let blocker = submit(&store, move |_| {
-            Box::pin(async move {
-                let _ = held.await;
-                Ok(())
-            })
-        });
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let hold = Hold::start(&store).await;
         let kept = submit(&store, |tx| Box::pin(audited(tx, "kept")));
         tokio::time::sleep(Duration::from_millis(20)).await;
         let refused = {
@@ -357,20 +368,11 @@ mod tests {
                     .await
             })
         };
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        release.send(()).unwrap();
-        blocker.await.unwrap().unwrap();
+        hold.release().await;
         kept.await.unwrap().expect("a validated job's refusal costs its batch-mates nothing");
         assert!(matches!(refused.await.unwrap(), Err(StoreError::Internal(_))));
 
-        let (release, held) = tokio::sync::oneshot::channel::<()>();
-        let blocker = submit(&store, move |_| {
-            Box::pin(async move {
-                let _ = held.await;
-                Ok(())
-            })
-        });
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let hold = Hold::start(&store).await;
         let lost = submit(&store, |tx| Box::pin(audited(tx, "lost")));
         tokio::time::sleep(Duration::from_millis(20)).await;
         let broken = {
@@ -386,9 +388,7 @@ mod tests {
                     .await
             })
         };
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        release.send(()).unwrap();
-        blocker.await.unwrap().unwrap();
+        hold.release().await;
         assert!(matches!(lost.await.unwrap(), Err(StoreError::NotCommitted(_))), "told, not lost");
         assert!(matches!(broken.await.unwrap(), Err(StoreError::Internal(_))), "its own error");
         let records = store.audit_records(&AuditFilter { limit: 10, ..Default::default() }).await.unwrap();
@@ -399,14 +399,7 @@ mod tests {
         // carries on, a PostgreSQL transaction is aborted by it. Either way
         // a batch-mate answered Ok is committed, and one that was not is
         // told so (PostgreSQL would otherwise turn COMMIT into ROLLBACK).
-        let (release, held) = tokio::sync::oneshot::channel::<()>();
-        let blocker = submit(&store, move |_| {
-            Box::pin(async move {
-                let _ = held.await;
-                Ok(())
-            })
-        });
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let hold = Hold::start(&store).await;
         // Rows only, no audit record: nothing is left to write at COMMIT.
         let mate = submit(&store, |tx| {
             Box::pin(async move {
@@ -428,9 +421,7 @@ mod tests {
                     .await
             })
         };
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        release.send(()).unwrap();
-        blocker.await.unwrap().unwrap();
+        hold.release().await;
         assert!(bad.await.unwrap().is_err());
         let mate = mate.await.unwrap();
         let engaged = query("SELECT COUNT(*) AS n FROM kill_switch").fetch_one(&store.read).await.unwrap();
