@@ -1,5 +1,5 @@
 //! Domain records shared by the store, the services and the API. Their serde
-//! form is the wire form of DESIGN.md.
+//! form is the wire form documented in docs/api.md.
 
 use std::fmt;
 use std::str::FromStr;

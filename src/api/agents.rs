@@ -54,7 +54,7 @@ struct CreateAgent {
     name: String,
     /// Name of a loaded policy; otherwise `422 unknown_policy`.
     policy: String,
-    /// New agents start at `low` (the seed guide's advice) unless given.
+    /// New agents start at `low` (the usual hardening advice: least trust first) unless given.
     #[serde(default = "low")]
     #[schema(default = "low")]
     trust_level: TrustLevel,

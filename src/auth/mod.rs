@@ -11,7 +11,7 @@ pub const AGENT_KEY_PREFIX: &str = "psr_agent_";
 pub const ADMIN_TOKEN_PREFIX: &str = "psr_admin_";
 pub const APPROVER_TOKEN_PREFIX: &str = "psr_appr_";
 
-/// Bytes of entropy in every generated key or token (DESIGN: >= 32).
+/// Bytes of entropy in every generated key or token (the contract asks for at least 32).
 const SECRET_BYTES: usize = 32;
 
 /// A fresh random secret: `prefix` + base64url of 32 random bytes.

@@ -1,4 +1,4 @@
-//! The trust ladder: default limits per trust level (DESIGN.md, "Policies").
+//! The trust ladder: default limits per trust level (docs/policies.md).
 //!
 //! A limit a policy leaves unset comes from the row of the agent's trust
 //! level, or of the policy's pinned `trust_level`. `custom` has no row: only

@@ -967,7 +967,7 @@ async fn api9_inventory_every_documented_operation_is_served() {
     }
 }
 
-// The documented key rotation (DESIGN.md) is served and tested in admin.rs
+// The documented key rotation (docs/api.md) is served and tested in admin.rs
 // `a_rotated_key_keeps_working_for_its_grace_period_only`.
 
 // ---------------------------------------------------------------------------
