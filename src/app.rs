@@ -1,81 +1,23 @@
 //! Wiring: the shared state every handler and worker uses, and serving it.
 
-use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::api::AppState;
 use crate::auth;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::policy::{LoadErrors, Policy, PolicySet};
-use crate::providers::{Forwarder, ProviderSettings, Providers, Secret};
+use crate::policy::PolicySet;
+use crate::providers::{Forwarder, ProviderSettings, Providers};
+use crate::service::alerts::{Alerts, Thresholds};
+use crate::service::{Policies, Services};
 use crate::store::Store;
 use crate::tls::Tls;
 use crate::webhooks::secretbox::SecretBox;
 use crate::webhooks::ssrf::TargetPolicy;
-use crate::webhooks::Dispatcher;
-
-pub struct AppState {
-    pub config: Config,
-    pub store: Store,
-    pub policies: Policies,
-    pub clock: Arc<dyn Clock>,
-    pub forwarder: Forwarder,
-    /// Seals and opens webhook signing secrets.
-    pub secrets: SecretBox,
-    /// Where webhook deliveries may go.
-    pub webhook_targets: TargetPolicy,
-    pub limits: crate::api::RateLimits,
-    /// SHA-256 of the configured admin token; the token itself is dropped.
-    admin_token_hash: Option<String>,
-    /// Lithic's ASA signing secret, when card authorizations are enabled.
-    pub asa_secret: Option<Secret>,
-    /// Per-minute counts behind the anomaly signals.
-    pub watches: crate::service::alerts::Watches,
-}
-
-impl AppState {
-    /// Whether an admin token was configured (not minted by `--dev`).
-    pub fn has_config_admin_token(&self) -> bool {
-        self.admin_token_hash.is_some()
-    }
-
-    /// Whether `token` is the configured admin token (constant time).
-    pub fn is_config_admin_token(&self, token: &str) -> bool {
-        self.admin_token_hash.as_deref().is_some_and(|h| auth::ct_eq(h, &auth::hash(token)))
-    }
-}
-
-/// The loaded policies. Reads clone an `Arc`, so a reload never blocks or
-/// changes a decision in flight; a failed reload keeps the last good set.
-pub struct Policies(RwLock<Arc<PolicySet>>);
-
-impl Policies {
-    pub fn new(set: PolicySet) -> Self {
-        Policies(RwLock::new(Arc::new(set)))
-    }
-
-    pub fn current(&self) -> Arc<PolicySet> {
-        self.0.read().expect("policy lock").clone()
-    }
-
-    /// The policy named `name`; fail closed when it is not loaded (a reload
-    /// removed it): nothing bound to it can be decided.
-    pub fn require(&self, name: &str) -> Result<Arc<Policy>, crate::error::Error> {
-        self.current()
-            .get(name)
-            .ok_or_else(|| crate::error::Error::PolicyUnavailable(format!("policy {name:?} is not loaded")))
-    }
-
-    pub fn reload(&self, dir: &Path) -> Result<usize, LoadErrors> {
-        let set = PolicySet::load_dir(dir)?;
-        let n = set.len();
-        *self.0.write().expect("policy lock") = Arc::new(set);
-        Ok(n)
-    }
-}
+use crate::webhooks::{DeliverySettings, Dispatcher};
 
 /// A running gateway: its state and the background workers it owns.
 pub struct App {
@@ -112,7 +54,6 @@ impl App {
             config.reconcile_interval,
             config.provider_deadline,
         );
-        let admin_token_hash = config.admin_token.take().map(|t| auth::hash(&t));
         let secrets = match config.encryption_key.take() {
             Some(key) => SecretBox::from_key(&key).context("PURSER_ENCRYPTION_KEY")?,
             None => dev_secret_box(&config.database_url)?,
@@ -125,22 +66,35 @@ impl App {
                 .extend(["127.0.0.0/8", "::1/128"].map(|n| n.parse::<ipnet::IpNet>().expect("valid CIDR")));
         }
         let webhook_targets = TargetPolicy { allow_http: config.dev, allowed_nets };
-        let limits = crate::api::RateLimits::new(&config);
-        let state = Arc::new(AppState {
-            config,
+        let alerts = Alerts::new(Thresholds {
+            denials: config.alert_denials_per_minute,
+            failed_auth: config.alert_failed_auth_per_minute,
+            failed_auth_total: config.alert_failed_auth_total_per_minute,
+            agent_requests: config.alert_agent_requests_per_minute,
+        });
+        let dispatcher = Dispatcher {
+            store: store.clone(),
+            clock: clock.clone(),
+            secrets: secrets.clone(),
+            targets: webhook_targets.clone(),
+            settings: DeliverySettings {
+                poll: config.webhook_poll,
+                timeout: config.webhook_timeout,
+                retry_schedule: config.webhook_retry_schedule.clone(),
+            },
+        };
+        let svc = Arc::new(Services {
             store,
             policies: Policies::new(policies),
             clock,
             forwarder,
             secrets,
             webhook_targets,
-            limits,
-            admin_token_hash,
-            asa_secret,
-            watches: Default::default(),
+            alerts,
         });
-        workers.push(tokio::spawn(expire_approvals(state.clone())));
-        workers.push(Dispatcher::start(state.clone())?);
+        workers.push(tokio::spawn(expire_approvals(svc.clone(), config.approval_sweep)));
+        workers.push(dispatcher.start()?);
+        let state = Arc::new(AppState::new(svc, config, asa_secret));
         Ok(App { state, tls, workers })
     }
 
@@ -173,7 +127,7 @@ impl App {
         for w in &self.workers {
             w.abort();
         }
-        self.state.store.close().await;
+        self.state.svc.store.close().await;
         Ok(())
     }
 }
@@ -209,11 +163,11 @@ fn dev_secret_box(database_url: &str) -> anyhow::Result<SecretBox> {
 
 /// Expires overdue approvals now (deadlines that passed while the gateway
 /// was down) and then every `approval_sweep`.
-async fn expire_approvals(state: Arc<AppState>) {
-    let mut tick = tokio::time::interval(state.config.approval_sweep);
+async fn expire_approvals(svc: Arc<Services>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        match crate::service::approvals::expire_overdue(&state).await {
+        match crate::service::approvals::expire_overdue(&svc).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "expired overdue approvals"),
             Err(e) => tracing::warn!(error = %e, "could not expire overdue approvals"),

@@ -221,7 +221,7 @@ async fn send(
 struct Local {
     base: String,
     admin: String,
-    state: Arc<crate::app::AppState>,
+    svc: Arc<crate::service::Services>,
     _dir: tempfile::TempDir,
 }
 
@@ -237,11 +237,11 @@ async fn start_gateway(tweak: impl FnOnce(&mut Config)) -> anyhow::Result<Local>
     config.webhook_poll = Duration::from_millis(200);
     tweak(&mut config);
     let app = App::build(config, Arc::new(SystemClock) as Arc<dyn Clock>).await?;
-    let state = app.state.clone();
+    let svc = app.state.svc.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(app.serve(listener, std::future::pending()));
-    Ok(Local { base, admin, state, _dir: dir })
+    Ok(Local { base, admin, svc, _dir: dir })
 }
 
 /// Starts a gateway and creates `agents` agents; returns what the clients
@@ -399,7 +399,7 @@ pub async fn run_webhooks(args: WebhookBenchArgs) -> anyhow::Result<()> {
         c.webhook_poll = Duration::from_millis(10);
     })
     .await?;
-    let (base, admin, state) = (&local.base, &local.admin, &local.state);
+    let (base, admin, svc) = (&local.base, &local.admin, &local.svc);
     let created = reqwest::Client::new()
         .post(format!("{base}/v1/webhook-endpoints"))
         .bearer_auth(admin)
@@ -414,9 +414,8 @@ pub async fn run_webhooks(args: WebhookBenchArgs) -> anyhow::Result<()> {
 
     let n = args.events;
     let started = Instant::now();
-    let now = state.clock.now();
-    state
-        .store
+    let now = svc.clock.now();
+    svc.store
         .write(move |tx| {
             Box::pin(async move {
                 for i in 0..n {

@@ -236,8 +236,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     if dev_mode {
-        let creds = dev::bootstrap(&app.state).await?;
-        let store = match app.state.store.backend() {
+        let creds = dev::bootstrap(&app.state.svc, app.state.has_config_admin_token()).await?;
+        if creds.agent.is_none() {
+            tracing::warn!(
+                policy = dev::DEMO_POLICY,
+                "no policy named {:?} in the policies directory: skipped the demo agent",
+                dev::DEMO_POLICY
+            );
+        }
+        let store = match app.state.svc.store.backend() {
             purser::store::Backend::Sqlite => "embedded SQLite",
             purser::store::Backend::Postgres => "PostgreSQL",
         };
@@ -247,9 +254,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             None => "$PURSER_ADMIN_TOKEN".to_owned(),
         };
         let admin = creds.admin_token.clone().unwrap_or(admin_token);
-        print_dev_banner(addr, app.tls.is_some(), store, &creds, &admin);
+        print_dev_banner(addr, app.tls.is_some(), store, &creds, &admin, &app.state.config.policies);
     }
-    tracing::info!(%addr, policies = app.state.policies.current().len(), "purser listening");
+    tracing::info!(%addr, policies = app.state.svc.policies.current().len(), "purser listening");
     let plain_and_exposed = !addr.ip().is_loopback() && app.tls.is_none() && !dev_mode;
     if plain_and_exposed && app.state.config.trusted_proxies.is_empty() {
         // Bearer credentials would cross the network in the clear.
@@ -269,6 +276,7 @@ fn print_dev_banner(
     store: &str,
     creds: &dev::DevCredentials,
     admin: &str,
+    policies: &std::path::Path,
 ) {
     let base = format!("{}://{addr}", if tls { "https" } else { "http" });
     println!(
@@ -278,9 +286,13 @@ purser is running in dev mode ({store}, sandbox provider).
   API          {base}
   OpenAPI      {base}/openapi.json
   Admin token  {admin}
-  Demo agent   {agent} (policy "{policy}")
+  Console      {base}/console  (approver token {approver})"#,
+        approver = creds.approver_token,
+    );
+    match &creds.agent {
+        Some((agent, key)) => println!(
+            r#"  Demo agent   {id} (policy "{policy}")
   Agent key    {key}
-  Console      {base}/console  (approver token {approver})
 
 These credentials are minted at every dev start and shown only now.
 Try a payment:
@@ -296,16 +308,27 @@ Admin view:    curl -s {base}/v1/agents -H "Authorization: Bearer {admin}"
 Above 100.00 the demo policy asks a person: pay "150.00" and approve it in
 the console.
 "#,
-        agent = creds.agent.id,
-        policy = creds.agent.policy,
-        key = creds.agent_key,
-        approver = creds.approver_token,
-    );
+            id = agent.id,
+            policy = agent.policy,
+        ),
+        None => println!(
+            r#"  Demo agent   skipped: no policy named "{demo}" in {dir}
+
+These credentials are minted at every dev start and shown only now.
+Create an agent under one of your policies:
+
+  curl -s {base}/v1/agents -H "Authorization: Bearer {admin}" \
+    -H 'Content-Type: application/json' -d '{{"name":"my-agent","policy":"<policy name>"}}'
+"#,
+            demo = dev::DEMO_POLICY,
+            dir = policies.display(),
+        ),
+    }
 }
 
 /// SIGHUP re-reads the policy directory and the TLS certificate; a bad edit
 /// keeps the last good one.
-fn spawn_reload_on_sighup(state: Arc<purser::app::AppState>, tls: Option<purser::tls::Tls>) {
+fn spawn_reload_on_sighup(state: Arc<purser::api::AppState>, tls: Option<purser::tls::Tls>) {
     #[cfg(unix)]
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
@@ -313,7 +336,7 @@ fn spawn_reload_on_sighup(state: Arc<purser::app::AppState>, tls: Option<purser:
             return;
         };
         while hup.recv().await.is_some() {
-            match state.policies.reload(&state.config.policies) {
+            match state.svc.policies.reload(&state.config.policies) {
                 Ok(n) => tracing::info!(policies = n, "policies reloaded"),
                 Err(e) => {
                     tracing::error!(errors = %e, "policy reload failed; keeping the last good policies")

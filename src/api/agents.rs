@@ -14,7 +14,7 @@ use super::auth::{Admin, Principal};
 use super::extract::{object_only, JsonBody, OptionalJsonBody, PathParams};
 use super::openapi::ErrorBody;
 use super::page::Page;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::clock::{format_ts, parse_ts};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::Timestamp;
@@ -99,7 +99,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<Agent>)> {
     check_len("name", &body.name, MAX_NAME)?;
     let new = NewAgent { name: body.name, policy: body.policy, trust_level: body.trust_level };
-    let agent = agents::create_agent(&state, ADMIN, new).await?;
+    let agent = agents::create_agent(&state.svc, ADMIN, new).await?;
     Ok((StatusCode::CREATED, Json(agent)))
 }
 
@@ -115,7 +115,7 @@ async fn create(
     responses((status = 200, description = "All agents.", body = Page<Agent>))
 )]
 async fn list(State(state): State<Arc<AppState>>, _: Admin) -> Result<Json<Page<Agent>>> {
-    Ok(Json(Page::all(state.store.agents().await?)))
+    Ok(Json(Page::all(state.svc.store.agents().await?)))
 }
 
 /// Get an agent (admin)
@@ -136,7 +136,7 @@ async fn show(
     _: Admin,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Agent>> {
-    Ok(Json(state.store.agent(&id).await?.ok_or(Error::NotFound("agent"))?))
+    Ok(Json(state.svc.store.agent(&id).await?.ok_or(Error::NotFound("agent"))?))
 }
 
 /// Read an agent's policy and what it may still spend (the agent itself, or the admin)
@@ -185,7 +185,7 @@ async fn allowance(
             ))
         }
     };
-    Ok(Json(allowance::allowance(&state, &agent_id).await?))
+    Ok(Json(allowance::allowance(&state.svc, &agent_id).await?))
 }
 
 /// Give `trust_level` and/or `policy`; a field left out (or null) stays as
@@ -228,10 +228,10 @@ async fn update(
     JsonBody { body, .. }: JsonBody<UpdateAgent>,
 ) -> Result<Json<Agent>> {
     if body.trust_level.is_none() && body.policy.is_none() {
-        return Ok(Json(state.store.agent(&id).await?.ok_or(Error::NotFound("agent"))?));
+        return Ok(Json(state.svc.store.agent(&id).await?.ok_or(Error::NotFound("agent"))?));
     }
     let patch = AgentPatch { trust_level: body.trust_level, policy: body.policy };
-    Ok(Json(agents::update_agent(&state, ADMIN, &id, patch).await?))
+    Ok(Json(agents::update_agent(&state.svc, ADMIN, &id, patch).await?))
 }
 
 /// Optional: the whole body may be left out. Unknown fields are rejected.
@@ -283,7 +283,7 @@ async fn freeze(
     let reason = body.reason.unwrap_or_else(|| "frozen by admin".to_owned());
     check_len("reason", &reason, MAX_REASON)?;
     let options = agents::FreezeOptions { revoke_keys: body.revoke_keys };
-    Ok(Json(agents::set_frozen(&state, ADMIN, &id, Some(reason), options).await?))
+    Ok(Json(agents::set_frozen(&state.svc, ADMIN, &id, Some(reason), options).await?))
 }
 
 /// Unfreeze an agent (admin)
@@ -307,7 +307,7 @@ async fn unfreeze(
     _: Admin,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Agent>> {
-    Ok(Json(agents::set_frozen(&state, ADMIN, &id, None, agents::FreezeOptions::default()).await?))
+    Ok(Json(agents::set_frozen(&state.svc, ADMIN, &id, None, agents::FreezeOptions::default()).await?))
 }
 
 /// All fields are optional; send `{}` for a key with every scope, no
@@ -402,7 +402,7 @@ async fn create_key(
         .map(|t| {
             let at = parse_ts(&t)
                 .ok_or_else(|| Error::invalid(ErrorCode::InvalidRequest, "expires_at must be RFC 3339"))?;
-            if at <= state.clock.now() {
+            if at <= state.svc.clock.now() {
                 return Err(Error::invalid(ErrorCode::InvalidRequest, "expires_at is in the past"));
             }
             Ok(format_ts(at))
@@ -424,7 +424,7 @@ async fn create_key(
     scopes.sort();
     scopes.dedup();
     let req = KeyRequest { scopes, expires_at, allowed_cidrs: cidrs, rate_limit: body.rate_limit };
-    let issued = agents::create_key(&state, ADMIN, &id, req).await?;
+    let issued = agents::create_key(&state.svc, ADMIN, &id, req).await?;
     Ok((StatusCode::CREATED, Json(issued.into())))
 }
 
@@ -521,7 +521,7 @@ async fn rotate_key(
         ));
     }
     let grace = chrono::Duration::seconds(body.grace_seconds as i64);
-    let (issued, previous) = agents::rotate_key(&state, ADMIN, &id, &key_id, grace).await?;
+    let (issued, previous) = agents::rotate_key(&state.svc, ADMIN, &id, &key_id, grace).await?;
     Ok((StatusCode::CREATED, Json(RotatedKey { new: issued.into(), previous })))
 }
 
@@ -546,8 +546,8 @@ async fn list_keys(
     _: Admin,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Page<ApiKey>>> {
-    state.store.agent(&id).await?.ok_or(Error::NotFound("agent"))?;
-    Ok(Json(Page::all(state.store.keys(&id).await?)))
+    state.svc.store.agent(&id).await?.ok_or(Error::NotFound("agent"))?;
+    Ok(Json(Page::all(state.svc.store.keys(&id).await?)))
 }
 
 /// Revoke an API key (admin)
@@ -576,7 +576,7 @@ async fn revoke_key(
     _: Admin,
     PathParams((id, key_id)): PathParams<(String, String)>,
 ) -> Result<StatusCode> {
-    agents::revoke_credential(&state, ADMIN, &id, Credential::ApiKey, &key_id).await?;
+    agents::revoke_credential(&state.svc, ADMIN, &id, Credential::ApiKey, &key_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -638,7 +638,7 @@ async fn register_signing_key(
     scopes.sort();
     scopes.dedup();
     check_rate_limit(&body.rate_limit)?;
-    let key = signing::register(&state, ADMIN, &id, &body.public_key, scopes, body.rate_limit).await?;
+    let key = signing::register(&state.svc, ADMIN, &id, &body.public_key, scopes, body.rate_limit).await?;
     Ok((StatusCode::CREATED, Json(key)))
 }
 
@@ -662,8 +662,8 @@ async fn list_signing_keys(
     _: Admin,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Page<SigningKey>>> {
-    state.store.agent(&id).await?.ok_or(Error::NotFound("agent"))?;
-    Ok(Json(Page::all(state.store.signing_keys(&id).await?)))
+    state.svc.store.agent(&id).await?.ok_or(Error::NotFound("agent"))?;
+    Ok(Json(Page::all(state.svc.store.signing_keys(&id).await?)))
 }
 
 /// Revoke a signing key (admin)
@@ -690,7 +690,7 @@ async fn revoke_signing_key(
     _: Admin,
     PathParams((id, key_id)): PathParams<(String, String)>,
 ) -> Result<StatusCode> {
-    agents::revoke_credential(&state, ADMIN, &id, Credential::SigningKey, &key_id).await?;
+    agents::revoke_credential(&state.svc, ADMIN, &id, Credential::SigningKey, &key_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

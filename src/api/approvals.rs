@@ -14,7 +14,7 @@ use super::auth::{Admin, Principal};
 use super::extract::{empty_as_none, JsonBody, OptionalJsonBody, PathParams, QueryParams};
 use super::openapi::ErrorBody;
 use super::page::Page;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{Approval, ApprovalStatus, Approver};
 use crate::service::approvals::{self, SpendToday, Verdict};
@@ -83,7 +83,7 @@ async fn create_approver(
             format!("name must be 1-{MAX_NAME} characters"),
         ));
     }
-    let issued = approvals::create_approver(&state, "admin", body.name).await?;
+    let issued = approvals::create_approver(&state.svc, "admin", body.name).await?;
     let issued = IssuedApprover { approver: issued.approver, token: issued.token };
     Ok((StatusCode::CREATED, Json(issued)))
 }
@@ -101,7 +101,7 @@ async fn create_approver(
     responses((status = 200, description = "All approvers.", body = Page<Approver>))
 )]
 async fn list_approvers(State(state): State<Arc<AppState>>, _: Admin) -> Result<Json<Page<Approver>>> {
-    Ok(Json(Page::all(state.store.approvers().await?)))
+    Ok(Json(Page::all(state.svc.store.approvers().await?)))
 }
 
 /// Revoke an approver (admin)
@@ -128,7 +128,7 @@ async fn revoke_approver(
     _: Admin,
     PathParams(id): PathParams<String>,
 ) -> Result<StatusCode> {
-    approvals::revoke_approver(&state, "admin", &id).await?;
+    approvals::revoke_approver(&state.svc, "admin", &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -200,7 +200,7 @@ async fn list(
         ));
     }
     let mut data = Vec::new();
-    for approval in state.store.approvals(&status, limit).await? {
+    for approval in state.svc.store.approvals(&status, limit).await? {
         data.push(with_spend(&state, approval).await?);
     }
     Ok(Json(Page::all(data)))
@@ -233,7 +233,7 @@ async fn show(
     PathParams(id): PathParams<String>,
 ) -> Result<Json<ApprovalView>> {
     principal.approval_reader()?;
-    let approval = state.store.approval(&id).await?.ok_or(Error::NotFound("approval"))?;
+    let approval = state.svc.store.approval(&id).await?.ok_or(Error::NotFound("approval"))?;
     Ok(Json(with_spend(&state, approval).await?))
 }
 
@@ -253,7 +253,7 @@ struct ApprovalView {
 }
 
 async fn with_spend(state: &AppState, approval: Approval) -> Result<ApprovalView> {
-    let spend = approvals::spend_today(state, &approval.agent.id).await?;
+    let spend = approvals::spend_today(&state.svc, &approval.agent.id).await?;
     Ok(ApprovalView { approval, agent_spend_today: Some(spend) })
 }
 
@@ -375,10 +375,10 @@ async fn decide(
             format!("comment is longer than {MAX_COMMENT} characters"),
         ));
     }
-    let approval = approvals::vote(&state, &approver, &id, verdict, comment).await?;
+    let approval = approvals::vote(&state.svc, &approver, &id, verdict, comment).await?;
     // The vote is committed; the spend figure is information, so failing to
     // read it must not turn a recorded vote into an error.
-    let spend = approvals::spend_today(&state, &approval.agent.id).await.ok();
+    let spend = approvals::spend_today(&state.svc, &approval.agent.id).await.ok();
     Ok(Json(ApprovalView { approval, agent_spend_today: spend }))
 }
 

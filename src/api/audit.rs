@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use super::auth::Admin;
 use super::extract::{empty_as_none, QueryParams};
 use super::openapi::ErrorBody;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::audit::AuditRecord;
 use crate::clock::{format_ts, parse_ts};
 use crate::error::{Error, ErrorCode, Result};
@@ -147,7 +147,7 @@ async fn list(
     }
     let filter = q.filter(100)?;
     let limit = filter.limit;
-    let records = state.store.audit_records(&filter).await?;
+    let records = state.svc.store.audit_records(&filter).await?;
     let next_after = (records.len() == limit as usize).then(|| records.last().map(|r| r.seq)).flatten();
     Ok(Json(AuditPage { data: records, next_after }).into_response())
 }
@@ -164,7 +164,7 @@ enum Format {
 /// then not the newest, which a reader verifying the chain notices.
 async fn export(state: Arc<AppState>, filter: AuditFilter, format: Format) -> Result<Response> {
     // The first page is read now, so an unavailable store is still a 503.
-    let first = state.store.audit_records(&filter).await?;
+    let first = state.svc.store.audit_records(&filter).await?;
     let pages = futures_util::stream::unfold(Some((first, filter, true)), move |page| {
         let state = state.clone();
         async move {
@@ -176,7 +176,7 @@ async fn export(state: Arc<AppState>, filter: AuditFilter, format: Format) -> Re
             let next = match records.last() {
                 Some(last) if records.len() == filter.limit as usize => {
                     filter.after_seq = Some(last.seq);
-                    match state.store.audit_records(&filter).await {
+                    match state.svc.store.audit_records(&filter).await {
                         Ok(more) => Some((more, filter, false)),
                         Err(e) => {
                             tracing::error!(error = %e, "audit export cut short");

@@ -10,7 +10,7 @@ use axum::http::Method;
 
 use super::client_ip::client_ip;
 use super::signature::SignedAgent;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::auth::{self, ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, APPROVER_TOKEN_PREFIX};
 use crate::clock::parse_ts;
 use crate::error::{Error, ErrorCode, Result};
@@ -126,7 +126,7 @@ impl FromRequestParts<Arc<AppState>> for Principal {
             let client = client_ip(&parts.headers, &parts.extensions, &state.config.trusted_proxies);
             agent_key(state, method, token, client).await?
         };
-        alerts::on_agent_request(state, &agent.agent.id);
+        alerts::on_agent_request(&state.svc, &agent.agent.id);
         Ok(Principal::Agent(agent))
     }
 }
@@ -135,7 +135,7 @@ impl FromRequestParts<Arc<AppState>> for Principal {
 /// gateway's default budget, and so do admin tokens, together.
 async fn other_principal(state: &AppState, method: &Method, token: &str) -> Result<Principal> {
     if token.starts_with(APPROVER_TOKEN_PREFIX) {
-        let approver = approvals::approver_for_token(state, token)
+        let approver = approvals::approver_for_token(&state.svc, token)
             .await?
             .ok_or(Error::Unauthenticated("invalid approver token"))?;
         state.limits.charge(method, &format!("approver:{}", approver.id), KeyRateLimit::default())?;
@@ -143,7 +143,7 @@ async fn other_principal(state: &AppState, method: &Method, token: &str) -> Resu
     }
     if state.is_config_admin_token(token)
         || (token.starts_with(ADMIN_TOKEN_PREFIX)
-            && state.store.admin_token_valid(&auth::hash(token)).await?)
+            && state.svc.store.admin_token_valid(&auth::hash(token)).await?)
     {
         state.limits.charge(method, "admin", KeyRateLimit::default())?;
         return Ok(Principal::Admin);
@@ -165,7 +165,7 @@ async fn agent_key(
 ) -> Result<AgentPrincipal> {
     let presented = auth::hash(key);
     let found =
-        state.store.key_by_hash(&presented).await?.ok_or(Error::Unauthenticated("invalid API key"))?;
+        state.svc.store.key_by_hash(&presented).await?.ok_or(Error::Unauthenticated("invalid API key"))?;
     // The index lookup found the row; the acceptance decision itself is a
     // constant-time comparison of the stored hash with the presented one.
     if !auth::ct_eq(&found.key_hash, &presented) {
@@ -178,7 +178,7 @@ async fn agent_key(
     if k.revoked_at.is_some() {
         return Err(Error::Unauthenticated("API key revoked"));
     }
-    let now = state.clock.now();
+    let now = state.svc.clock.now();
     if k.expires_at.as_deref().and_then(parse_ts).is_some_and(|exp| exp <= now) {
         return Err(Error::Unauthenticated("API key expired"));
     }

@@ -16,7 +16,7 @@ use super::auth::Admin;
 use super::extract::{JsonBody, PathParams, RawBody};
 use super::openapi::ErrorBody;
 use super::page::Page;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::Card;
 use crate::providers::lithic::asa::{self, Decline};
@@ -79,7 +79,7 @@ async fn register(
             format!("card_token must be 1-{MAX_TOKEN} printable ASCII characters"),
         ));
     }
-    Ok((StatusCode::CREATED, Json(cards::register(&state, ADMIN, &agent_id, token).await?)))
+    Ok((StatusCode::CREATED, Json(cards::register(&state.svc, ADMIN, &agent_id, token).await?)))
 }
 
 /// List an agent's standing cards (admin)
@@ -103,8 +103,8 @@ async fn list(
     _: Admin,
     PathParams(agent_id): PathParams<String>,
 ) -> Result<Json<Page<Card>>> {
-    state.store.agent(&agent_id).await?.ok_or(Error::NotFound("agent"))?;
-    Ok(Json(Page::all(state.store.cards(&agent_id).await?)))
+    state.svc.store.agent(&agent_id).await?.ok_or(Error::NotFound("agent"))?;
+    Ok(Json(Page::all(state.svc.store.cards(&agent_id).await?)))
 }
 
 /// Remove a standing card (admin)
@@ -133,7 +133,7 @@ async fn remove(
     _: Admin,
     PathParams((agent_id, token)): PathParams<(String, String)>,
 ) -> Result<StatusCode> {
-    cards::remove(&state, ADMIN, &agent_id, &token).await?;
+    cards::remove(&state.svc, ADMIN, &agent_id, &token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -218,8 +218,11 @@ async fn lithic_asa(
         }
     };
     let answer_by = Instant::now() + cards::ANSWER_WITHIN;
-    let answer = match tokio::time::timeout_at(answer_by.into(), cards::authorize(&state, &auth, answer_by))
-        .await
+    let answer = match tokio::time::timeout_at(
+        answer_by.into(),
+        cards::authorize(&state.svc, &auth, answer_by),
+    )
+    .await
     {
         Ok(Ok(answer)) => answer,
         Ok(Err(e)) => {

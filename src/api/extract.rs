@@ -10,7 +10,7 @@ use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::error::{Error, ErrorCode};
 
 /// A JSON request body: `Content-Type: application/json`, within the body

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
+use crate::api::AppState;
 
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz))
@@ -67,8 +67,8 @@ struct Readiness {
     )
 )]
 async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Readiness>) {
-    let store = state.store.ping().await.is_ok();
-    let policies = state.policies.current().len();
+    let store = state.svc.store.ping().await.is_ok();
+    let policies = state.svc.policies.current().len();
     let ready = store && policies > 0;
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = Readiness {

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::auth::Admin;
 use super::extract::OptionalJsonBody;
 use super::openapi::ErrorBody;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::KillSwitchState;
 use crate::service::kill_switch;
@@ -46,7 +46,7 @@ struct Engage {
     responses((status = 200, description = "The kill switch as it stands.", body = KillSwitchState))
 )]
 async fn show(State(state): State<Arc<AppState>>, _: Admin) -> Json<KillSwitchState> {
-    Json(state.store.kill_switch().into())
+    Json(state.svc.store.kill_switch().into())
 }
 
 /// Engage the kill switch (admin)
@@ -82,7 +82,7 @@ async fn engage(
             format!("reason must be 1-{MAX_REASON} characters"),
         ));
     }
-    Ok(Json(kill_switch::set(&state, ADMIN, Some(reason)).await?.into()))
+    Ok(Json(kill_switch::set(&state.svc, ADMIN, Some(reason)).await?.into()))
 }
 
 /// Release the kill switch (admin)
@@ -98,7 +98,7 @@ async fn engage(
     responses((status = 200, description = "The kill switch, released.", body = KillSwitchState))
 )]
 async fn release(State(state): State<Arc<AppState>>, _: Admin) -> Result<Json<KillSwitchState>> {
-    Ok(Json(kill_switch::set(&state, ADMIN, None).await?.into()))
+    Ok(Json(kill_switch::set(&state.svc, ADMIN, None).await?.into()))
 }
 
 #[cfg(test)]

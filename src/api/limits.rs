@@ -20,12 +20,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use serde_json::json;
 
 use super::client_ip::client_ip;
 use super::signature;
-use crate::app::AppState;
-use crate::audit::AuditEvent;
+use crate::api::AppState;
 use crate::config::Config;
 use crate::error::Error;
 use crate::model::KeyRateLimit;
@@ -191,22 +189,12 @@ pub async fn middleware(State(state): State<Arc<AppState>>, req: Request, next: 
     response
 }
 
-/// Records a failed authentication and counts it towards the failed-auth
-/// spike signal. In the background: the request already failed, so there is
-/// no action to hold back; the per-address brake above bounds how many of
-/// these an attacker can cause.
+/// Audits and counts a failed authentication in the background: the
+/// request already failed, and the per-address brake above bounds how many
+/// of these an attacker can cause.
 fn record_failure(state: &Arc<AppState>, ip: IpAddr, path: &str) {
-    let (state, path) = (state.clone(), path.to_owned());
-    tokio::spawn(async move {
-        let now = state.clock.now();
-        let event = AuditEvent::new("auth.failed", format!("ip:{ip}")).data(json!({ "path": path }));
-        let written =
-            state.store.write(move |tx| Box::pin(async move { tx.append_audit(event, now).await })).await;
-        if let Err(e) = written {
-            tracing::warn!(error = %e, "could not audit a failed authentication");
-        }
-        crate::service::alerts::on_failed_auth(&state, ip).await;
-    });
+    let (svc, path) = (state.svc.clone(), path.to_owned());
+    tokio::spawn(async move { crate::service::alerts::on_failed_auth(&svc, ip, &path).await });
 }
 
 #[cfg(test)]

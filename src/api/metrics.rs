@@ -19,7 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Admin;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::error::Result;
 
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
@@ -61,7 +61,7 @@ pub fn handle() -> &'static PrometheusHandle {
     responses((status = 200, description = "The metrics.", content_type = "text/plain; version=0.0.4", body = String))
 )]
 async fn render(State(state): State<Arc<AppState>>, _: Admin) -> Result<impl IntoResponse> {
-    let (backlog, processing) = state.store.backlog().await?;
+    let (backlog, processing) = state.svc.store.backlog().await?;
     metrics::gauge!("purser_webhook_backlog").set(backlog as f64);
     metrics::gauge!("purser_payments_processing").set(processing as f64);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle().render()))

@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod cards;
 mod client_ip;
+mod console;
 mod error;
 mod extract;
 mod health;
@@ -18,6 +19,7 @@ mod page;
 mod payments;
 mod request_id;
 mod signature;
+mod state;
 mod webhooks;
 
 use std::sync::Arc;
@@ -39,8 +41,8 @@ pub use extract::PathParams;
 pub use limits::RateLimits;
 pub use metrics::handle as metrics_handle;
 pub use openapi::json as openapi_json;
+pub use state::AppState;
 
-use crate::app::AppState;
 use crate::error::Error;
 
 /// Headers every response carries. The CSP fits both the JSON API and the
@@ -97,7 +99,7 @@ fn routes() -> OpenApiRouter<Arc<AppState>> {
         .merge(health::router())
         .merge(metrics::router())
         .merge(kill_switch::router())
-        .merge(crate::console::router())
+        .merge(console::router())
         .routes(routes!(openapi))
 }
 

@@ -17,7 +17,7 @@ use super::auth::Principal;
 use super::extract::{empty_as_none, JsonBody, PathParams, QueryParams};
 use super::openapi::ErrorBody;
 use super::page::Page;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{Payment, PaymentStatus, Scope};
 use crate::money::{parse_amount, parse_decimal, AmountError, Currency};
@@ -274,7 +274,7 @@ async fn create(
     let idem = Idempotency { key: idempotency_key(&headers)?, request_hash: body.canonical_hash() };
     let input = body.body.parse()?;
     let created =
-        payments::create(&state, &agent.agent, &agent.actor(), &idem, input, Settlement::Forward).await?;
+        payments::create(&state.svc, &agent.agent, &agent.actor(), &idem, input, Settlement::Forward).await?;
     Ok(match created {
         Created::New(p) => (StatusCode::CREATED, Json(p)).into_response(),
         Created::Replayed(p) => (StatusCode::OK, Json(p)).into_response(),
@@ -330,7 +330,7 @@ async fn evaluate(
 ) -> Result<Json<Evaluation>> {
     let agent = principal.agent(Scope::PaymentsCreate)?;
     let body = body?;
-    let decision = payments::evaluate(&state, &agent.agent.id, body.body.parse()?).await?;
+    let decision = payments::evaluate(&state.svc, &agent.agent.id, body.body.parse()?).await?;
     Ok(Json(Evaluation { fields: decision.clone(), decision }))
 }
 
@@ -368,7 +368,7 @@ async fn show(
     };
     // Another agent's payment is "not found", not "forbidden": its existence
     // is not revealed.
-    let payment = state.store.payment(owner.as_deref(), &id).await?.ok_or(Error::NotFound("payment"))?;
+    let payment = state.svc.store.payment(owner.as_deref(), &id).await?.ok_or(Error::NotFound("payment"))?;
     Ok(Json(payment))
 }
 
@@ -463,7 +463,7 @@ async fn list(
         }
     }
     let filter = PaymentFilter { agent_id, status, before: q.cursor, limit: limit + 1 };
-    let mut page = state.store.payments(&filter).await?;
+    let mut page = state.svc.store.payments(&filter).await?;
     let has_more = page.len() > limit as usize;
     page.truncate(limit as usize);
     let next_cursor = if has_more { page.last().map(|p| p.id.clone()) } else { None };

@@ -19,7 +19,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::auth::AgentPrincipal;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::error::{Error, Result};
 use crate::model::KeyRateLimit;
 use crate::service::signing::{self, SignedRequest};
@@ -62,9 +62,9 @@ async fn verified(state: &AppState, req: Request) -> Result<Request> {
         path_and_query: &path_and_query,
         body: &body,
     };
-    let key = signing::verify(state, &claim).await?;
+    let key = signing::verify(&state.svc, &claim).await?;
     let agent =
-        state.store.agent(&agent_id).await?.ok_or(Error::Unauthenticated("agent no longer exists"))?;
+        state.svc.store.agent(&agent_id).await?.ok_or(Error::Unauthenticated("agent no longer exists"))?;
     let principal = AgentPrincipal { agent, key_id: key.id, scopes: key.scopes };
     parts.extensions.insert(SignedAgent(principal, key.rate_limit));
     Ok(Request::from_parts(parts, Body::from(body)))

@@ -15,7 +15,7 @@ use super::auth::Admin;
 use super::extract::{empty_as_none, JsonBody, OptionalJsonBody, PathParams, QueryParams};
 use super::openapi::ErrorBody;
 use super::page::Page;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{DeliveryAttempt, Timestamp, WebhookEndpoint};
 use crate::service::webhooks;
@@ -115,7 +115,8 @@ async fn create(
     JsonBody { body, .. }: JsonBody<CreateEndpoint>,
 ) -> Result<(StatusCode, Json<IssuedEndpoint>)> {
     check_description(&body.description)?;
-    let issued = webhooks::create_endpoint(&state, ADMIN, &body.url, body.events, body.description).await?;
+    let issued =
+        webhooks::create_endpoint(&state.svc, ADMIN, &body.url, body.events, body.description).await?;
     Ok((StatusCode::CREATED, Json(IssuedEndpoint { endpoint: issued.endpoint, secret: issued.secret })))
 }
 
@@ -132,7 +133,7 @@ async fn create(
     responses((status = 200, description = "All webhook endpoints.", body = Page<WebhookEndpoint>))
 )]
 async fn list(State(state): State<Arc<AppState>>, _: Admin) -> Result<Json<Page<WebhookEndpoint>>> {
-    Ok(Json(Page::all(state.store.endpoints().await?)))
+    Ok(Json(Page::all(state.svc.store.endpoints().await?)))
 }
 
 /// Get a webhook endpoint (admin)
@@ -153,7 +154,7 @@ async fn show(
     _: Admin,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<WebhookEndpoint>> {
-    Ok(Json(state.store.endpoint(&id).await?.ok_or(Error::NotFound("webhook endpoint"))?))
+    Ok(Json(state.svc.store.endpoint(&id).await?.ok_or(Error::NotFound("webhook endpoint"))?))
 }
 
 /// Fields left out (or null) stay as they are.
@@ -211,7 +212,7 @@ async fn update(
         events: body.events,
         disabled: body.disabled,
     };
-    Ok(Json(webhooks::update_endpoint(&state, ADMIN, &id, patch).await?))
+    Ok(Json(webhooks::update_endpoint(&state.svc, ADMIN, &id, patch).await?))
 }
 
 /// Delete a webhook endpoint (admin)
@@ -237,7 +238,7 @@ async fn remove(
     _: Admin,
     PathParams(id): PathParams<String>,
 ) -> Result<StatusCode> {
-    webhooks::delete_endpoint(&state, ADMIN, &id).await?;
+    webhooks::delete_endpoint(&state.svc, ADMIN, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -305,7 +306,7 @@ async fn rotate(
             format!("grace_seconds is at most {MAX_GRACE_SECONDS}"),
         ));
     }
-    let (secret, until) = webhooks::rotate_secret(&state, ADMIN, &id, Duration::from_secs(grace)).await?;
+    let (secret, until) = webhooks::rotate_secret(&state.svc, ADMIN, &id, Duration::from_secs(grace)).await?;
     Ok(Json(RotatedSecret { id, secret, previous_secret_until: until }))
 }
 
@@ -353,8 +354,8 @@ async fn endpoint_attempts(
     PathParams(id): PathParams<String>,
     QueryParams(q): QueryParams<AttemptsQuery>,
 ) -> Result<Json<Page<DeliveryAttempt>>> {
-    state.store.endpoint(&id).await?.ok_or(Error::NotFound("webhook endpoint"))?;
-    Ok(Json(Page::all(state.store.attempts(None, Some(&id), page(q.limit)?).await?)))
+    state.svc.store.endpoint(&id).await?.ok_or(Error::NotFound("webhook endpoint"))?;
+    Ok(Json(Page::all(state.svc.store.attempts(None, Some(&id), page(q.limit)?).await?)))
 }
 
 /// Delivery attempts of a webhook event (admin)
@@ -382,10 +383,10 @@ async fn event_attempts(
     PathParams(id): PathParams<String>,
     QueryParams(q): QueryParams<AttemptsQuery>,
 ) -> Result<Json<Page<DeliveryAttempt>>> {
-    if !state.store.event_exists(&id).await? {
+    if !state.svc.store.event_exists(&id).await? {
         return Err(Error::NotFound("webhook event"));
     }
-    Ok(Json(Page::all(state.store.attempts(Some(&id), None, page(q.limit)?).await?)))
+    Ok(Json(Page::all(state.svc.store.attempts(Some(&id), None, page(q.limit)?).await?)))
 }
 
 /// Optional: the whole body may be left out.
@@ -439,7 +440,7 @@ async fn replay(
     PathParams(id): PathParams<String>,
     OptionalJsonBody(body): OptionalJsonBody<Replay>,
 ) -> Result<(StatusCode, Json<Replayed>)> {
-    let queued = webhooks::replay(&state, ADMIN, &id, body.endpoint_id).await?;
+    let queued = webhooks::replay(&state.svc, ADMIN, &id, body.endpoint_id).await?;
     Ok((StatusCode::ACCEPTED, Json(Replayed { event_id: id, queued })))
 }
 

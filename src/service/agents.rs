@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::app::AppState;
+use super::Services;
 use crate::audit::AuditEvent;
 use crate::auth::{self, AGENT_KEY_PREFIX};
 use crate::clock::format_ts;
@@ -32,9 +32,9 @@ pub struct IssuedKey {
     pub record: ApiKey,
 }
 
-fn require_policy(state: &AppState, name: &str) -> Result<()> {
-    if state.policies.current().get(name).is_none() {
-        let known: Vec<String> = state.policies.current().names().map(str::to_owned).collect();
+fn require_policy(svc: &Services, name: &str) -> Result<()> {
+    if svc.policies.current().get(name).is_none() {
+        let known: Vec<String> = svc.policies.current().names().map(str::to_owned).collect();
         return Err(Error::unprocessable(
             ErrorCode::UnknownPolicy,
             format!("no policy named {name:?} is loaded; known: {}", known.join(", ")),
@@ -43,9 +43,9 @@ fn require_policy(state: &AppState, name: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn create_agent(state: &AppState, actor: &str, new: NewAgent) -> Result<Agent> {
-    require_policy(state, &new.policy)?;
-    let now = state.clock.now();
+pub async fn create_agent(svc: &Services, actor: &str, new: NewAgent) -> Result<Agent> {
+    require_policy(svc, &new.policy)?;
+    let now = svc.clock.now();
     let ts = format_ts(now);
     let actor = actor.to_owned();
     let agent = Agent {
@@ -58,8 +58,7 @@ pub async fn create_agent(state: &AppState, actor: &str, new: NewAgent) -> Resul
         created_at: ts.clone(),
         updated_at: ts,
     };
-    state
-        .store
+    svc.store
         .write(move |tx| {
             Box::pin(async move {
                 tx.insert_agent(&agent).await?;
@@ -74,14 +73,13 @@ pub async fn create_agent(state: &AppState, actor: &str, new: NewAgent) -> Resul
         .await
 }
 
-pub async fn update_agent(state: &AppState, actor: &str, id: &str, patch: AgentPatch) -> Result<Agent> {
+pub async fn update_agent(svc: &Services, actor: &str, id: &str, patch: AgentPatch) -> Result<Agent> {
     if let Some(p) = &patch.policy {
-        require_policy(state, p)?;
+        require_policy(svc, p)?;
     }
-    let now = state.clock.now();
+    let now = svc.clock.now();
     let (actor, id) = (actor.to_owned(), id.to_owned());
-    state
-        .store
+    svc.store
         .write(move |tx| {
             Box::pin(async move {
                 let before = tx.agent(&id).await?.ok_or(Error::NotFound("agent"))?;
@@ -112,16 +110,15 @@ pub struct FreezeOptions {
 /// cancelled (closed as `rejected`, reservations released) in the same
 /// transaction, so no approver can let one through afterwards.
 pub async fn set_frozen(
-    state: &AppState,
+    svc: &Services,
     actor: &str,
     id: &str,
     reason: Option<String>,
     options: FreezeOptions,
 ) -> Result<Agent> {
-    let now = state.clock.now();
+    let now = svc.clock.now();
     let (actor, id) = (actor.to_owned(), id.to_owned());
-    state
-        .store
+    svc.store
         .write(move |tx| {
             Box::pin(async move {
                 let ts = format_ts(now);
@@ -146,11 +143,10 @@ pub async fn set_frozen(
         .await
 }
 
-pub async fn create_key(state: &AppState, actor: &str, agent_id: &str, req: KeyRequest) -> Result<IssuedKey> {
-    let now = state.clock.now();
+pub async fn create_key(svc: &Services, actor: &str, agent_id: &str, req: KeyRequest) -> Result<IssuedKey> {
+    let now = svc.clock.now();
     let (actor, agent_id) = (actor.to_owned(), agent_id.to_owned());
-    state
-        .store
+    svc.store
         .write(move |tx| {
             Box::pin(async move {
                 tx.agent(&agent_id).await?.ok_or(Error::NotFound("agent"))?;
@@ -163,20 +159,19 @@ pub async fn create_key(state: &AppState, actor: &str, agent_id: &str, req: KeyR
 /// Revokes an agent's API key or signing key at once, audited as
 /// `key.revoked` or `signing_key.revoked`.
 pub async fn revoke_credential(
-    state: &AppState,
+    svc: &Services,
     actor: &str,
     agent_id: &str,
     kind: Credential,
     id: &str,
 ) -> Result<()> {
-    let now = state.clock.now();
+    let now = svc.clock.now();
     let (actor, agent_id, id) = (actor.to_owned(), agent_id.to_owned(), id.to_owned());
     let (audit, missing) = match kind {
         Credential::ApiKey => ("key.revoked", "key"),
         Credential::SigningKey => ("signing_key.revoked", "signing key"),
     };
-    state
-        .store
+    svc.store
         .write(move |tx| {
             Box::pin(async move {
                 if !tx.revoke_credential(kind, &agent_id, &id, &format_ts(now)).await? {
@@ -197,16 +192,15 @@ pub const MAX_ROTATION_GRACE_SECS: u64 = 30 * 24 * 3600;
 /// forward to the end of it, never pushed back), so clients can switch
 /// without an outage; a zero grace revokes it at once.
 pub async fn rotate_key(
-    state: &AppState,
+    svc: &Services,
     actor: &str,
     agent_id: &str,
     key_id: &str,
     grace: chrono::Duration,
 ) -> Result<(IssuedKey, ApiKey)> {
-    let now = state.clock.now();
+    let now = svc.clock.now();
     let (actor, agent_id, key_id) = (actor.to_owned(), agent_id.to_owned(), key_id.to_owned());
-    state
-        .store
+    svc.store
         .write(move |tx| {
             Box::pin(async move {
                 let mut old = tx.live_key(&agent_id, &key_id).await?.ok_or(Error::NotFound("key"))?;

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
+use super::Services;
 use crate::audit::AuditEvent;
 
 /// Events per subject in the current clock minute.
@@ -56,10 +56,32 @@ impl SpikeWatch {
 
 /// The per-minute counters of every signal.
 #[derive(Debug, Default)]
-pub struct Watches {
+struct Watches {
     denials: SpikeWatch,
     failed_auth: SpikeWatch,
     volume: SpikeWatch,
+}
+
+/// Events per clock minute that raise each signal; `0` disables it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Thresholds {
+    pub denials: u32,
+    pub failed_auth: u32,
+    pub failed_auth_total: u32,
+    pub agent_requests: u32,
+}
+
+/// The signals' thresholds and their counts in the current minute.
+#[derive(Debug, Default)]
+pub struct Alerts {
+    thresholds: Thresholds,
+    watches: Watches,
+}
+
+impl Alerts {
+    pub fn new(thresholds: Thresholds) -> Alerts {
+        Alerts { thresholds, watches: Watches::default() }
+    }
 }
 
 /// The window every signal counts in.
@@ -108,40 +130,46 @@ pub struct VolumeSpike {
 }
 
 /// Counts a denial of `agent_id`'s payment.
-pub async fn on_denial(state: &AppState, agent_id: &str) {
-    let threshold = state.config.alert_denials_per_minute;
-    if state.watches.denials.hit(agent_id, state.clock.now(), threshold) {
+pub async fn on_denial(svc: &Services, agent_id: &str) {
+    let threshold = svc.alerts.thresholds.denials;
+    if svc.alerts.watches.denials.hit(agent_id, svc.clock.now(), threshold) {
         let data = ViolationSpike { agent_id: agent_id.to_owned(), denials: threshold, per: PER };
-        raise(state, "policy.violation_spike", Some(agent_id), data).await;
+        raise(svc, "policy.violation_spike", Some(agent_id), data).await;
     }
 }
 
-/// Counts a failed authentication from `ip` (per address and gateway-wide).
-pub async fn on_failed_auth(state: &AppState, ip: IpAddr) {
-    let now = state.clock.now();
-    let (per_address, total) =
-        (state.config.alert_failed_auth_per_minute, state.config.alert_failed_auth_total_per_minute);
-    if state.watches.failed_auth.hit(&format!("ip:{ip}"), now, per_address) {
+/// Audits a failed authentication from `ip` at `path` and counts it (per
+/// address and gateway-wide). Recording is best effort: the request already
+/// failed, so there is no action to hold back.
+pub async fn on_failed_auth(svc: &Services, ip: IpAddr, path: &str) {
+    let now = svc.clock.now();
+    let event = AuditEvent::new("auth.failed", format!("ip:{ip}")).data(serde_json::json!({ "path": path }));
+    let written = svc.store.write(move |tx| Box::pin(async move { tx.append_audit(event, now).await })).await;
+    if let Err(e) = written {
+        tracing::warn!(error = %e, "could not audit a failed authentication");
+    }
+    let Thresholds { failed_auth: per_address, failed_auth_total: total, .. } = svc.alerts.thresholds;
+    if svc.alerts.watches.failed_auth.hit(&format!("ip:{ip}"), now, per_address) {
         let data =
             FailureSpike { scope: "address", address: Some(ip.to_string()), failures: per_address, per: PER };
-        raise(state, "auth.failure_spike", None, data).await;
+        raise(svc, "auth.failure_spike", None, data).await;
     }
-    if state.watches.failed_auth.hit("gateway", now, total) {
+    if svc.alerts.watches.failed_auth.hit("gateway", now, total) {
         let data = FailureSpike { scope: "gateway", address: None, failures: total, per: PER };
-        raise(state, "auth.failure_spike", None, data).await;
+        raise(svc, "auth.failure_spike", None, data).await;
     }
 }
 
 /// Counts one authenticated request of `agent_id`. Cheap when no spike
 /// results, so it runs in the request; a spike is recorded in the
 /// background so the request never waits on the write.
-pub fn on_agent_request(state: &std::sync::Arc<AppState>, agent_id: &str) {
-    let threshold = state.config.alert_agent_requests_per_minute;
-    if state.watches.volume.hit(agent_id, state.clock.now(), threshold) {
-        let (state, agent_id) = (state.clone(), agent_id.to_owned());
+pub fn on_agent_request(svc: &std::sync::Arc<Services>, agent_id: &str) {
+    let threshold = svc.alerts.thresholds.agent_requests;
+    if svc.alerts.watches.volume.hit(agent_id, svc.clock.now(), threshold) {
+        let (svc, agent_id) = (svc.clone(), agent_id.to_owned());
         tokio::spawn(async move {
             let data = VolumeSpike { agent_id: agent_id.clone(), requests: threshold, per: PER };
-            raise(&state, "agent.volume_spike", Some(&agent_id), data).await;
+            raise(&svc, "agent.volume_spike", Some(&agent_id), data).await;
         });
     }
 }
@@ -150,19 +178,19 @@ pub fn on_agent_request(state: &std::sync::Arc<AppState>, agent_id: &str) {
 /// what caused it already happened, and a failure to record the signal is
 /// logged.
 async fn raise<T: Serialize + Send + 'static>(
-    state: &AppState,
+    svc: &Services,
     kind: &'static str,
     agent_id: Option<&str>,
     data: T,
 ) {
     metrics::counter!("purser_anomaly_signals_total", "type" => kind).increment(1);
-    let now = state.clock.now();
+    let now = svc.clock.now();
     let audited = serde_json::to_value(&data).expect("signals serialize");
     let mut event = AuditEvent::new(kind, "system").data(audited);
     if let Some(agent_id) = agent_id {
         event = event.agent(agent_id);
     }
-    let written = state
+    let written = svc
         .store
         .write(move |tx| {
             Box::pin(async move {

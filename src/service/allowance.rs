@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
+use super::Services;
 use crate::clock::format_ts;
 use crate::error::{Error, Result};
 use crate::model::{Agent, DecimalString, Timestamp};
@@ -155,16 +155,16 @@ struct Standing {
 /// `with_velocity` also counts recent payments for each velocity rule (a
 /// subquery per rule), which only the full view shows: the approval lists
 /// read the daily window for every pending approval.
-async fn standing(state: &AppState, agent_id: &str, with_velocity: bool) -> Result<Standing> {
-    let agent = state.store.agent(agent_id).await?.ok_or(Error::NotFound("agent"))?;
-    let policy = state.policies.require(&agent.policy)?;
-    let now = state.clock.now();
+async fn standing(svc: &Services, agent_id: &str, with_velocity: bool) -> Result<Standing> {
+    let agent = svc.store.agent(agent_id).await?.ok_or(Error::NotFound("agent"))?;
+    let policy = svc.policies.require(&agent.policy)?;
+    let now = svc.clock.now();
     let facts = AgentFacts { trust_level: agent.trust_level, frozen: agent.frozen };
     let windows = policy.window_keys(now);
     let velocity = if with_velocity { policy.velocity_rules(&facts) } else { Vec::new() };
     let query =
         SpendQuery { agent_id, windows: &windows, merchant_id: "", category: None, velocity: &velocity, now };
-    let spent = state.store.spend(&query).await?;
+    let spent = svc.store.spend(&query).await?;
     Ok(Standing { agent, policy, facts, velocity, spent, now })
 }
 
@@ -179,15 +179,15 @@ fn window(currency: Currency, limit: Option<Decimal>, spent: Decimal, end: Optio
 }
 
 /// The agent's daily window and the currency it is in.
-pub async fn today(state: &AppState, agent_id: &str) -> Result<(Window, Currency)> {
-    let Standing { policy, facts, spent, now, .. } = standing(state, agent_id, false).await?;
+pub async fn today(svc: &Services, agent_id: &str) -> Result<(Window, Currency)> {
+    let Standing { policy, facts, spent, now, .. } = standing(svc, agent_id, false).await?;
     let limit = policy.effective_limits(&facts).daily;
     let end = WindowEnds::at(now, policy.timezone).day;
     Ok((window(policy.currency, limit, spent.day, Some(end)), policy.currency))
 }
 
-pub async fn allowance(state: &AppState, agent_id: &str) -> Result<Allowance> {
-    let Standing { agent, policy, facts, velocity, spent, now } = standing(state, agent_id, true).await?;
+pub async fn allowance(svc: &Services, agent_id: &str) -> Result<Allowance> {
+    let Standing { agent, policy, facts, velocity, spent, now } = standing(svc, agent_id, true).await?;
     let limits = policy.effective_limits(&facts);
     let ends = WindowEnds::at(now, policy.timezone);
     let currency = policy.currency;

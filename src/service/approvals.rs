@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::app::AppState;
+use super::Services;
 use crate::audit::AuditEvent;
 use crate::auth::{self, APPROVER_TOKEN_PREFIX};
 use crate::clock::{format_ts, parse_ts};
@@ -56,22 +56,21 @@ enum Voted {
 
 /// The live approver holding `token`, if any: looked up by hash, accepted
 /// on a constant-time comparison (API bearer tokens and console sign-in).
-pub async fn approver_for_token(state: &AppState, token: &str) -> Result<Option<Approver>> {
+pub async fn approver_for_token(svc: &Services, token: &str) -> Result<Option<Approver>> {
     if !token.starts_with(APPROVER_TOKEN_PREFIX) {
         return Ok(None);
     }
     let presented = auth::hash(token);
-    let found = state.store.approver_by_token_hash(&presented).await?;
+    let found = svc.store.approver_by_token_hash(&presented).await?;
     Ok(found.filter(|(_, stored)| auth::ct_eq(stored, &presented)).map(|(approver, _)| approver))
 }
 
-pub async fn create_approver(state: &AppState, actor: &str, name: String) -> Result<IssuedApprover> {
-    let now = state.clock.now();
+pub async fn create_approver(svc: &Services, actor: &str, name: String) -> Result<IssuedApprover> {
+    let now = svc.clock.now();
     let token = auth::generate(APPROVER_TOKEN_PREFIX);
     let approver = Approver { id: ids::new("apr"), name, created_at: format_ts(now), revoked_at: None };
     let (actor, token_hash, record) = (actor.to_owned(), auth::hash(&token), approver.clone());
-    state
-        .store
+    svc.store
         .write(move |tx| {
             Box::pin(async move {
                 tx.insert_approver(&record, &token_hash).await?;
@@ -85,11 +84,10 @@ pub async fn create_approver(state: &AppState, actor: &str, name: String) -> Res
     Ok(IssuedApprover { approver, token })
 }
 
-pub async fn revoke_approver(state: &AppState, actor: &str, id: &str) -> Result<()> {
-    let now = state.clock.now();
+pub async fn revoke_approver(svc: &Services, actor: &str, id: &str) -> Result<()> {
+    let now = svc.clock.now();
     let (actor, id) = (actor.to_owned(), id.to_owned());
-    state
-        .store
+    svc.store
         .write(move |tx| {
             Box::pin(async move {
                 if !tx.revoke_approver(&id, &format_ts(now)).await? {
@@ -105,18 +103,18 @@ pub async fn revoke_approver(state: &AppState, actor: &str, id: &str) -> Result<
 /// Records `approver`'s vote. A deny rejects the payment at once; approvals
 /// from `approvals_required` distinct approvers approve it and forward it.
 pub async fn vote(
-    state: &Arc<AppState>,
+    svc: &Arc<Services>,
     approver: &Approver,
     approval_id: &str,
     verdict: Verdict,
     comment: Option<String>,
 ) -> Result<Approval> {
-    let (st, approver_job, id) = (state.clone(), approver.clone(), approval_id.to_owned());
+    let (st, approver_job, id) = (svc.clone(), approver.clone(), approval_id.to_owned());
     let voted =
-        state.store.write(move |tx| Box::pin(vote_job(tx, st, approver_job, id, verdict, comment))).await?;
+        svc.store.write(move |tx| Box::pin(vote_job(tx, st, approver_job, id, verdict, comment))).await?;
     match voted {
         Voted::Counted => {}
-        Voted::Approved(payment) => state.forwarder.notify(*payment),
+        Voted::Approved(payment) => svc.forwarder.notify(*payment),
         Voted::NotPending(status) => {
             return Err(Error::conflict(
                 ErrorCode::ApprovalNotPending,
@@ -130,7 +128,7 @@ pub async fn vote(
             ));
         }
     }
-    state.store.approval(approval_id).await?.ok_or(Error::NotFound("approval"))
+    svc.store.approval(approval_id).await?.ok_or(Error::NotFound("approval"))
 }
 
 fn kill_switch_engaged() -> Error {
@@ -142,7 +140,7 @@ fn kill_switch_engaged() -> Error {
 
 async fn vote_job(
     tx: &mut WriteTx,
-    state: Arc<AppState>,
+    svc: Arc<Services>,
     approver: Approver,
     approval_id: String,
     verdict: Verdict,
@@ -152,7 +150,7 @@ async fn vote_job(
     if approval.status != "pending" {
         return Ok(Voted::NotPending(approval.status));
     }
-    let now = state.clock.now();
+    let now = svc.clock.now();
     if is_overdue(&approval, now) {
         expire(tx, &approval_id, &approval, now).await?;
         return Ok(Voted::Expired);
@@ -165,7 +163,7 @@ async fn vote_job(
                 return Err(kill_switch_engaged());
             }
             let payment = tx.payment(None, &approval.payment_id).await?.ok_or(Error::NotFound("payment"))?;
-            Some(provider_for(&state, &payment)?)
+            Some(provider_for(&svc, &payment)?)
         }
         Verdict::Deny => None,
     };
@@ -195,7 +193,7 @@ async fn vote_job(
         }
         Verdict::Approve if tx.approve_votes(&approval_id).await? >= approval.approvals_required => {
             let provider = provider.expect("computed for approve votes");
-            let claim = state.forwarder.claim(now);
+            let claim = svc.forwarder.claim(now);
             let forward = Some((&provider, &claim));
             tx.close_approval(&approval, &approval_id, PaymentStatus::Approved, forward, &ts).await?;
             let event = AuditEvent::new("approval.approved", actor)
@@ -218,8 +216,8 @@ async fn emit_payment(tx: &mut WriteTx, kind: &str, payment_id: &str, now: DateT
 }
 
 /// Where an approved payment goes: the provider its policy maps the rail to.
-fn provider_for(state: &AppState, payment: &Payment) -> Result<ProviderRef> {
-    let policy = state.policies.require(&payment.decision.policy)?;
+fn provider_for(svc: &Services, payment: &Payment) -> Result<ProviderRef> {
+    let policy = svc.policies.require(&payment.decision.policy)?;
     Ok(ProviderRef::forward(policy.provider_for(&payment.rail)))
 }
 
@@ -268,15 +266,14 @@ pub(crate) async fn cancel_for_frozen(tx: &mut WriteTx, agent_id: &str, now: Dat
 /// Expires every pending approval whose deadline has passed, releasing its
 /// reservation. Run at start (deadlines that passed while the gateway was
 /// down) and periodically; returns how many it expired.
-pub async fn expire_overdue(state: &Arc<AppState>) -> Result<usize> {
-    let now = state.clock.now();
-    let ids = state.store.overdue_approvals(now, 500).await?;
+pub async fn expire_overdue(svc: &Arc<Services>) -> Result<usize> {
+    let now = svc.clock.now();
+    let ids = svc.store.overdue_approvals(now, 500).await?;
     if ids.is_empty() {
         return Ok(0);
     }
-    let st = state.clone();
-    state
-        .store
+    let st = svc.clone();
+    svc.store
         .write(move |tx| {
             Box::pin(async move {
                 let now = st.clock.now();
@@ -311,7 +308,7 @@ pub struct SpendToday {
     pub currency: String,
 }
 
-pub async fn spend_today(state: &AppState, agent_id: &str) -> Result<SpendToday> {
-    let (today, currency) = super::allowance::today(state, agent_id).await?;
+pub async fn spend_today(svc: &Services, agent_id: &str) -> Result<SpendToday> {
+    let (today, currency) = super::allowance::today(svc, agent_id).await?;
     Ok(SpendToday { spent: today.spent, limit: today.limit, currency: currency.code().to_owned() })
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::payments::{self, Created, Idempotency, PaymentInput, Settlement};
-use crate::app::AppState;
+use super::Services;
 use crate::audit::AuditEvent;
 use crate::clock::format_ts;
 use crate::error::{Error, ErrorCode, Result};
@@ -23,8 +23,8 @@ pub type Answer = std::result::Result<(), Decline>;
 /// The issuer whose authorizations purser answers.
 const ISSUER: &str = "lithic";
 
-pub async fn register(state: &AppState, actor: &str, agent_id: &str, card_token: String) -> Result<Card> {
-    let now = state.clock.now();
+pub async fn register(svc: &Services, actor: &str, agent_id: &str, card_token: String) -> Result<Card> {
+    let now = svc.clock.now();
     let card = Card {
         card_token,
         provider: ISSUER.to_owned(),
@@ -32,8 +32,7 @@ pub async fn register(state: &AppState, actor: &str, agent_id: &str, card_token:
         created_at: format_ts(now),
     };
     let actor = actor.to_owned();
-    state
-        .store
+    svc.store
         .write(move |tx| {
             Box::pin(async move {
                 tx.agent(&card.agent_id).await?.ok_or(Error::NotFound("agent"))?;
@@ -51,11 +50,10 @@ pub async fn register(state: &AppState, actor: &str, agent_id: &str, card_token:
         .await
 }
 
-pub async fn remove(state: &AppState, actor: &str, agent_id: &str, card_token: &str) -> Result<()> {
-    let now = state.clock.now();
+pub async fn remove(svc: &Services, actor: &str, agent_id: &str, card_token: &str) -> Result<()> {
+    let now = svc.clock.now();
     let (actor, agent_id, token) = (actor.to_owned(), agent_id.to_owned(), card_token.to_owned());
-    state
-        .store
+    svc.store
         .write(move |tx| {
             Box::pin(async move {
                 if !tx.delete_card(&agent_id, &token).await? {
@@ -89,15 +87,15 @@ pub const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 ///   and counts against nothing.
 /// - Any other card, kind of request, or amount that is not positive is
 ///   declined: fail closed.
-pub async fn authorize(state: &Arc<AppState>, auth: &Authorization, answer_by: Instant) -> Result<Answer> {
-    let standing = state.store.card(ISSUER, &auth.card_token).await?;
+pub async fn authorize(svc: &Arc<Services>, auth: &Authorization, answer_by: Instant) -> Result<Answer> {
+    let standing = svc.store.card(ISSUER, &auth.card_token).await?;
     let issued = match standing {
         Some(_) => None,
-        None => state.store.issued_card_payment(ISSUER, &auth.card_token).await?,
+        None => svc.store.issued_card_payment(ISSUER, &auth.card_token).await?,
     };
     match (&auth.kind, &standing, issued) {
-        (Kind::Purchase, Some(card), _) => authorize_standing(state, card, auth, answer_by).await,
-        (Kind::Purchase, None, Some(payment)) => authorize_issued(state, payment, auth).await,
+        (Kind::Purchase, Some(card), _) => authorize_standing(svc, card, auth, answer_by).await,
+        (Kind::Purchase, None, Some(payment)) => authorize_issued(svc, payment, auth).await,
         (kind, _, issued) => {
             let agent_id =
                 standing.map(|c| c.agent_id).or_else(|| issued.as_ref().map(|p| p.agent_id.clone()));
@@ -109,8 +107,8 @@ pub async fn authorize(state: &Arc<AppState>, auth: &Authorization, answer_by: I
                 _ => ("card.authorization", Err(Decline::UnauthorizedMerchant)),
             };
             let event = card_event(event, auth, agent_id, issued.as_ref().map(|p| p.id.as_str()), answer);
-            let now = state.clock.now();
-            state.store.write(move |tx| Box::pin(async move { tx.append_audit(event, now).await })).await?;
+            let now = svc.clock.now();
+            svc.store.write(move |tx| Box::pin(async move { tx.append_audit(event, now).await })).await?;
             Ok(answer)
         }
     }
@@ -151,11 +149,11 @@ fn card_event(
 /// approved authorizations and this one's answer are read and written in
 /// one transaction, so concurrent authorizations cannot together pass the
 /// payment's amount; a request Lithic sends again gets its first answer.
-async fn authorize_issued(state: &AppState, payment: Payment, auth: &Authorization) -> Result<Answer> {
+async fn authorize_issued(svc: &Services, payment: Payment, auth: &Authorization) -> Result<Answer> {
     // The network's category, not the one the agent declared, is what the
     // agent's current policy must allow.
-    let agent = state.store.agent(&payment.agent_id).await?.ok_or(Error::NotFound("agent"))?;
-    let refusals = state.policies.require(&agent.policy)?.category_reasons(auth.merchant_category.as_deref());
+    let agent = svc.store.agent(&payment.agent_id).await?.ok_or(Error::NotFound("agent"))?;
+    let refusals = svc.policies.require(&agent.policy)?.category_reasons(auth.merchant_category.as_deref());
     let precheck = if payment.status != PaymentStatus::Succeeded
         || auth.amount_minor <= 0
         || payment.currency != auth.currency
@@ -167,9 +165,8 @@ async fn authorize_issued(state: &AppState, payment: Payment, auth: &Authorizati
         Ok(())
     };
     let limit = to_minor(payment.amount.value, payment.currency);
-    let (now, auth) = (state.clock.now(), auth.clone());
-    state
-        .store
+    let (now, auth) = (svc.clock.now(), auth.clone());
+    svc.store
         .write(move |tx| {
             Box::pin(async move {
                 let asked = IssuedAuthorization {
@@ -211,7 +208,7 @@ async fn authorize_issued(state: &AppState, payment: Payment, auth: &Authorizati
 }
 
 async fn authorize_standing(
-    state: &Arc<AppState>,
+    svc: &Arc<Services>,
     card: &Card,
     auth: &Authorization,
     answer_by: Instant,
@@ -221,7 +218,7 @@ async fn authorize_standing(
     if auth.amount_minor <= 0 {
         return Ok(Err(Decline::UnauthorizedMerchant));
     }
-    let agent = state.store.agent(&card.agent_id).await?.ok_or(Error::NotFound("agent"))?;
+    let agent = svc.store.agent(&card.agent_id).await?.ok_or(Error::NotFound("agent"))?;
     let input = PaymentInput {
         amount: from_minor(auth.amount_minor, auth.currency),
         fee: rust_decimal::Decimal::ZERO,
@@ -244,7 +241,7 @@ async fn authorize_standing(
     let settlement =
         Settlement::Authorization { provider: ISSUER, transaction_id: auth.token.clone(), answer_by };
     let actor = format!("card:{}", card.card_token);
-    let payment = match payments::create(state, &agent, &actor, &idem, input, settlement).await? {
+    let payment = match payments::create(svc, &agent, &actor, &idem, input, settlement).await? {
         Created::New(p) | Created::Replayed(p) => p,
     };
     Ok(match payment.status {

@@ -8,11 +8,11 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::agents::{insert_key, KeyRequest};
-use crate::app::AppState;
+use super::Services;
 use crate::audit::AuditEvent;
 use crate::auth::{self, ADMIN_TOKEN_PREFIX, APPROVER_TOKEN_PREFIX};
 use crate::clock::format_ts;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ids;
 use crate::model::{Agent, Approver, Scope};
 use crate::policy::TrustLevel;
@@ -29,26 +29,28 @@ pub const DEMO_APPROVER: &str = "demo-approver";
 pub struct DevCredentials {
     /// `None` when an admin token is configured (it is not printed).
     pub admin_token: Option<String>,
-    pub agent: Agent,
-    pub agent_key: String,
+    /// The demo agent and its key; `None` when no policy is named `demo`
+    /// (an operator's own policy directory).
+    pub agent: Option<(Agent, String)>,
     /// Token of the demo approver, for the console.
     pub approver_token: String,
 }
 
-pub async fn bootstrap(state: &AppState) -> Result<DevCredentials> {
-    if state.policies.current().get(DEMO_POLICY).is_none() {
-        return Err(Error::PolicyUnavailable(format!(
-            "--dev needs a policy named {DEMO_POLICY:?} in the policies directory"
-        )));
-    }
-    // An operator's token (from the environment or its file) is kept, and
-    // then no dev token is minted.
-    let configured_admin = state.has_config_admin_token();
-    let now = state.clock.now();
-    state.store.write(move |tx| Box::pin(mint(tx, configured_admin, now))).await
+/// Creates or refreshes the demo credentials. `configured_admin`: an
+/// operator's admin token is set (from the environment or its file), so it
+/// is kept and no dev token is minted.
+pub async fn bootstrap(svc: &Services, configured_admin: bool) -> Result<DevCredentials> {
+    let with_agent = svc.policies.current().get(DEMO_POLICY).is_some();
+    let now = svc.clock.now();
+    svc.store.write(move |tx| Box::pin(mint(tx, configured_admin, with_agent, now))).await
 }
 
-async fn mint(tx: &mut WriteTx, configured_admin: bool, now: DateTime<Utc>) -> Result<DevCredentials> {
+async fn mint(
+    tx: &mut WriteTx,
+    configured_admin: bool,
+    with_agent: bool,
+    now: DateTime<Utc>,
+) -> Result<DevCredentials> {
     let ts = format_ts(now);
     let admin_token = if configured_admin {
         None
@@ -60,6 +62,26 @@ async fn mint(tx: &mut WriteTx, configured_admin: bool, now: DateTime<Utc>) -> R
         Some(token)
     };
 
+    let agent = if with_agent { Some(demo_agent(tx, now).await?) } else { None };
+    let approver_token = auth::generate(APPROVER_TOKEN_PREFIX);
+    let hash = auth::hash(&approver_token);
+    if tx.replace_approver_token(DEMO_APPROVER, &hash).await?.is_none() {
+        let approver = Approver {
+            id: ids::new("apr"),
+            name: DEMO_APPROVER.to_owned(),
+            created_at: ts,
+            revoked_at: None,
+        };
+        tx.insert_approver(&approver, &hash).await?;
+        tx.append_audit(AuditEvent::new("approver.created", DEV).subject(&approver.id), now).await?;
+    }
+    Ok(DevCredentials { admin_token, agent, approver_token })
+}
+
+/// The demo agent (created on first start) and a fresh key for it; its
+/// earlier keys are revoked.
+async fn demo_agent(tx: &mut WriteTx, now: DateTime<Utc>) -> Result<(Agent, String)> {
+    let ts = format_ts(now);
     let agent = match tx.agent_by_name(DEMO_AGENT).await? {
         Some(agent) => agent,
         None => {
@@ -92,17 +114,5 @@ async fn mint(tx: &mut WriteTx, configured_admin: bool, now: DateTime<Utc>) -> R
         let data = json!({ "reason": "dev restart", "count": revoked });
         tx.append_audit(AuditEvent::new("key.revoked", DEV).agent(&agent.id).data(data), now).await?;
     }
-    let approver_token = auth::generate(APPROVER_TOKEN_PREFIX);
-    let hash = auth::hash(&approver_token);
-    if tx.replace_approver_token(DEMO_APPROVER, &hash).await?.is_none() {
-        let approver = Approver {
-            id: ids::new("apr"),
-            name: DEMO_APPROVER.to_owned(),
-            created_at: ts,
-            revoked_at: None,
-        };
-        tx.insert_approver(&approver, &hash).await?;
-        tx.append_audit(AuditEvent::new("approver.created", DEV).subject(&approver.id), now).await?;
-    }
-    Ok(DevCredentials { admin_token, agent, agent_key: issued.key, approver_token })
+    Ok((agent, issued.key))
 }

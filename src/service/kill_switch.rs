@@ -3,7 +3,7 @@
 //! not forwarded (they wait, reserved, until it is released). Engaging and
 //! releasing are audited and emitted as webhooks.
 
-use crate::app::AppState;
+use super::Services;
 use crate::audit::AuditEvent;
 use crate::clock::format_ts;
 use crate::error::Result;
@@ -11,12 +11,11 @@ use crate::model::{KillSwitch, KillSwitchState};
 
 /// Engages the switch (`Some(reason)`) or releases it (`None`); returns
 /// the switch as it now stands. Doing what is already done changes nothing.
-pub async fn set(state: &AppState, actor: &str, reason: Option<String>) -> Result<Option<KillSwitch>> {
-    let now = state.clock.now();
+pub async fn set(svc: &Services, actor: &str, reason: Option<String>) -> Result<Option<KillSwitch>> {
+    let now = svc.clock.now();
     let to = reason.map(|reason| KillSwitch { reason, actor: actor.to_owned(), engaged_at: format_ts(now) });
     let actor = actor.to_owned();
-    state
-        .store
+    svc.store
         .write(move |tx| {
             Box::pin(async move {
                 if tx.set_kill_switch(to.as_ref()).await? {
@@ -30,6 +29,6 @@ pub async fn set(state: &AppState, actor: &str, reason: Option<String>) -> Resul
             })
         })
         .await?;
-    state.store.reload_kill_switch().await?;
-    Ok(state.store.kill_switch())
+    svc.store.reload_kill_switch().await?;
+    Ok(svc.store.kill_switch())
 }

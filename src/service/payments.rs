@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use crate::app::AppState;
+use super::Services;
 use crate::audit::AuditEvent;
 use crate::clock::format_ts;
 use crate::error::{Error, ErrorCode, Result};
@@ -93,9 +93,9 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn new(state: &AppState, agent: &Agent, input: &PaymentInput, now: DateTime<Utc>) -> Result<Prepared> {
+    fn new(svc: &Services, agent: &Agent, input: &PaymentInput, now: DateTime<Utc>) -> Result<Prepared> {
         // Fail closed: an agent whose policy is gone cannot be evaluated.
-        let policy = state.policies.require(&agent.policy)?;
+        let policy = svc.policies.require(&agent.policy)?;
         let facts = PaymentFacts {
             amount: input.amount,
             fee: input.fee,
@@ -126,18 +126,18 @@ impl Prepared {
 /// snapshot, the decision and the reservation share one write transaction,
 /// so concurrent requests can never together exceed a limit.
 pub async fn create(
-    state: &Arc<AppState>,
+    svc: &Arc<Services>,
     caller: &Agent,
     actor: &str,
     idem: &Idempotency,
     input: PaymentInput,
     settlement: Settlement,
 ) -> Result<Created> {
-    let (st, caller, actor, idem) = (state.clone(), caller.clone(), actor.to_owned(), idem.clone());
+    let (st, caller, actor, idem) = (svc.clone(), caller.clone(), actor.to_owned(), idem.clone());
     let started = std::time::Instant::now();
     // Validated: every refusal (policy unavailable, idempotency conflict)
     // comes before the first write, so the hot path needs no savepoint.
-    let created = state
+    let created = svc
         .store
         .write_validated(move |tx| {
             Box::pin(async move {
@@ -237,10 +237,10 @@ pub async fn create(
             .increment(1);
         metrics::histogram!("purser_decision_seconds").record(started.elapsed().as_secs_f64());
         if p.status == PaymentStatus::Denied {
-            super::alerts::on_denial(state, &p.agent_id).await;
+            super::alerts::on_denial(svc, &p.agent_id).await;
         }
         if p.status == PaymentStatus::Approved {
-            state.forwarder.notify(p.clone());
+            svc.forwarder.notify(p.clone());
         }
     }
     Ok(created)
@@ -272,11 +272,11 @@ async fn settle_authorization(
 
 /// Evaluates a payment against the agent's current spend without changing
 /// anything (no payment, no reservation, no audit record).
-pub async fn evaluate(state: &AppState, agent_id: &str, input: PaymentInput) -> Result<Decision> {
-    let now = state.clock.now();
-    let agent = state.store.agent(agent_id).await?.ok_or(Error::Unauthenticated("agent no longer exists"))?;
-    let prep = Prepared::new(state, &agent, &input, now)?;
-    let spend = state.store.spend(&prep.spend_query(agent_id, now)).await?;
+pub async fn evaluate(svc: &Services, agent_id: &str, input: PaymentInput) -> Result<Decision> {
+    let now = svc.clock.now();
+    let agent = svc.store.agent(agent_id).await?.ok_or(Error::Unauthenticated("agent no longer exists"))?;
+    let prep = Prepared::new(svc, &agent, &input, now)?;
+    let spend = svc.store.spend(&prep.spend_query(agent_id, now)).await?;
     Ok(prep.policy.evaluate(&prep.agent, &prep.facts, &spend, now))
 }
 

@@ -6,7 +6,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
+use super::Services;
 use crate::audit::AuditEvent;
 use crate::clock::format_ts;
 use crate::error::{Error, ErrorCode, Result};
@@ -19,7 +19,7 @@ pub const WINDOW_SECS: i64 = 300;
 
 /// Registers `public_key` (standard base64 of 32 bytes) for `agent_id`.
 pub async fn register(
-    state: &AppState,
+    svc: &Services,
     actor: &str,
     agent_id: &str,
     public_key: &str,
@@ -34,7 +34,7 @@ pub async fn register(
         .ok_or_else(|| {
             Error::invalid(ErrorCode::InvalidRequest, "public_key must be base64 of a 32-byte Ed25519 key")
         })?;
-    let now = state.clock.now();
+    let now = svc.clock.now();
     let key = SigningKey {
         id: ids::new("sk"),
         agent_id: agent_id.to_owned(),
@@ -45,7 +45,7 @@ pub async fn register(
         revoked_at: None,
     };
     let actor = actor.to_owned();
-    state
+    svc
         .store
         .write(move |tx| {
             Box::pin(async move {
@@ -85,8 +85,8 @@ pub fn message(method: &str, path_and_query: &str, timestamp: i64, body: &[u8]) 
 
 /// The live signing key that signed `req`, once the request is known not to
 /// be a replay (its signature is remembered for the rest of the window).
-pub async fn verify(state: &AppState, req: &SignedRequest<'_>) -> Result<SigningKey> {
-    let now = state.clock.now();
+pub async fn verify(svc: &Services, req: &SignedRequest<'_>) -> Result<SigningKey> {
+    let now = svc.clock.now();
     if (now.timestamp() - req.timestamp).abs() > WINDOW_SECS {
         return Err(Error::Unauthenticated("signature timestamp is more than 5 minutes off"));
     }
@@ -96,7 +96,7 @@ pub async fn verify(state: &AppState, req: &SignedRequest<'_>) -> Result<Signing
         .and_then(|b| Signature::from_slice(&b).ok())
         .ok_or(Error::Unauthenticated("malformed signature"))?;
     let message = message(req.method, req.path_and_query, req.timestamp, req.body);
-    let keys = state.store.signing_keys(req.agent_id).await?;
+    let keys = svc.store.signing_keys(req.agent_id).await?;
     let key = keys
         .into_iter()
         .filter(|k| k.revoked_at.is_none())
@@ -110,7 +110,7 @@ pub async fn verify(state: &AppState, req: &SignedRequest<'_>) -> Result<Signing
         .ok_or(Error::Unauthenticated("invalid signature"))?;
     let seen = hex::encode(Sha256::digest(signature.to_bytes()));
     let (now_ts, until) = (format_ts(now), format_ts(now + chrono::Duration::seconds(2 * WINDOW_SECS)));
-    let fresh = state
+    let fresh = svc
         .store
         .write(move |tx| Box::pin(async move { tx.remember_signature(&seen, &now_ts, &until).await }))
         .await?;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::app::AppState;
+use super::Services;
 use crate::audit::AuditEvent;
 use crate::clock::format_ts;
 use crate::error::{Error, ErrorCode, Result};
@@ -24,11 +24,11 @@ pub struct IssuedEndpoint {
 
 /// Refuses URLs deliveries may not go to, naming why. Hostnames are resolved
 /// now for an early answer; every delivery resolves and checks again.
-async fn check_target(state: &AppState, url: &str) -> Result<String> {
+async fn check_target(svc: &Services, url: &str) -> Result<String> {
     let invalid = |e: String| Error::invalid(ErrorCode::InvalidWebhookUrl, e);
-    let parsed = check_url(url, &state.webhook_targets).map_err(|e| invalid(e.to_string()))?;
+    let parsed = check_url(url, &svc.webhook_targets).map_err(|e| invalid(e.to_string()))?;
     if let Some(host) = parsed.host_str().filter(|_| parsed.domain().is_some()) {
-        resolve_checked(host, &state.webhook_targets).await.map_err(|e| invalid(e.to_string()))?;
+        resolve_checked(host, &svc.webhook_targets).await.map_err(|e| invalid(e.to_string()))?;
     }
     Ok(parsed.to_string())
 }
@@ -52,19 +52,19 @@ fn check_events(events: &[String]) -> Result<()> {
 }
 
 pub async fn create_endpoint(
-    state: &AppState,
+    svc: &Services,
     actor: &str,
     url: &str,
     mut events: Vec<String>,
     description: Option<String>,
 ) -> Result<IssuedEndpoint> {
     check_events(&events)?;
-    let url = check_target(state, url).await?;
+    let url = check_target(svc, url).await?;
     events.sort();
     events.dedup();
-    let now = state.clock.now();
+    let now = svc.clock.now();
     let secret = Secret::generate();
-    let sealed = state.secrets.seal(secret.as_bytes());
+    let sealed = svc.secrets.seal(secret.as_bytes());
     let endpoint = WebhookEndpoint {
         id: ids::new("wh"),
         url,
@@ -77,8 +77,7 @@ pub async fn create_endpoint(
         updated_at: format_ts(now),
     };
     let (record, actor) = (endpoint.clone(), actor.to_owned());
-    state
-        .store
+    svc.store
         .write(move |tx| {
             Box::pin(async move {
                 tx.insert_endpoint(&record, &sealed).await?;
@@ -88,12 +87,12 @@ pub async fn create_endpoint(
             })
         })
         .await?;
-    state.store.refresh_subscriptions().await?;
+    svc.store.refresh_subscriptions().await?;
     Ok(IssuedEndpoint { endpoint, secret: secret.to_whsec() })
 }
 
 pub async fn update_endpoint(
-    state: &AppState,
+    svc: &Services,
     actor: &str,
     id: &str,
     mut patch: EndpointPatch,
@@ -104,11 +103,11 @@ pub async fn update_endpoint(
         events.dedup();
     }
     if let Some(url) = &patch.url {
-        patch.url = Some(check_target(state, url).await?);
+        patch.url = Some(check_target(svc, url).await?);
     }
-    let now = state.clock.now();
+    let now = svc.clock.now();
     let (actor, id) = (actor.to_owned(), id.to_owned());
-    let result = state
+    let result = svc
         .store
         .write(move |tx| {
             Box::pin(async move {
@@ -127,15 +126,14 @@ pub async fn update_endpoint(
             })
         })
         .await?;
-    state.store.refresh_subscriptions().await?;
+    svc.store.refresh_subscriptions().await?;
     Ok(result)
 }
 
-pub async fn delete_endpoint(state: &AppState, actor: &str, id: &str) -> Result<()> {
-    let now = state.clock.now();
+pub async fn delete_endpoint(svc: &Services, actor: &str, id: &str) -> Result<()> {
+    let now = svc.clock.now();
     let (actor, id) = (actor.to_owned(), id.to_owned());
-    state
-        .store
+    svc.store
         .write(move |tx| {
             Box::pin(async move {
                 if !tx.delete_endpoint(&id).await? {
@@ -146,25 +144,24 @@ pub async fn delete_endpoint(state: &AppState, actor: &str, id: &str) -> Result<
             })
         })
         .await?;
-    state.store.refresh_subscriptions().await?;
+    svc.store.refresh_subscriptions().await?;
     Ok(())
 }
 
 /// A new signing secret; the old one keeps signing (as a second signature)
 /// for `grace`, so receivers can switch without missing a delivery.
 pub async fn rotate_secret(
-    state: &AppState,
+    svc: &Services,
     actor: &str,
     id: &str,
     grace: Duration,
 ) -> Result<(String, String)> {
-    let now = state.clock.now();
+    let now = svc.clock.now();
     let until = format_ts(now + chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::days(1)));
     let secret = Secret::generate();
-    let sealed = state.secrets.seal(secret.as_bytes());
+    let sealed = svc.secrets.seal(secret.as_bytes());
     let (actor, id, until_job) = (actor.to_owned(), id.to_owned(), until.clone());
-    state
-        .store
+    svc.store
         .write(move |tx| {
             Box::pin(async move {
                 if !tx.rotate_endpoint_secret(&id, &sealed, &until_job, &format_ts(now)).await? {
@@ -185,22 +182,16 @@ pub async fn rotate_secret(
 
 /// Queues an event again (same `webhook-id`) for one endpoint or for every
 /// endpoint subscribed to it. Returns how many deliveries were queued.
-pub async fn replay(
-    state: &AppState,
-    actor: &str,
-    event_id: &str,
-    endpoint_id: Option<String>,
-) -> Result<u64> {
-    if !state.store.event_exists(event_id).await? {
+pub async fn replay(svc: &Services, actor: &str, event_id: &str, endpoint_id: Option<String>) -> Result<u64> {
+    if !svc.store.event_exists(event_id).await? {
         return Err(Error::NotFound("webhook event"));
     }
     if let Some(id) = &endpoint_id {
-        state.store.endpoint(id).await?.ok_or(Error::NotFound("webhook endpoint"))?;
+        svc.store.endpoint(id).await?.ok_or(Error::NotFound("webhook endpoint"))?;
     }
-    let now = state.clock.now();
+    let now = svc.clock.now();
     let (actor, event_id) = (actor.to_owned(), event_id.to_owned());
-    state
-        .store
+    svc.store
         .write(move |tx| {
             Box::pin(async move {
                 let queued = tx.replay_event(&event_id, endpoint_id.as_deref(), now).await?;

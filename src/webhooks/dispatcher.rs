@@ -14,43 +14,67 @@ use rand::Rng;
 use serde_json::json;
 use tokio::task::JoinSet;
 
+use super::secretbox::SecretBox;
 use super::signature::{signature_header, Secret};
+use super::ssrf::TargetPolicy;
 use super::ssrf::{check_url, GuardedResolver};
-use crate::app::AppState;
 use crate::audit::AuditEvent;
-use crate::clock::{format_ts, parse_ts};
-use crate::store::{AttemptResult, DueDelivery, StoreError, WriteTx};
+use crate::clock::{format_ts, parse_ts, Clock};
+use crate::store::{AttemptResult, DueDelivery, Store, StoreError, WriteTx};
 
 /// Deliveries sent in one round.
 const BATCH: u32 = 256;
 /// Added to a delivery lease beyond the send timeout (see `round`).
 const LEASE_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// How deliveries are paced.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How often the outbox is looked at.
+    pub poll: Duration,
+    /// Longest one attempt may take.
+    pub timeout: Duration,
+    /// Waits between attempts; when used up, the delivery has failed.
+    pub retry_schedule: Vec<Duration>,
+}
+
+/// What delivering needs: the outbox, the time, the endpoints' sealed
+/// secrets and where deliveries may go.
 pub struct Dispatcher {
-    state: Arc<AppState>,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub secrets: SecretBox,
+    pub targets: TargetPolicy,
+    pub settings: Settings,
+}
+
+/// A running dispatcher's shared parts.
+struct Running {
+    deps: Dispatcher,
     http: reqwest::Client,
 }
 
 impl Dispatcher {
-    pub fn start(state: Arc<AppState>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-        let cfg = &state.config;
+    pub fn start(self) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        let timeout = self.settings.timeout;
         let http = reqwest::Client::builder()
-            .timeout(cfg.webhook_timeout)
-            .connect_timeout(cfg.webhook_timeout.min(Duration::from_secs(5)))
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
             // A redirect could point anywhere, including inside the network.
             .redirect(reqwest::redirect::Policy::none())
             // Every connection resolves through the SSRF guard, so the check
             // holds at delivery time, not only when the URL was registered.
-            .dns_resolver(Arc::new(GuardedResolver::new(state.webhook_targets.clone())))
+            .dns_resolver(Arc::new(GuardedResolver::new(self.targets.clone())))
             .no_proxy()
             .user_agent(concat!("purser-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let dispatcher = Dispatcher { state, http };
-        Ok(tokio::spawn(dispatcher.run()))
+        Ok(tokio::spawn(Arc::new(Running { deps: self, http }).run()))
     }
+}
 
-    async fn run(self) {
-        let mut tick = tokio::time::interval(self.state.config.webhook_poll);
+impl Running {
+    async fn run(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(self.deps.settings.poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
@@ -69,19 +93,19 @@ impl Dispatcher {
     }
 
     /// One round; returns how many deliveries it attempted.
-    async fn round(&self) -> Result<usize, StoreError> {
-        let store = &self.state.store;
+    async fn round(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let store = &self.deps.store;
         // Picks up endpoints changed elsewhere (another replica) and ones
         // this round's recording disabled.
         store.refresh_subscriptions().await?;
         if store.events_waiting().await? {
-            let now = self.state.clock.now();
+            let now = self.deps.clock.now();
             store.write(move |tx| Box::pin(async move { tx.fan_out(now).await })).await?;
         }
-        let now = self.state.clock.now();
+        let now = self.deps.clock.now();
         // Held past the longest a send can take, so a live sender always
         // records its attempt before anyone else may claim the delivery.
-        let lease = chrono::Duration::from_std(self.state.config.webhook_timeout * 2 + LEASE_MARGIN)
+        let lease = chrono::Duration::from_std(self.deps.settings.timeout * 2 + LEASE_MARGIN)
             .unwrap_or(chrono::Duration::minutes(5));
         let due = store.write(move |tx| Box::pin(tx.claim_deliveries(now, now + lease, BATCH))).await?;
         if due.is_empty() {
@@ -90,8 +114,8 @@ impl Dispatcher {
         let sent = due.len();
         let mut sends = JoinSet::new();
         for delivery in due {
-            let (http, state) = (self.http.clone(), self.state.clone());
-            sends.spawn(async move { attempt(&http, &state, delivery).await });
+            let running = self.clone();
+            sends.spawn(async move { running.attempt(delivery).await });
         }
         let mut results = Vec::new();
         while let Some(done) = sends.join_next().await {
@@ -100,63 +124,62 @@ impl Dispatcher {
                 Err(e) => tracing::error!(error = %e, "webhook send panicked; retried next round"),
             }
         }
-        let schedule = self.state.config.webhook_retry_schedule.clone();
+        let schedule = self.deps.settings.retry_schedule.clone();
         store.write(move |tx| Box::pin(record(tx, results, schedule))).await?;
         Ok(sent)
     }
-}
 
-/// Sends one delivery and says what happened.
-async fn attempt(http: &reqwest::Client, state: &AppState, d: DueDelivery) -> AttemptResult {
-    let at = state.clock.now();
-    let started = Instant::now();
-    let outcome = send(http, state, &d, at).await;
-    let latency_ms = started.elapsed().as_millis() as u64;
-    let (status_code, error) = match outcome {
-        Ok(code) if (200..300).contains(&code) => (Some(code), None),
-        Ok(code) => (Some(code), Some(format!("endpoint answered HTTP {code}"))),
-        Err(e) => (None, Some(e)),
-    };
-    let delivered = error.is_none();
-    let retry_at =
-        (!delivered).then(|| next_attempt(&state.config.webhook_retry_schedule, d.attempts, at)).flatten();
-    AttemptResult { delivery: d, at, status_code, latency_ms, error, retry_at }
-}
+    /// Sends one delivery and says what happened.
+    async fn attempt(&self, d: DueDelivery) -> AttemptResult {
+        let at = self.deps.clock.now();
+        let started = Instant::now();
+        let outcome = self.send(&d, at).await;
+        let latency_ms = started.elapsed().as_millis() as u64;
+        let (status_code, error) = match outcome {
+            Ok(code) if (200..300).contains(&code) => (Some(code), None),
+            Ok(code) => (Some(code), Some(format!("endpoint answered HTTP {code}"))),
+            Err(e) => (None, Some(e)),
+        };
+        let delivered = error.is_none();
+        let retry_at =
+            (!delivered).then(|| next_attempt(&self.deps.settings.retry_schedule, d.attempts, at)).flatten();
+        AttemptResult { delivery: d, at, status_code, latency_ms, error, retry_at }
+    }
 
-async fn send(
-    http: &reqwest::Client,
-    state: &AppState,
-    d: &DueDelivery,
-    at: DateTime<Utc>,
-) -> Result<u16, String> {
-    let url = check_url(&d.url, &state.webhook_targets).map_err(|e| e.to_string())?;
-    let open = |sealed: &str| -> Result<Secret, String> {
-        let bytes =
-            state.secrets.open(sealed).map_err(|e| format!("cannot unseal the endpoint secret: {e}"))?;
-        Secret::from_bytes(bytes).map_err(|e| e.to_string())
-    };
-    let current = open(&d.secrets.current)?;
-    // During a rotation's grace period both secrets sign, so receivers that
-    // still hold the old one keep verifying.
-    let previous = match &d.secrets.previous {
-        Some((sealed, until)) if parse_ts(until).is_some_and(|u| u > at) => Some(open(sealed)?),
-        _ => None,
-    };
-    let mut secrets = vec![&current];
-    secrets.extend(previous.as_ref());
-    let timestamp = at.timestamp();
-    let signature = signature_header(&secrets, &d.event_id, timestamp, d.body.as_bytes());
-    let response = http
-        .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header("webhook-id", &d.event_id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signature)
-        .body(d.body.clone())
-        .send()
-        .await
-        .map_err(|e| error_chain(&e))?;
-    Ok(response.status().as_u16())
+    async fn send(&self, d: &DueDelivery, at: DateTime<Utc>) -> Result<u16, String> {
+        let url = check_url(&d.url, &self.deps.targets).map_err(|e| e.to_string())?;
+        let open = |sealed: &str| -> Result<Secret, String> {
+            let bytes = self
+                .deps
+                .secrets
+                .open(sealed)
+                .map_err(|e| format!("cannot unseal the endpoint secret: {e}"))?;
+            Secret::from_bytes(bytes).map_err(|e| e.to_string())
+        };
+        let current = open(&d.secrets.current)?;
+        // During a rotation's grace period both secrets sign, so receivers
+        // that still hold the old one keep verifying.
+        let previous = match &d.secrets.previous {
+            Some((sealed, until)) if parse_ts(until).is_some_and(|u| u > at) => Some(open(sealed)?),
+            _ => None,
+        };
+        let mut secrets = vec![&current];
+        secrets.extend(previous.as_ref());
+        let timestamp = at.timestamp();
+        let signature = signature_header(&secrets, &d.event_id, timestamp, d.body.as_bytes());
+        let response = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("webhook-id", &d.event_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(d.body.clone())
+            .send()
+            .await
+            .map_err(|e| error_chain(&e))?;
+        Ok(response.status().as_u16())
+    }
 }
 
 /// The whole cause chain: reqwest's top-level message hides why (for

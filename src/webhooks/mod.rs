@@ -7,7 +7,7 @@ pub mod secretbox;
 pub mod signature;
 pub mod ssrf;
 
-pub use dispatcher::Dispatcher;
+pub use dispatcher::{Dispatcher, Settings as DeliverySettings};
 
 /// One type of event purser emits: what happened, and what its `data` is.
 #[derive(Debug, Clone, Copy)]

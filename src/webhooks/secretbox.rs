@@ -50,6 +50,7 @@ pub enum OpenError {
 /// Encrypts and decrypts small secrets with the operator's key (ChaCha20-Poly1305, random nonces).
 ///
 /// Its `Debug` prints `SecretBox(..)`, never the key.
+#[derive(Clone)]
 pub struct SecretBox(ChaCha20Poly1305);
 
 impl SecretBox {

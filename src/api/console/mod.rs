@@ -18,16 +18,15 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api::AppState;
 use crate::api::PathParams;
-use crate::app::AppState;
 use crate::auth;
-use crate::clock::format_ts;
 use crate::error::{Error, ErrorCode};
 use crate::service::approvals::{self, Verdict};
+use crate::service::console::{self, SESSION_HOURS};
 use crate::store::ConsoleSession;
 
 const COOKIE: &str = "purser_console";
-const SESSION_HOURS: i64 = 8;
 /// The same bound as the API's `comment`.
 const MAX_COMMENT: usize = 2000;
 
@@ -42,7 +41,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
 /// The signed-in approver, if the cookie names a live session.
 async fn session(state: &AppState, jar: &CookieJar) -> Result<Option<ConsoleSession>, Error> {
     let Some(cookie) = jar.get(COOKIE) else { return Ok(None) };
-    Ok(state.store.console_session(&auth::hash(cookie.value()), state.clock.now()).await?)
+    console::session(&state.svc, cookie.value()).await
 }
 
 /// Set by the redirect after a decision. Anything the page cannot read (an
@@ -92,20 +91,20 @@ async fn home(
         let Some(session) = session(&state, &jar).await? else {
             return Ok(Html(pages::sign_in(None).into_string()).into_response());
         };
-        let pending = state.store.approvals("pending", 100).await?;
+        let pending = state.svc.store.approvals("pending", 100).await?;
         let mut rows = Vec::with_capacity(pending.len());
         for approval in pending {
-            let spend = approvals::spend_today(&state, &approval.agent.id).await?;
+            let spend = approvals::spend_today(&state.svc, &approval.agent.id).await?;
             rows.push((approval, spend));
         }
         let mut recent = Vec::new();
         for status in ["approved", "rejected", "expired"] {
-            recent.extend(state.store.approvals(status, 10).await?);
+            recent.extend(state.svc.store.approvals(status, 10).await?);
         }
         recent.sort_by(|a, b| b.decided_at.cmp(&a.decided_at));
         recent.truncate(15);
         let notice = pages::notice_text(notice.notice.as_deref(), notice.payment.as_deref());
-        let page = pages::dashboard(&session, &rows, &recent, notice.as_deref(), state.clock.now());
+        let page = pages::dashboard(&session, &rows, &recent, notice.as_deref(), state.svc.clock.now());
         Ok::<_, Error>(Html(page.into_string()).into_response())
     }
     .await;
@@ -151,7 +150,7 @@ async fn login(
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else { return bad_form() };
-    let approver = match approvals::approver_for_token(&state, form.token.trim()).await {
+    let approver = match approvals::approver_for_token(&state.svc, form.token.trim()).await {
         Ok(Some(approver)) => approver,
         Ok(None) => {
             let page = pages::sign_in(Some("That token is not a valid approver token."));
@@ -159,32 +158,10 @@ async fn login(
         }
         Err(e) => return error_page(e),
     };
-    let session_id = auth::generate("");
-    let csrf = auth::generate("");
-    let now = state.clock.now();
-    let expires = now + chrono::Duration::hours(SESSION_HOURS);
-    let (id_hash, approver_id) = (auth::hash(&session_id), approver.id.clone());
-    let created = state
-        .store
-        .write(move |tx| {
-            Box::pin(async move {
-                tx.insert_console_session(
-                    &id_hash,
-                    &approver_id,
-                    &csrf,
-                    &format_ts(now),
-                    &format_ts(expires),
-                )
-                .await?;
-                let event =
-                    crate::audit::AuditEvent::new("console.sign_in", format!("approver:{approver_id}"));
-                tx.append_audit(event, now).await
-            })
-        })
-        .await;
-    if let Err(e) = created {
-        return error_page(e.into());
-    }
+    let session_id = match console::sign_in(&state.svc, &approver).await {
+        Ok(id) => id,
+        Err(e) => return error_page(e),
+    };
     let cookie = Cookie::build((COOKIE, session_id))
         .path("/console")
         .http_only(true)
@@ -230,11 +207,10 @@ async fn logout(
     let Ok(Form(form)) = form else { return bad_form() };
     if let Ok(Some(session)) = session(&state, &jar).await {
         if auth::ct_eq(&session.csrf_token, &form.csrf) {
-            let id_hash = jar.get(COOKIE).map(|c| auth::hash(c.value())).unwrap_or_default();
-            let _ = state
-                .store
-                .write(move |tx| Box::pin(async move { tx.delete_console_session(&id_hash).await }))
-                .await;
+            if let Some(cookie) = jar.get(COOKIE) {
+                // Best effort: the cookie is cleared below either way.
+                let _ = console::sign_out(&state.svc, cookie.value()).await;
+            }
         }
     }
     (jar.remove(Cookie::build(COOKIE).path("/console")), Redirect::to("/console")).into_response()
@@ -319,7 +295,7 @@ async fn decide(
             )
                 .into_response());
         }
-        let notice = match approvals::vote(&state, &session.approver, &id, verdict, comment).await {
+        let notice = match approvals::vote(&state.svc, &session.approver, &id, verdict, comment).await {
             Ok(approval) => match (verdict, approval.status.as_str()) {
                 (Verdict::Approve, "approved") => "approved",
                 (Verdict::Approve, _) => "vote_recorded",
@@ -329,7 +305,7 @@ async fn decide(
             Err(Error::Conflict { .. }) => "already_decided",
             Err(e) => return Err(e),
         };
-        let payment = state.store.approval(&id).await?.map(|a| a.payment.id).unwrap_or_default();
+        let payment = state.svc.store.approval(&id).await?.map(|a| a.payment.id).unwrap_or_default();
         Ok(Redirect::to(&format!("/console?notice={notice}&payment={payment}")).into_response())
     }
     .await;
