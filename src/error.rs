@@ -62,6 +62,18 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// `None` from a lookup is the client's `404`.
+pub trait OrNotFound<T> {
+    /// `what` names the thing in the message: "agent not found".
+    fn or_not_found(self, what: &'static str) -> Result<T>;
+}
+
+impl<T> OrNotFound<T> for Option<T> {
+    fn or_not_found(self, what: &'static str) -> Result<T> {
+        self.ok_or(Error::NotFound(what))
+    }
+}
+
 /// The stable, machine-readable code of every error a client can get,
 /// with the HTTP status it comes with; the wire form is snake_case
 /// (`invalid_request`). `api::error` maps each to its status.

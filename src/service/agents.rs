@@ -3,11 +3,12 @@
 
 use serde_json::json;
 
+use super::Act;
 use super::Services;
 use crate::audit::AuditEvent;
 use crate::auth::{self, AGENT_KEY_PREFIX};
 use crate::clock::format_ts;
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, ErrorCode, OrNotFound, Result};
 use crate::ids;
 use crate::model::{Agent, ApiKey, KeyRateLimit, Scope};
 use crate::policy::TrustLevel;
@@ -45,56 +46,45 @@ fn require_policy(svc: &Services, name: &str) -> Result<()> {
 
 pub async fn create_agent(svc: &Services, actor: &str, new: NewAgent) -> Result<Agent> {
     require_policy(svc, &new.policy)?;
-    let now = svc.clock.now();
-    let ts = format_ts(now);
-    let actor = actor.to_owned();
-    let agent = Agent {
-        id: ids::new("agt"),
-        name: new.name,
-        policy: new.policy,
-        trust_level: new.trust_level,
-        frozen: false,
-        frozen_reason: None,
-        created_at: ts.clone(),
-        updated_at: ts,
-    };
-    svc.store
-        .write(move |tx| {
-            Box::pin(async move {
-                tx.insert_agent(&agent).await?;
-                let data = json!({
-                    "name": agent.name, "policy": agent.policy, "trust_level": agent.trust_level,
-                });
-                let event = AuditEvent::new("agent.created", actor).agent(&agent.id).data(data);
-                tx.append_audit(event, now).await?;
-                Ok(agent)
-            })
+    svc.audited(actor, move |tx, act| {
+        Box::pin(async move {
+            let agent = Agent {
+                id: ids::new("agt"),
+                name: new.name,
+                policy: new.policy,
+                trust_level: new.trust_level,
+                frozen: false,
+                frozen_reason: None,
+                created_at: act.ts.clone(),
+                updated_at: act.ts.clone(),
+            };
+            tx.insert_agent(&agent).await?;
+            let data =
+                json!({ "name": agent.name, "policy": agent.policy, "trust_level": agent.trust_level });
+            let event = act.event("agent.created").agent(&agent.id).data(data);
+            Ok((agent, event))
         })
-        .await
+    })
+    .await
 }
 
 pub async fn update_agent(svc: &Services, actor: &str, id: &str, patch: AgentPatch) -> Result<Agent> {
     if let Some(p) = &patch.policy {
         require_policy(svc, p)?;
     }
-    let now = svc.clock.now();
-    let (actor, id) = (actor.to_owned(), id.to_owned());
-    svc.store
-        .write(move |tx| {
-            Box::pin(async move {
-                let before = tx.agent(&id).await?.ok_or(Error::NotFound("agent"))?;
-                let after =
-                    tx.update_agent(&id, &patch, &format_ts(now)).await?.ok_or(Error::NotFound("agent"))?;
-                let data = json!({
-                    "before": { "policy": before.policy, "trust_level": before.trust_level },
-                    "after": { "policy": after.policy, "trust_level": after.trust_level },
-                });
-                let event = AuditEvent::new("agent.updated", actor).agent(&id).data(data);
-                tx.append_audit(event, now).await?;
-                Ok(after)
-            })
+    let id = id.to_owned();
+    svc.audited(actor, move |tx, act| {
+        Box::pin(async move {
+            let before = tx.agent(&id).await?.or_not_found("agent")?;
+            let after = tx.update_agent(&id, &patch, &act.ts).await?.or_not_found("agent")?;
+            let data = json!({
+                "before": { "policy": before.policy, "trust_level": before.trust_level },
+                "after": { "policy": after.policy, "trust_level": after.trust_level },
+            });
+            Ok((after, act.event("agent.updated").agent(&id).data(data)))
         })
-        .await
+    })
+    .await
 }
 
 /// What freezing does besides denying the agent's payments.
@@ -116,44 +106,35 @@ pub async fn set_frozen(
     reason: Option<String>,
     options: FreezeOptions,
 ) -> Result<Agent> {
-    let now = svc.clock.now();
-    let (actor, id) = (actor.to_owned(), id.to_owned());
-    svc.store
-        .write(move |tx| {
-            Box::pin(async move {
-                let ts = format_ts(now);
-                let agent =
-                    tx.set_frozen(&id, reason.as_deref(), &ts).await?.ok_or(Error::NotFound("agent"))?;
-                let kind = if reason.is_some() { "agent.frozen" } else { "agent.unfrozen" };
-                let (mut cancelled, mut revoked) = (0, 0);
-                if reason.is_some() {
-                    cancelled = super::approvals::cancel_for_frozen(tx, &id, now).await?;
-                    if options.revoke_keys {
-                        revoked = tx.revoke_all_credentials(&id, &ts).await?;
-                    }
+    let id = id.to_owned();
+    svc.audited(actor, move |tx, act| {
+        Box::pin(async move {
+            let agent = tx.set_frozen(&id, reason.as_deref(), &act.ts).await?.or_not_found("agent")?;
+            let kind = if reason.is_some() { "agent.frozen" } else { "agent.unfrozen" };
+            let (mut cancelled, mut revoked) = (0, 0);
+            if reason.is_some() {
+                cancelled = super::approvals::cancel_for_frozen(tx, &id, act.now).await?;
+                if options.revoke_keys {
+                    revoked = tx.revoke_all_credentials(&id, &act.ts).await?;
                 }
-                tx.emit(kind, &agent, now);
-                let data =
-                    json!({ "reason": reason, "approvals_cancelled": cancelled, "keys_revoked": revoked });
-                let event = AuditEvent::new(kind, actor).agent(&id).data(data);
-                tx.append_audit(event, now).await?;
-                Ok(agent)
-            })
+            }
+            tx.emit(kind, &agent, act.now);
+            let data = json!({ "reason": reason, "approvals_cancelled": cancelled, "keys_revoked": revoked });
+            Ok((agent, act.event(kind).agent(&id).data(data)))
         })
-        .await
+    })
+    .await
 }
 
 pub async fn create_key(svc: &Services, actor: &str, agent_id: &str, req: KeyRequest) -> Result<IssuedKey> {
-    let now = svc.clock.now();
-    let (actor, agent_id) = (actor.to_owned(), agent_id.to_owned());
-    svc.store
-        .write(move |tx| {
-            Box::pin(async move {
-                tx.agent(&agent_id).await?.ok_or(Error::NotFound("agent"))?;
-                insert_key(tx, &actor, &agent_id, req, now).await
-            })
+    let agent_id = agent_id.to_owned();
+    svc.audited(actor, move |tx, act| {
+        Box::pin(async move {
+            tx.agent(&agent_id).await?.or_not_found("agent")?;
+            insert_key(tx, act, &agent_id, req).await
         })
-        .await
+    })
+    .await
 }
 
 /// Revokes an agent's API key or signing key at once, audited as
@@ -165,23 +146,20 @@ pub async fn revoke_credential(
     kind: Credential,
     id: &str,
 ) -> Result<()> {
-    let now = svc.clock.now();
-    let (actor, agent_id, id) = (actor.to_owned(), agent_id.to_owned(), id.to_owned());
+    let (agent_id, id) = (agent_id.to_owned(), id.to_owned());
     let (audit, missing) = match kind {
         Credential::ApiKey => ("key.revoked", "key"),
         Credential::SigningKey => ("signing_key.revoked", "signing key"),
     };
-    svc.store
-        .write(move |tx| {
-            Box::pin(async move {
-                if !tx.revoke_credential(kind, &agent_id, &id, &format_ts(now)).await? {
-                    return Err(Error::NotFound(missing));
-                }
-                tx.append_audit(AuditEvent::new(audit, actor).agent(&agent_id).subject(&id), now).await?;
-                Ok(())
-            })
+    svc.audited(actor, move |tx, act| {
+        Box::pin(async move {
+            if !tx.revoke_credential(kind, &agent_id, &id, &act.ts).await? {
+                return Err(Error::NotFound(missing));
+            }
+            Ok(((), act.event(audit).agent(&agent_id).subject(&id)))
         })
-        .await
+    })
+    .await
 }
 
 /// Longest grace period of a rotation: 30 days.
@@ -198,51 +176,47 @@ pub async fn rotate_key(
     key_id: &str,
     grace: chrono::Duration,
 ) -> Result<(IssuedKey, ApiKey)> {
-    let now = svc.clock.now();
-    let (actor, agent_id, key_id) = (actor.to_owned(), agent_id.to_owned(), key_id.to_owned());
-    svc.store
-        .write(move |tx| {
-            Box::pin(async move {
-                let mut old = tx.live_key(&agent_id, &key_id).await?.ok_or(Error::NotFound("key"))?;
-                let req = KeyRequest {
-                    scopes: old.scopes.clone(),
-                    expires_at: old.expires_at.clone(),
-                    allowed_cidrs: old.allowed_cidrs.clone(),
-                    rate_limit: old.rate_limit,
-                };
-                let issued = insert_key(tx, &actor, &agent_id, req, now).await?;
-                let ts = format_ts(now);
-                if grace.is_zero() {
-                    tx.revoke_credential(Credential::ApiKey, &agent_id, &key_id, &ts).await?;
-                    old.revoked_at = Some(ts);
-                } else {
-                    let end = format_ts(now + grace);
-                    // Fixed-width timestamps: text order is time order.
-                    let until = old.expires_at.clone().filter(|e| *e < end).unwrap_or(end);
-                    tx.set_key_expiry(&key_id, &until).await?;
-                    old.expires_at = Some(until);
-                }
-                let event =
-                    AuditEvent::new("key.rotated", actor).agent(&agent_id).subject(&key_id).data(json!({
-                        "new_key_id": issued.record.id,
-                        "old_key_expires_at": old.expires_at,
-                        "old_key_revoked_at": old.revoked_at,
-                    }));
-                tx.append_audit(event, now).await?;
-                Ok((issued, old))
-            })
+    let (agent_id, key_id) = (agent_id.to_owned(), key_id.to_owned());
+    svc.audited(actor, move |tx, act| {
+        Box::pin(async move {
+            let mut old = tx.live_key(&agent_id, &key_id).await?.or_not_found("key")?;
+            let req = KeyRequest {
+                scopes: old.scopes.clone(),
+                expires_at: old.expires_at.clone(),
+                allowed_cidrs: old.allowed_cidrs.clone(),
+                rate_limit: old.rate_limit,
+            };
+            let (issued, created) = insert_key(tx, act, &agent_id, req).await?;
+            tx.append_audit(created, act.now).await?;
+            if grace.is_zero() {
+                tx.revoke_credential(Credential::ApiKey, &agent_id, &key_id, &act.ts).await?;
+                old.revoked_at = Some(act.ts.clone());
+            } else {
+                let end = format_ts(act.now + grace);
+                // Fixed-width timestamps: text order is time order.
+                let until = old.expires_at.clone().filter(|e| *e < end).unwrap_or(end);
+                tx.set_key_expiry(&key_id, &until).await?;
+                old.expires_at = Some(until);
+            }
+            let event = act.event("key.rotated").agent(&agent_id).subject(&key_id).data(json!({
+                "new_key_id": issued.record.id,
+                "old_key_expires_at": old.expires_at,
+                "old_key_revoked_at": old.revoked_at,
+            }));
+            Ok(((issued, old), event))
         })
-        .await
+    })
+    .await
 }
 
-/// Mints a key inside `tx` and audits it (never the key itself).
+/// Mints a key inside `tx`; answers it with its audit record (which never
+/// holds the key itself).
 pub(crate) async fn insert_key(
     tx: &mut WriteTx,
-    actor: &str,
+    act: &Act,
     agent_id: &str,
     req: KeyRequest,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<IssuedKey> {
+) -> Result<(IssuedKey, AuditEvent)> {
     let key = auth::generate(AGENT_KEY_PREFIX);
     let record = ApiKey {
         id: ids::new("key"),
@@ -252,15 +226,14 @@ pub(crate) async fn insert_key(
         allowed_cidrs: req.allowed_cidrs,
         rate_limit: req.rate_limit,
         expires_at: req.expires_at,
-        created_at: format_ts(now),
+        created_at: act.ts.clone(),
         revoked_at: None,
     };
     tx.insert_key(&record, &auth::hash(&key)).await?;
-    let event = AuditEvent::new("key.created", actor).agent(agent_id).subject(&record.id).data(json!({
+    let event = act.event("key.created").agent(agent_id).subject(&record.id).data(json!({
         "prefix": record.prefix, "scopes": record.scopes,
         "expires_at": record.expires_at, "allowed_cidrs": record.allowed_cidrs,
         "rate_limit": record.rate_limit,
     }));
-    tx.append_audit(event, now).await?;
-    Ok(IssuedKey { key, record })
+    Ok((IssuedKey { key, record }, event))
 }

@@ -18,7 +18,6 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::Services;
-use crate::audit::AuditEvent;
 
 /// Events per subject in the current clock minute.
 #[derive(Debug, Default)]
@@ -142,13 +141,17 @@ pub async fn on_denial(svc: &Services, agent_id: &str) {
 /// address and gateway-wide). Recording is best effort: the request already
 /// failed, so there is no action to hold back.
 pub async fn on_failed_auth(svc: &Services, ip: IpAddr, path: &str) {
-    let now = svc.clock.now();
-    let event = AuditEvent::new("auth.failed", format!("ip:{ip}")).data(serde_json::json!({ "path": path }));
-    let written = svc.store.write(move |tx| Box::pin(async move { tx.append_audit(event, now).await })).await;
+    let data = serde_json::json!({ "path": path });
+    let written = svc
+        .audited(&format!("ip:{ip}"), |_, act| {
+            Box::pin(async move { Ok(((), act.event("auth.failed").data(data))) })
+        })
+        .await;
     if let Err(e) = written {
         tracing::warn!(error = %e, "could not audit a failed authentication");
     }
     let Thresholds { failed_auth: per_address, failed_auth_total: total, .. } = svc.alerts.thresholds;
+    let now = svc.clock.now();
     if svc.alerts.watches.failed_auth.hit(&format!("ip:{ip}"), now, per_address) {
         let data =
             FailureSpike { scope: "address", address: Some(ip.to_string()), failures: per_address, per: PER };
@@ -184,18 +187,20 @@ async fn raise<T: Serialize + Send + 'static>(
     data: T,
 ) {
     metrics::counter!("purser_anomaly_signals_total", "type" => kind).increment(1);
-    let now = svc.clock.now();
     let audited = serde_json::to_value(&data).expect("signals serialize");
-    let mut event = AuditEvent::new(kind, "system").data(audited);
-    if let Some(agent_id) = agent_id {
-        event = event.agent(agent_id);
-    }
+    let agent_id = agent_id.map(str::to_owned);
     let written = svc
-        .store
-        .write(move |tx| {
+        .audited("system", move |tx, act| {
             Box::pin(async move {
-                tx.emit(kind, &data, now);
-                tx.append_audit(event, now).await
+                tx.emit(kind, &data, act.now);
+                let event = act.event(kind).data(audited);
+                Ok((
+                    (),
+                    match agent_id {
+                        Some(agent_id) => event.agent(agent_id),
+                        None => event,
+                    },
+                ))
             })
         })
         .await;

@@ -11,11 +11,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 
-use super::Services;
+use super::{Act, Services};
 use crate::audit::AuditEvent;
 use crate::auth::{self, APPROVER_TOKEN_PREFIX};
 use crate::clock::{format_ts, parse_ts};
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, ErrorCode, OrNotFound, Result};
 use crate::ids;
 use crate::model::{Approval, Approver, Payment, PaymentStatus, ProviderRef};
 use crate::store::{ApprovalState, WriteTx};
@@ -66,18 +66,17 @@ pub async fn approver_for_token(svc: &Services, token: &str) -> Result<Option<Ap
 }
 
 pub async fn create_approver(svc: &Services, actor: &str, name: String) -> Result<IssuedApprover> {
-    let now = svc.clock.now();
     let token = auth::generate(APPROVER_TOKEN_PREFIX);
-    let approver = Approver { id: ids::new("apr"), name, created_at: format_ts(now), revoked_at: None };
-    let (actor, token_hash, record) = (actor.to_owned(), auth::hash(&token), approver.clone());
-    svc.store
-        .write(move |tx| {
+    let token_hash = auth::hash(&token);
+    let approver = svc
+        .audited(actor, move |tx, act| {
             Box::pin(async move {
-                tx.insert_approver(&record, &token_hash).await?;
-                let event = AuditEvent::new("approver.created", actor).subject(&record.id).data(json!({
-                    "name": record.name,
-                }));
-                tx.append_audit(event, now).await
+                let approver =
+                    Approver { id: ids::new("apr"), name, created_at: act.ts.clone(), revoked_at: None };
+                tx.insert_approver(&approver, &token_hash).await?;
+                let data = json!({ "name": approver.name });
+                let event = act.event("approver.created").subject(&approver.id).data(data);
+                Ok((approver, event))
             })
         })
         .await?;
@@ -85,19 +84,16 @@ pub async fn create_approver(svc: &Services, actor: &str, name: String) -> Resul
 }
 
 pub async fn revoke_approver(svc: &Services, actor: &str, id: &str) -> Result<()> {
-    let now = svc.clock.now();
-    let (actor, id) = (actor.to_owned(), id.to_owned());
-    svc.store
-        .write(move |tx| {
-            Box::pin(async move {
-                if !tx.revoke_approver(&id, &format_ts(now)).await? {
-                    return Err(Error::NotFound("approver"));
-                }
-                tx.append_audit(AuditEvent::new("approver.revoked", actor).subject(&id), now).await?;
-                Ok(())
-            })
+    let id = id.to_owned();
+    svc.audited(actor, move |tx, act| {
+        Box::pin(async move {
+            if !tx.revoke_approver(&id, &act.ts).await? {
+                return Err(Error::NotFound("approver"));
+            }
+            Ok(((), act.event("approver.revoked").subject(&id)))
         })
-        .await
+    })
+    .await
 }
 
 /// Records `approver`'s vote. A deny rejects the payment at once; approvals
@@ -109,9 +105,11 @@ pub async fn vote(
     verdict: Verdict,
     comment: Option<String>,
 ) -> Result<Approval> {
-    let (st, approver_job, id) = (svc.clone(), approver.clone(), approval_id.to_owned());
-    let voted =
-        svc.store.write(move |tx| Box::pin(vote_job(tx, st, approver_job, id, verdict, comment))).await?;
+    let (st, approver_id, id) = (svc.clone(), approver.id.clone(), approval_id.to_owned());
+    let actor = format!("approver:{approver_id}");
+    let voted = svc
+        .audited(&actor, move |tx, act| Box::pin(vote_job(tx, act, st, approver_id, id, verdict, comment)))
+        .await?;
     match voted {
         Voted::Counted => {}
         Voted::Approved(payment) => svc.forwarder.notify(*payment),
@@ -128,7 +126,7 @@ pub async fn vote(
             ));
         }
     }
-    svc.store.approval(approval_id).await?.ok_or(Error::NotFound("approval"))
+    svc.store.approval(approval_id).await?.or_not_found("approval")
 }
 
 fn kill_switch_engaged() -> Error {
@@ -138,22 +136,24 @@ fn kill_switch_engaged() -> Error {
     )
 }
 
+/// Answers how the vote ended and the record that closed the approval, if
+/// it did (the vote's own record is appended first).
 async fn vote_job(
     tx: &mut WriteTx,
+    act: &Act,
     svc: Arc<Services>,
-    approver: Approver,
+    approver_id: String,
     approval_id: String,
     verdict: Verdict,
     comment: Option<String>,
-) -> Result<Voted> {
-    let approval = tx.approval_state(&approval_id).await?.ok_or(Error::NotFound("approval"))?;
+) -> Result<(Voted, Option<AuditEvent>)> {
+    let approval = tx.approval_state(&approval_id).await?.or_not_found("approval")?;
     if approval.status != "pending" {
-        return Ok(Voted::NotPending(approval.status));
+        return Ok((Voted::NotPending(approval.status), None));
     }
-    let now = svc.clock.now();
-    if is_overdue(&approval, now) {
-        expire(tx, &approval_id, &approval, now).await?;
-        return Ok(Voted::Expired);
+    if is_overdue(&approval, act.now) {
+        expire(tx, &approval_id, &approval, act.now).await?;
+        return Ok((Voted::Expired, None));
     }
     // Everything that can fail for a reason other than the store is checked
     // before anything is written (see `store::writer` on failed jobs).
@@ -162,55 +162,48 @@ async fn vote_job(
             if tx.kill_switch().is_some() {
                 return Err(kill_switch_engaged());
             }
-            let payment = tx.payment(None, &approval.payment_id).await?.ok_or(Error::NotFound("payment"))?;
+            let payment = tx.payment(None, &approval.payment_id).await?.or_not_found("payment")?;
             Some(provider_for(&svc, &payment)?)
         }
         Verdict::Deny => None,
     };
-    let ts = format_ts(now);
-    let actor = format!("approver:{}", approver.id);
-    let first = tx.insert_vote(&approval_id, &approver.id, verdict.as_str(), comment.as_deref(), &ts).await?;
+    let first =
+        tx.insert_vote(&approval_id, &approver_id, verdict.as_str(), comment.as_deref(), &act.ts).await?;
     if !first {
         // One approver counts once: a second vote changes nothing.
-        return Ok(Voted::Counted);
+        return Ok((Voted::Counted, None));
     }
-    let event = AuditEvent::new("approval.vote", actor.clone())
-        .agent(&approval.agent_id)
-        .subject(&approval_id)
-        .data(json!({ "decision": verdict.as_str(), "comment": comment, "payment_id": approval.payment_id }));
-    tx.append_audit(event, now).await?;
+    let event =
+        act.event("approval.vote").agent(&approval.agent_id).subject(&approval_id).data(
+            json!({ "decision": verdict.as_str(), "comment": comment, "payment_id": approval.payment_id }),
+        );
+    tx.append_audit(event, act.now).await?;
 
+    let closed = |kind| act.event(kind).agent(&approval.agent_id).subject(&approval_id);
     match verdict {
         Verdict::Deny => {
-            tx.close_approval(&approval, &approval_id, PaymentStatus::Rejected, None, &ts).await?;
-            emit_payment(tx, "approval.rejected", &approval.payment_id, now).await?;
-            let event = AuditEvent::new("approval.rejected", actor)
-                .agent(&approval.agent_id)
-                .subject(&approval_id)
-                .data(json!({ "payment_id": approval.payment_id }));
-            tx.append_audit(event, now).await?;
-            Ok(Voted::Counted)
+            tx.close_approval(&approval, &approval_id, PaymentStatus::Rejected, None, &act.ts).await?;
+            emit_payment(tx, "approval.rejected", &approval.payment_id, act.now).await?;
+            let event = closed("approval.rejected").data(json!({ "payment_id": approval.payment_id }));
+            Ok((Voted::Counted, Some(event)))
         }
         Verdict::Approve if tx.approve_votes(&approval_id).await? >= approval.approvals_required => {
             let provider = provider.expect("computed for approve votes");
-            let claim = svc.forwarder.claim(now);
+            let claim = svc.forwarder.claim(act.now);
             let forward = Some((&provider, &claim));
-            tx.close_approval(&approval, &approval_id, PaymentStatus::Approved, forward, &ts).await?;
-            let event = AuditEvent::new("approval.approved", actor)
-                .agent(&approval.agent_id)
-                .subject(&approval_id)
+            tx.close_approval(&approval, &approval_id, PaymentStatus::Approved, forward, &act.ts).await?;
+            let event = closed("approval.approved")
                 .data(json!({ "payment_id": approval.payment_id, "provider": provider.name }));
-            tx.append_audit(event, now).await?;
-            let payment = emit_payment(tx, "approval.approved", &approval.payment_id, now).await?;
-            Ok(Voted::Approved(Box::new(payment)))
+            let payment = emit_payment(tx, "approval.approved", &approval.payment_id, act.now).await?;
+            Ok((Voted::Approved(Box::new(payment)), Some(event)))
         }
-        Verdict::Approve => Ok(Voted::Counted),
+        Verdict::Approve => Ok((Voted::Counted, None)),
     }
 }
 
 /// Emits webhook event `kind` carrying the payment record as it now is.
 async fn emit_payment(tx: &mut WriteTx, kind: &str, payment_id: &str, now: DateTime<Utc>) -> Result<Payment> {
-    let payment = tx.payment(None, payment_id).await?.ok_or(Error::NotFound("payment"))?;
+    let payment = tx.payment(None, payment_id).await?.or_not_found("payment")?;
     tx.emit(kind, &payment, now);
     Ok(payment)
 }

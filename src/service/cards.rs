@@ -11,7 +11,7 @@ use super::payments::{self, Created, Idempotency, PaymentInput, Settlement};
 use super::Services;
 use crate::audit::AuditEvent;
 use crate::clock::format_ts;
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, ErrorCode, OrNotFound, Result};
 use crate::model::{Card, Payment, PaymentStatus};
 use crate::money::{from_minor, to_minor};
 use crate::providers::lithic::asa::{Authorization, Decline, Kind};
@@ -24,47 +24,36 @@ pub type Answer = std::result::Result<(), Decline>;
 const ISSUER: &str = "lithic";
 
 pub async fn register(svc: &Services, actor: &str, agent_id: &str, card_token: String) -> Result<Card> {
-    let now = svc.clock.now();
-    let card = Card {
-        card_token,
-        provider: ISSUER.to_owned(),
-        agent_id: agent_id.to_owned(),
-        created_at: format_ts(now),
-    };
-    let actor = actor.to_owned();
-    svc.store
-        .write(move |tx| {
-            Box::pin(async move {
-                tx.agent(&card.agent_id).await?.ok_or(Error::NotFound("agent"))?;
-                if !tx.insert_card(&card).await? {
-                    return Err(Error::conflict(ErrorCode::CardExists, "this card is already registered"));
-                }
-                let event = AuditEvent::new("card.registered", actor)
-                    .agent(&card.agent_id)
-                    .subject(&card.card_token)
-                    .data(json!({ "provider": card.provider }));
-                tx.append_audit(event, now).await?;
-                Ok(card)
-            })
+    let agent_id = agent_id.to_owned();
+    svc.audited(actor, move |tx, act| {
+        Box::pin(async move {
+            tx.agent(&agent_id).await?.or_not_found("agent")?;
+            let card = Card { card_token, provider: ISSUER.to_owned(), agent_id, created_at: act.ts.clone() };
+            if !tx.insert_card(&card).await? {
+                return Err(Error::conflict(ErrorCode::CardExists, "this card is already registered"));
+            }
+            let event = act
+                .event("card.registered")
+                .agent(&card.agent_id)
+                .subject(&card.card_token)
+                .data(json!({ "provider": card.provider }));
+            Ok((card, event))
         })
-        .await
+    })
+    .await
 }
 
 pub async fn remove(svc: &Services, actor: &str, agent_id: &str, card_token: &str) -> Result<()> {
-    let now = svc.clock.now();
-    let (actor, agent_id, token) = (actor.to_owned(), agent_id.to_owned(), card_token.to_owned());
-    svc.store
-        .write(move |tx| {
-            Box::pin(async move {
-                if !tx.delete_card(&agent_id, &token).await? {
-                    return Err(Error::NotFound("card"));
-                }
-                let event = AuditEvent::new("card.removed", actor).agent(&agent_id).subject(&token);
-                tx.append_audit(event, now).await?;
-                Ok(())
-            })
+    let (agent_id, token) = (agent_id.to_owned(), card_token.to_owned());
+    svc.audited(actor, move |tx, act| {
+        Box::pin(async move {
+            if !tx.delete_card(&agent_id, &token).await? {
+                return Err(Error::NotFound("card"));
+            }
+            Ok(((), act.event("card.removed").agent(&agent_id).subject(&token)))
         })
-        .await
+    })
+    .await
 }
 
 /// How long the card network is kept waiting at most. Lithic declines

@@ -4,14 +4,11 @@
 //! working), because secrets are stored only as hashes and could not be
 //! shown again otherwise.
 
-use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::agents::{insert_key, KeyRequest};
-use super::Services;
-use crate::audit::AuditEvent;
+use super::{Act, Services};
 use crate::auth::{self, ADMIN_TOKEN_PREFIX, APPROVER_TOKEN_PREFIX};
-use crate::clock::format_ts;
 use crate::error::Result;
 use crate::ids;
 use crate::model::{Agent, Approver, Scope};
@@ -41,47 +38,48 @@ pub struct DevCredentials {
 /// is kept and no dev token is minted.
 pub async fn bootstrap(svc: &Services, configured_admin: bool) -> Result<DevCredentials> {
     let with_agent = svc.policies.current().get(DEMO_POLICY).is_some();
-    let now = svc.clock.now();
-    svc.store.write(move |tx| Box::pin(mint(tx, configured_admin, with_agent, now))).await
+    let act = Act::new(DEV, svc.clock.now());
+    svc.store
+        .write(move |tx| Box::pin(async move { mint(tx, &act, configured_admin, with_agent).await }))
+        .await
 }
 
+/// Every credential dev mode prints, each creation audited.
 async fn mint(
     tx: &mut WriteTx,
+    act: &Act,
     configured_admin: bool,
     with_agent: bool,
-    now: DateTime<Utc>,
 ) -> Result<DevCredentials> {
-    let ts = format_ts(now);
     let admin_token = if configured_admin {
         None
     } else {
         let token = auth::generate(ADMIN_TOKEN_PREFIX);
         let id = ids::new("adm");
-        tx.replace_admin_tokens(&id, &auth::hash(&token), &ts).await?;
-        tx.append_audit(AuditEvent::new("admin_token.created", DEV).subject(&id), now).await?;
+        tx.replace_admin_tokens(&id, &auth::hash(&token), &act.ts).await?;
+        tx.append_audit(act.event("admin_token.created").subject(&id), act.now).await?;
         Some(token)
     };
 
-    let agent = if with_agent { Some(demo_agent(tx, now).await?) } else { None };
+    let agent = if with_agent { Some(demo_agent(tx, act).await?) } else { None };
     let approver_token = auth::generate(APPROVER_TOKEN_PREFIX);
     let hash = auth::hash(&approver_token);
     if tx.replace_approver_token(DEMO_APPROVER, &hash).await?.is_none() {
         let approver = Approver {
             id: ids::new("apr"),
             name: DEMO_APPROVER.to_owned(),
-            created_at: ts,
+            created_at: act.ts.clone(),
             revoked_at: None,
         };
         tx.insert_approver(&approver, &hash).await?;
-        tx.append_audit(AuditEvent::new("approver.created", DEV).subject(&approver.id), now).await?;
+        tx.append_audit(act.event("approver.created").subject(&approver.id), act.now).await?;
     }
     Ok(DevCredentials { admin_token, agent, approver_token })
 }
 
 /// The demo agent (created on first start) and a fresh key for it; its
 /// earlier keys are revoked.
-async fn demo_agent(tx: &mut WriteTx, now: DateTime<Utc>) -> Result<(Agent, String)> {
-    let ts = format_ts(now);
+async fn demo_agent(tx: &mut WriteTx, act: &Act) -> Result<(Agent, String)> {
     let agent = match tx.agent_by_name(DEMO_AGENT).await? {
         Some(agent) => agent,
         None => {
@@ -92,13 +90,13 @@ async fn demo_agent(tx: &mut WriteTx, now: DateTime<Utc>) -> Result<(Agent, Stri
                 trust_level: TrustLevel::Low,
                 frozen: false,
                 frozen_reason: None,
-                created_at: ts.clone(),
-                updated_at: ts.clone(),
+                created_at: act.ts.clone(),
+                updated_at: act.ts.clone(),
             };
             tx.insert_agent(&agent).await?;
             let data =
                 json!({ "name": agent.name, "policy": agent.policy, "trust_level": agent.trust_level });
-            tx.append_audit(AuditEvent::new("agent.created", DEV).agent(&agent.id).data(data), now).await?;
+            tx.append_audit(act.event("agent.created").agent(&agent.id).data(data), act.now).await?;
             agent
         }
     };
@@ -108,11 +106,12 @@ async fn demo_agent(tx: &mut WriteTx, now: DateTime<Utc>) -> Result<(Agent, Stri
         allowed_cidrs: vec![],
         rate_limit: Default::default(),
     };
-    let issued = insert_key(tx, DEV, &agent.id, req, now).await?;
-    let revoked = tx.revoke_other_keys(&agent.id, &issued.record.id, &ts).await?;
+    let (issued, created) = insert_key(tx, act, &agent.id, req).await?;
+    tx.append_audit(created, act.now).await?;
+    let revoked = tx.revoke_other_keys(&agent.id, &issued.record.id, &act.ts).await?;
     if revoked > 0 {
         let data = json!({ "reason": "dev restart", "count": revoked });
-        tx.append_audit(AuditEvent::new("key.revoked", DEV).agent(&agent.id).data(data), now).await?;
+        tx.append_audit(act.event("key.revoked").agent(&agent.id).data(data), act.now).await?;
     }
     Ok((agent, issued.key))
 }

@@ -4,31 +4,27 @@
 //! releasing are audited and emitted as webhooks.
 
 use super::Services;
-use crate::audit::AuditEvent;
-use crate::clock::format_ts;
 use crate::error::Result;
 use crate::model::{KillSwitch, KillSwitchState};
 
 /// Engages the switch (`Some(reason)`) or releases it (`None`); returns
 /// the switch as it now stands. Doing what is already done changes nothing.
 pub async fn set(svc: &Services, actor: &str, reason: Option<String>) -> Result<Option<KillSwitch>> {
-    let now = svc.clock.now();
-    let to = reason.map(|reason| KillSwitch { reason, actor: actor.to_owned(), engaged_at: format_ts(now) });
-    let actor = actor.to_owned();
-    svc.store
-        .write(move |tx| {
-            Box::pin(async move {
-                if tx.set_kill_switch(to.as_ref()).await? {
-                    let kind = if to.is_some() { "kill_switch.engaged" } else { "kill_switch.released" };
-                    let data = KillSwitchState::from(to);
-                    tx.emit(kind, &data, now);
-                    let audited = serde_json::to_value(&data).expect("the switch serializes");
-                    tx.append_audit(AuditEvent::new(kind, actor).data(audited), now).await?;
-                }
-                Ok::<_, crate::error::Error>(())
-            })
+    let by = actor.to_owned();
+    svc.audited(actor, move |tx, act| {
+        Box::pin(async move {
+            let to = reason.map(|reason| KillSwitch { reason, actor: by, engaged_at: act.ts.clone() });
+            if !tx.set_kill_switch(to.as_ref()).await? {
+                return Ok(((), None));
+            }
+            let kind = if to.is_some() { "kill_switch.engaged" } else { "kill_switch.released" };
+            let data = KillSwitchState::from(to);
+            tx.emit(kind, &data, act.now);
+            let audited = serde_json::to_value(&data).expect("the switch serializes");
+            Ok(((), Some(act.event(kind).data(audited))))
         })
-        .await?;
+    })
+    .await?;
     svc.store.reload_kill_switch().await?;
     Ok(svc.store.kill_switch())
 }

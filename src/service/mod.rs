@@ -56,6 +56,10 @@ pub struct Act {
 }
 
 impl Act {
+    fn new(actor: &str, now: DateTime<Utc>) -> Act {
+        Act { now, ts: format_ts(now), actor: actor.to_owned() }
+    }
+
     /// An audit record of this operation.
     pub fn event(&self, kind: &'static str) -> AuditEvent {
         AuditEvent::new(kind, self.actor.as_str())
@@ -65,22 +69,25 @@ impl Act {
 impl Services {
     /// Runs one audited operation: `op` gets a write transaction and the
     /// [`Act`] (time and actor) and answers its result with the audit record
-    /// of what it did. The change and the record commit together or not at
-    /// all; an error undoes the operation alone.
-    pub async fn audited<T, F>(&self, actor: &str, op: F) -> Result<T>
+    /// of what it did (or `None` when it found nothing to do). The change and
+    /// the record commit together or not at all; an error undoes the
+    /// operation alone.
+    pub async fn audited<T, A, F>(&self, actor: &str, op: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut WriteTx, &'c Act) -> BoxFuture<'c, Result<(T, AuditEvent)>>
-            + Send
-            + 'static,
+        A: Into<Option<AuditEvent>> + Send,
+        F: for<'c> FnOnce(&'c mut WriteTx, &'c Act) -> BoxFuture<'c, Result<(T, A)>> + Send + 'static,
     {
-        let now = self.clock.now();
-        let act = Act { now, ts: format_ts(now), actor: actor.to_owned() };
+        let (clock, actor) = (self.clock.clone(), actor.to_owned());
         self.store
             .write(move |tx| {
                 Box::pin(async move {
+                    // Read under the write lock: the time the change commits.
+                    let act = Act::new(&actor, clock.now());
                     let (value, event) = op(tx, &act).await?;
-                    tx.append_audit(event, act.now).await?;
+                    if let Some(event) = event.into() {
+                        tx.append_audit(event, act.now).await?;
+                    }
                     Ok(value)
                 })
             })

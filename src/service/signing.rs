@@ -7,9 +7,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::Services;
-use crate::audit::AuditEvent;
 use crate::clock::format_ts;
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, ErrorCode, OrNotFound, Result};
 use crate::ids;
 use crate::model::{KeyRateLimit, Scope, SigningKey};
 
@@ -34,37 +33,33 @@ pub async fn register(
         .ok_or_else(|| {
             Error::invalid(ErrorCode::InvalidRequest, "public_key must be base64 of a 32-byte Ed25519 key")
         })?;
-    let now = svc.clock.now();
-    let key = SigningKey {
-        id: ids::new("sk"),
-        agent_id: agent_id.to_owned(),
-        public_key: base64::engine::general_purpose::STANDARD.encode(bytes),
-        scopes,
-        rate_limit,
-        created_at: format_ts(now),
-        revoked_at: None,
-    };
-    let actor = actor.to_owned();
-    svc
-        .store
-        .write(move |tx| {
-            Box::pin(async move {
-                tx.agent(&key.agent_id).await?.ok_or(Error::NotFound("agent"))?;
-                if !tx.insert_signing_key(&key).await? {
-                    return Err(Error::conflict(
-                        ErrorCode::SigningKeyExists,
-                        "this public key is already registered",
-                    ));
-                }
-                let event = AuditEvent::new("signing_key.created", actor)
-                    .agent(&key.agent_id)
-                    .subject(&key.id)
-                    .data(json!({ "public_key": key.public_key, "scopes": key.scopes, "rate_limit": key.rate_limit }));
-                tx.append_audit(event, now).await?;
-                Ok(key)
-            })
+    let (agent_id, public_key) =
+        (agent_id.to_owned(), base64::engine::general_purpose::STANDARD.encode(bytes));
+    svc.audited(actor, move |tx, act| {
+        Box::pin(async move {
+            tx.agent(&agent_id).await?.or_not_found("agent")?;
+            let key = SigningKey {
+                id: ids::new("sk"),
+                agent_id,
+                public_key,
+                scopes,
+                rate_limit,
+                created_at: act.ts.clone(),
+                revoked_at: None,
+            };
+            if !tx.insert_signing_key(&key).await? {
+                return Err(Error::conflict(
+                    ErrorCode::SigningKeyExists,
+                    "this public key is already registered",
+                ));
+            }
+            let data =
+                json!({ "public_key": key.public_key, "scopes": key.scopes, "rate_limit": key.rate_limit });
+            let event = act.event("signing_key.created").agent(&key.agent_id).subject(&key.id).data(data);
+            Ok((key, event))
         })
-        .await
+    })
+    .await
 }
 
 /// What a signed request claims.

@@ -6,9 +6,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::Services;
-use crate::audit::AuditEvent;
 use crate::clock::format_ts;
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, ErrorCode, OrNotFound, Result};
 use crate::ids;
 use crate::model::WebhookEndpoint;
 use crate::store::EndpointPatch;
@@ -62,28 +61,26 @@ pub async fn create_endpoint(
     let url = check_target(svc, url).await?;
     events.sort();
     events.dedup();
-    let now = svc.clock.now();
     let secret = Secret::generate();
     let sealed = svc.secrets.seal(secret.as_bytes());
-    let endpoint = WebhookEndpoint {
-        id: ids::new("wh"),
-        url,
-        description,
-        events,
-        disabled: false,
-        disabled_reason: None,
-        previous_secret_until: None,
-        created_at: format_ts(now),
-        updated_at: format_ts(now),
-    };
-    let (record, actor) = (endpoint.clone(), actor.to_owned());
-    svc.store
-        .write(move |tx| {
+    let endpoint = svc
+        .audited(actor, move |tx, act| {
             Box::pin(async move {
-                tx.insert_endpoint(&record, &sealed).await?;
-                let data = json!({ "url": record.url, "events": record.events });
-                let event = AuditEvent::new("webhook_endpoint.created", actor).subject(&record.id).data(data);
-                tx.append_audit(event, now).await
+                let endpoint = WebhookEndpoint {
+                    id: ids::new("wh"),
+                    url,
+                    description,
+                    events,
+                    disabled: false,
+                    disabled_reason: None,
+                    previous_secret_until: None,
+                    created_at: act.ts.clone(),
+                    updated_at: act.ts.clone(),
+                };
+                tx.insert_endpoint(&endpoint, &sealed).await?;
+                let data = json!({ "url": endpoint.url, "events": endpoint.events });
+                let event = act.event("webhook_endpoint.created").subject(&endpoint.id).data(data);
+                Ok((endpoint, event))
             })
         })
         .await?;
@@ -105,45 +102,33 @@ pub async fn update_endpoint(
     if let Some(url) = &patch.url {
         patch.url = Some(check_target(svc, url).await?);
     }
-    let now = svc.clock.now();
-    let (actor, id) = (actor.to_owned(), id.to_owned());
-    let result = svc
-        .store
-        .write(move |tx| {
+    let id = id.to_owned();
+    let endpoint = svc
+        .audited(actor, move |tx, act| {
             Box::pin(async move {
-                let endpoint = tx
-                    .update_endpoint(&id, &patch, &format_ts(now))
-                    .await?
-                    .ok_or(Error::NotFound("webhook endpoint"))?;
+                let endpoint =
+                    tx.update_endpoint(&id, &patch, &act.ts).await?.or_not_found("webhook endpoint")?;
                 let data =
                     json!({ "url": endpoint.url, "events": endpoint.events, "disabled": endpoint.disabled });
-                tx.append_audit(
-                    AuditEvent::new("webhook_endpoint.updated", actor).subject(&id).data(data),
-                    now,
-                )
-                .await?;
-                Ok::<_, Error>(endpoint)
+                Ok((endpoint, act.event("webhook_endpoint.updated").subject(&id).data(data)))
             })
         })
         .await?;
     svc.store.refresh_subscriptions().await?;
-    Ok(result)
+    Ok(endpoint)
 }
 
 pub async fn delete_endpoint(svc: &Services, actor: &str, id: &str) -> Result<()> {
-    let now = svc.clock.now();
-    let (actor, id) = (actor.to_owned(), id.to_owned());
-    svc.store
-        .write(move |tx| {
-            Box::pin(async move {
-                if !tx.delete_endpoint(&id).await? {
-                    return Err(Error::NotFound("webhook endpoint"));
-                }
-                tx.append_audit(AuditEvent::new("webhook_endpoint.deleted", actor).subject(&id), now).await?;
-                Ok::<_, Error>(())
-            })
+    let id = id.to_owned();
+    svc.audited(actor, move |tx, act| {
+        Box::pin(async move {
+            if !tx.delete_endpoint(&id).await? {
+                return Err(Error::NotFound("webhook endpoint"));
+            }
+            Ok(((), act.event("webhook_endpoint.deleted").subject(&id)))
         })
-        .await?;
+    })
+    .await?;
     svc.store.refresh_subscriptions().await?;
     Ok(())
 }
@@ -156,24 +141,19 @@ pub async fn rotate_secret(
     id: &str,
     grace: Duration,
 ) -> Result<(String, String)> {
-    let now = svc.clock.now();
-    let until = format_ts(now + chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::days(1)));
+    let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::days(1));
     let secret = Secret::generate();
     let sealed = svc.secrets.seal(secret.as_bytes());
-    let (actor, id, until_job) = (actor.to_owned(), id.to_owned(), until.clone());
-    svc.store
-        .write(move |tx| {
+    let id = id.to_owned();
+    let until = svc
+        .audited(actor, move |tx, act| {
             Box::pin(async move {
-                if !tx.rotate_endpoint_secret(&id, &sealed, &until_job, &format_ts(now)).await? {
+                let until = format_ts(act.now + grace);
+                if !tx.rotate_endpoint_secret(&id, &sealed, &until, &act.ts).await? {
                     return Err(Error::NotFound("webhook endpoint"));
                 }
-                let data = json!({ "previous_secret_until": until_job });
-                tx.append_audit(
-                    AuditEvent::new("webhook_endpoint.secret_rotated", actor).subject(&id).data(data),
-                    now,
-                )
-                .await?;
-                Ok(())
+                let data = json!({ "previous_secret_until": until });
+                Ok((until, act.event("webhook_endpoint.secret_rotated").subject(&id).data(data)))
             })
         })
         .await?;
@@ -187,22 +167,15 @@ pub async fn replay(svc: &Services, actor: &str, event_id: &str, endpoint_id: Op
         return Err(Error::NotFound("webhook event"));
     }
     if let Some(id) = &endpoint_id {
-        svc.store.endpoint(id).await?.ok_or(Error::NotFound("webhook endpoint"))?;
+        svc.store.endpoint(id).await?.or_not_found("webhook endpoint")?;
     }
-    let now = svc.clock.now();
-    let (actor, event_id) = (actor.to_owned(), event_id.to_owned());
-    svc.store
-        .write(move |tx| {
-            Box::pin(async move {
-                let queued = tx.replay_event(&event_id, endpoint_id.as_deref(), now).await?;
-                let data = json!({ "endpoint_id": endpoint_id, "queued": queued });
-                tx.append_audit(
-                    AuditEvent::new("webhook_event.replayed", actor).subject(&event_id).data(data),
-                    now,
-                )
-                .await?;
-                Ok(queued)
-            })
+    let event_id = event_id.to_owned();
+    svc.audited(actor, move |tx, act| {
+        Box::pin(async move {
+            let queued = tx.replay_event(&event_id, endpoint_id.as_deref(), act.now).await?;
+            let data = json!({ "endpoint_id": endpoint_id, "queued": queued });
+            Ok((queued, act.event("webhook_event.replayed").subject(&event_id).data(data)))
         })
-        .await
+    })
+    .await
 }
