@@ -163,6 +163,19 @@ pub fn format_amount(value: Decimal, currency: Currency) -> String {
     v.to_string()
 }
 
+/// An amount exactly as it is: the currency's number of fraction digits, or
+/// more when the value has them (USDC spend counted against a USD limit), so
+/// a shown amount is never rounded (a `remaining` rounded up would promise
+/// what a payment then cannot spend).
+pub fn format_exact(value: Decimal, currency: Currency) -> String {
+    let n = value.normalize();
+    if n.scale() > currency.exponent() {
+        n.to_string()
+    } else {
+        format_amount(value, currency)
+    }
+}
+
 /// Integer minor units (cents for USD) of an amount already validated for
 /// `currency`.
 pub fn to_minor(value: Decimal, currency: Currency) -> i64 {
@@ -233,6 +246,9 @@ mod tests {
         assert_eq!(from_counter(10_000), d("0.01"));
         assert_eq!(format_amount(d("42.5"), Currency::Usd), "42.50");
         assert_eq!(format_amount(d("7"), Currency::Jpy), "7");
+        assert_eq!(format_exact(d("67.376543"), Currency::Usd), "67.376543");
+        assert_eq!(format_exact(d("67.370000"), Currency::Usd), "67.37");
+        assert_eq!(format_exact(d("67"), Currency::Usd), "67.00");
     }
 
     #[test]

@@ -281,23 +281,22 @@ async fn create(
     })
 }
 
-/// The decision's fields at the top level, and the same object again under
-/// `decision`, so clients can parse it like a payment record's `decision`.
+/// The dry run's answer: the decision a payment record would carry.
 #[derive(Serialize, ToSchema)]
 #[schema(as = EvaluateResponse)]
 struct Evaluation {
-    #[serde(flatten)]
-    fields: Decision,
     decision: Decision,
 }
 
 /// Evaluate a payment without side effects (agent, dry run)
 ///
-/// Evaluates the same body as `POST /v1/payments` against the agent's
-/// policy and current spend, and returns the decision. Nothing is created,
-/// reserved or audited, and no `Idempotency-Key` is needed. A denial lists
-/// every rule that failed. A later real payment may be decided differently
-/// if spend changes in between.
+/// Evaluates the same body as `POST /v1/payments` and answers exactly the
+/// `decision` that `POST /v1/payments` would make at this moment: the
+/// agent's policy, its current spend, its frozen state and the kill switch
+/// included. Nothing is created, reserved or audited, and no
+/// `Idempotency-Key` is needed. A denial lists every rule that failed. A
+/// later real payment may be decided differently if spend changes in
+/// between.
 ///
 /// Requires an agent API key with the `payments:create` scope (the admin
 /// token gets `403 agent_only`).
@@ -331,7 +330,7 @@ async fn evaluate(
     let agent = principal.agent(Scope::PaymentsCreate)?;
     let body = body?;
     let decision = payments::evaluate(&state.svc, &agent.agent.id, body.body.parse()?).await?;
-    Ok(Json(Evaluation { fields: decision.clone(), decision }))
+    Ok(Json(Evaluation { decision }))
 }
 
 /// Get a payment

@@ -29,7 +29,9 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::load::{line_col, parse_tree, Checker, Entry, LoadError, LoadErrors, Node, Val};
-use super::{AgentFacts, Outcome, PaymentFacts, PolicySet, ReasonCode, SpendSnapshot, TrustLevel};
+use super::{
+    AgentFacts, Channel, Outcome, PaymentFacts, PolicySet, ReasonCode, Snapshot, SpendSnapshot, TrustLevel,
+};
 use crate::money::{self, Currency};
 
 /// Result of running case files.
@@ -128,7 +130,8 @@ pub fn run_case_sources(set: &PolicySet, sources: &[(String, String)]) -> Result
         if spend.velocity.is_empty() {
             spend.velocity = vec![0; policy.velocity_rules(&c.agent).len()];
         }
-        let d = policy.evaluate(&c.agent, &c.payment, &spend, c.now);
+        let at = Snapshot { agent: c.agent, spend: &spend, halted: None, now: c.now };
+        let d = policy.decide(&c.payment, &at, Channel::Request).decision;
         let mut problems = Vec::new();
         if d.outcome != c.expect {
             problems.push(format!("expected {}, got {}", outcome_name(c.expect), outcome_name(d.outcome)));

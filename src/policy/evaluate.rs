@@ -10,16 +10,17 @@ use super::{
     ladder, AgentFacts, Decision, Limits, MerchantRule, MerchantTarget, Outcome, PaymentFacts, Policy,
     Reason, ReasonCode, ScopeMap, SpendSnapshot, TrustLevel, VelocityRule, WindowKeys,
 };
-use crate::money::{self, Currency};
+use crate::money::{format_exact, Currency};
 
 /// Provider for rails a policy does not map.
 pub const DEFAULT_PROVIDER: &str = "sandbox";
 
 impl Policy {
-    /// Decides on `payment`. `spend` must have been read for the windows of
+    /// The policy's rules on `payment` (see [`Policy::decide`] for the whole
+    /// decision). `spend` must have been read for the windows of
     /// [`Policy::window_keys`] at `now` and the rules of
     /// [`Policy::velocity_rules`] for the same `agent`.
-    pub fn evaluate(
+    pub(super) fn evaluate(
         &self,
         agent: &AgentFacts,
         payment: &PaymentFacts,
@@ -28,7 +29,11 @@ impl Policy {
     ) -> Decision {
         let mut reasons = Vec::new();
         let cur = self.currency;
+        // Amounts compare with the limits at face value: accepted
+        // stablecoins count at par, and a currency the policy does not accept
+        // is denied anyway. Messages name the payment's own currency.
         let total = payment.amount + payment.fee;
+        let paid = payment.currency;
         let category = payment.merchant_category.as_deref();
 
         if agent.frozen {
@@ -59,8 +64,8 @@ impl Policy {
         let limits = self.effective_limits(agent);
         if let Some(limit) = limits.per_tx {
             if total > limit {
-                reasons.push(amount_reason(ReasonCode::PerTxLimit, cur, limit, total, |l, t| {
-                    format!("amount {t} {cur} is above the per-transaction limit of {l} {cur}")
+                reasons.push(amount_reason(ReasonCode::PerTxLimit, cur, limit, total, |l, _| {
+                    format!("amount {} is above the per-transaction limit of {l} {cur}", shown(total, paid))
                 }));
             }
         }
@@ -76,8 +81,8 @@ impl Policy {
                     reasons.push(amount_reason(code, cur, limit, after, |l, _| {
                         format!(
                             "{name} limit of {l} {cur} would be exceeded: {} spent, {} attempted",
-                            amt(spent, cur),
-                            amt(total, cur)
+                            format_exact(spent, cur),
+                            beside(total, paid, cur)
                         )
                     }));
                 }
@@ -141,10 +146,11 @@ impl Policy {
                     if let Some(cap) = rule.max_per_tx {
                         if total > cap {
                             let code = ReasonCode::MerchantPerTxLimit;
-                            reasons.push(amount_reason(code, cur, cap, total, |l, t| {
+                            reasons.push(amount_reason(code, cur, cap, total, |l, _| {
                                 let who = describe(&rule.target);
                                 format!(
-                                    "amount {t} {cur} is above the {who} cap of {l} {cur} per transaction"
+                                    "amount {} is above the {who} cap of {l} {cur} per transaction",
+                                    shown(total, paid)
                                 )
                             }));
                         }
@@ -161,8 +167,8 @@ impl Policy {
                                 format!(
                                     "lifetime limit of {l} {cur} for {} would be exceeded: {} spent, {} attempted",
                                     describe(&rule.target),
-                                    amt(spent, cur),
-                                    amt(total, cur)
+                                    format_exact(spent, cur),
+                                    beside(total, paid, cur)
                                 )
                             }));
                         }
@@ -248,8 +254,11 @@ impl Policy {
         let cur = self.currency;
         if total > threshold {
             let code = ReasonCode::ApprovalRequired;
-            return Some(amount_reason(code, cur, threshold, total, |l, t| {
-                format!("amount {t} {cur} is above the approval threshold of {l} {cur}")
+            return Some(amount_reason(code, cur, threshold, total, |l, _| {
+                format!(
+                    "amount {} is above the approval threshold of {l} {cur}",
+                    shown(total, payment.currency)
+                )
             }));
         }
         let new_limit = threshold * self.new_merchant_approval_ratio;
@@ -338,6 +347,21 @@ impl Policy {
     }
 }
 
+/// An amount with its currency, e.g. `70.00 EUR`.
+fn shown(value: Decimal, currency: Currency) -> String {
+    format!("{} {currency}", format_exact(value, currency))
+}
+
+/// An amount paid in `paid` beside others in `base`: its currency is named
+/// only when it differs.
+fn beside(value: Decimal, paid: Currency, base: Currency) -> String {
+    if paid == base {
+        format_exact(value, base)
+    } else {
+        shown(value, paid)
+    }
+}
+
 fn reason(code: ReasonCode, message: String, limit: Option<String>, attempted: Option<String>) -> Reason {
     Reason { code, message, limit, attempted }
 }
@@ -351,7 +375,7 @@ fn amount_reason(
     attempted: Decimal,
     message: impl FnOnce(&str, &str) -> String,
 ) -> Reason {
-    let (limit, attempted) = (amt(limit, currency), amt(attempted, currency));
+    let (limit, attempted) = (format_exact(limit, currency), format_exact(attempted, currency));
     let message = message(&limit, &attempted);
     Reason { code, message, limit: Some(limit), attempted: Some(attempted) }
 }
@@ -376,16 +400,4 @@ fn describe(target: &MerchantTarget) -> String {
 
 fn codes(list: &[Currency]) -> String {
     list.iter().map(|c| c.code()).collect::<Vec<_>>().join(", ")
-}
-
-/// An amount with the currency's number of fraction digits, or more when
-/// the value has them (a USDC amount against a USD policy), so a reason
-/// never rounds an amount that crossed a limit down onto the limit.
-pub(crate) fn amt(value: Decimal, currency: Currency) -> String {
-    let n = value.normalize();
-    if n.scale() > currency.exponent() {
-        n.to_string()
-    } else {
-        money::format_amount(value, currency)
-    }
 }

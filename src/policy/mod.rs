@@ -1,11 +1,13 @@
 //! The policy engine: pure, synchronous, no I/O.
 //!
 //! `load` turns `policies/*.toml` into a validated [`PolicySet`];
-//! [`Policy::evaluate`] turns a payment, the agent's facts and a snapshot of
-//! its spend into a [`Decision`]. The store supplies the snapshot and applies
-//! the decision atomically; nothing here knows about storage or HTTP.
+//! [`Policy::decide`] turns a payment and a [`Snapshot`] (the agent's facts,
+//! its spend, the kill switch, the time) into a [`Verdict`]. The store
+//! supplies the snapshot and applies the verdict atomically; nothing here
+//! knows about storage or HTTP.
 
 mod cases;
+mod decide;
 mod evaluate;
 pub mod ladder;
 mod load;
@@ -24,6 +26,7 @@ use utoipa::ToSchema;
 use crate::money::Currency;
 
 pub use cases::{run_case_sources, run_cases, CaseFailure, CaseReport};
+pub use decide::{Channel, Crossing, Snapshot, Verdict, WARN_AT_PERCENT};
 pub use load::{
     LoadError, LoadErrors, ALL_SCOPE, BUILTIN_SCOPES, DEFAULT_BLOCKED_CATEGORIES, EXTRA_CATEGORIES,
 };

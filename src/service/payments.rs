@@ -12,10 +12,10 @@ use crate::clock::format_ts;
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids;
 use crate::model::{Agent, ApprovalSummary, KillSwitch, Money, Payment, PaymentStatus, ProviderRef};
-use crate::money::{to_counter, Currency};
+use crate::money::{format_exact, to_counter, Currency};
 use crate::policy::{
-    AgentFacts, Decision, Outcome, PaymentFacts, Policy, Reason, ReasonCode, SpendSnapshot, VelocityRule,
-    WindowKeys,
+    AgentFacts, Channel, Crossing, Decision, Outcome, PaymentFacts, Policy, PolicySet, Snapshot,
+    SpendSnapshot, VelocityRule, Verdict, WindowKeys,
 };
 use crate::store::{NewPayment, SpendQuery, WriteTx};
 
@@ -54,27 +54,12 @@ pub enum Settlement {
 }
 
 impl Settlement {
-    fn adjust(&self, mut decision: Decision) -> Decision {
-        if matches!(self, Settlement::Authorization { .. }) && decision.outcome == Outcome::RequireApproval {
-            decision.outcome = Outcome::Deny;
+    fn channel(&self) -> Channel {
+        match self {
+            Settlement::Forward => Channel::Request,
+            Settlement::Authorization { .. } => Channel::CardAuthorization,
         }
-        decision
     }
-}
-
-/// A decision under the engaged kill switch: denied, whatever the policy
-/// said, with the switch as the first reason.
-fn halt(decision: &mut Decision, kill: &KillSwitch) {
-    decision.outcome = Outcome::Deny;
-    decision.reasons.insert(
-        0,
-        Reason {
-            code: ReasonCode::KillSwitch,
-            message: format!("all payments are halted: {}", kill.reason),
-            limit: None,
-            attempted: None,
-        },
-    );
 }
 
 pub enum Created {
@@ -93,9 +78,14 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn new(svc: &Services, agent: &Agent, input: &PaymentInput, now: DateTime<Utc>) -> Result<Prepared> {
+    fn new(
+        policies: &PolicySet,
+        agent: &Agent,
+        input: &PaymentInput,
+        now: DateTime<Utc>,
+    ) -> Result<Prepared> {
         // Fail closed: an agent whose policy is gone cannot be evaluated.
-        let policy = svc.policies.require(&agent.policy)?;
+        let policy = super::require(policies, &agent.policy)?;
         let facts = PaymentFacts {
             amount: input.amount,
             fee: input.fee,
@@ -120,20 +110,33 @@ impl Prepared {
             now,
         }
     }
+
+    /// The decision on this payment as of `spend` and the kill switch.
+    fn decide(
+        &self,
+        spend: &SpendSnapshot,
+        halted: Option<&KillSwitch>,
+        now: DateTime<Utc>,
+        channel: Channel,
+    ) -> Verdict {
+        let at = Snapshot { agent: self.agent, spend, halted: halted.map(|k| k.reason.as_str()), now };
+        self.policy.decide(&self.facts, &at, channel)
+    }
 }
 
 /// Decides a payment and, unless denied, reserves its amount: the spend
 /// snapshot, the decision and the reservation share one write transaction,
 /// so concurrent requests can never together exceed a limit.
 pub async fn create(
-    svc: &Arc<Services>,
+    svc: &Services,
     caller: &Agent,
     actor: &str,
     idem: &Idempotency,
     input: PaymentInput,
     settlement: Settlement,
 ) -> Result<Created> {
-    let (st, caller, actor, idem) = (svc.clone(), caller.clone(), actor.to_owned(), idem.clone());
+    let (caller, actor, idem) = (caller.clone(), actor.to_owned(), idem.clone());
+    let (clock, policies, forwarder) = (svc.clock.clone(), svc.policies.current(), svc.forwarder.clone());
     let started = std::time::Instant::now();
     // Validated: every refusal (policy unavailable, idempotency conflict)
     // comes before the first write, so the hot path needs no savepoint.
@@ -151,8 +154,8 @@ pub async fn create(
                         return Err(Error::Timeout { secs: 0 });
                     }
                 }
-                let now = st.clock.now();
-                let prep = Prepared::new(&st, &caller, &input, now)?;
+                let now = clock.now();
+                let prep = Prepared::new(&policies, &caller, &input, now)?;
                 let ctx = tx
                     .decision_context(&idem.key, &prep.spend_query(&caller.id, now))
                     .await?
@@ -169,25 +172,14 @@ pub async fn create(
                     } else {
                         // Re-bound or re-levelled since it authenticated: read
                         // the spend its current policy looks at.
-                        let prep = Prepared::new(&st, &ctx.agent, &input, now)?;
+                        let prep = Prepared::new(&policies, &ctx.agent, &input, now)?;
                         let spend = tx.spend(&prep.spend_query(&caller.id, now)).await?;
                         (prep, spend)
                     };
-                let mut decision =
-                    settlement.adjust(prep.policy.evaluate(&prep.agent, &prep.facts, &spend, now));
-                if let Some(kill) = tx.kill_switch() {
-                    halt(&mut decision, &kill);
-                }
-
-                let reserved_units = match decision.outcome {
-                    Outcome::Deny => 0,
-                    // A decision that is not a denial implies an accepted currency.
-                    Outcome::Approve | Outcome::RequireApproval => {
-                        to_counter(prep.policy.counted_amount(&prep.facts).unwrap_or_default())
-                    }
-                };
+                let verdict = prep.decide(&spend, tx.kill_switch().as_ref(), now, settlement.channel());
+                let reserved_units = to_counter(verdict.reserved);
                 let reserved_keys = prep.spend_query(&caller.id, now).counter_keys();
-                let mut payment = new_payment(&prep, &caller.id, input, decision, now);
+                let mut payment = new_payment(&prep, &caller.id, input, verdict.decision, now);
                 if let (Settlement::Authorization { provider, transaction_id, .. }, Some(p)) =
                     (&settlement, &mut payment.provider)
                 {
@@ -201,7 +193,7 @@ pub async fn create(
                 // for its forwarder now, so no sweep sends it a second time.
                 let claim = (payment.status == PaymentStatus::Approved
                     && matches!(settlement, Settlement::Forward))
-                .then(|| st.forwarder.claim(now));
+                .then(|| forwarder.claim(now));
                 let new = NewPayment {
                     payment: &payment,
                     idempotency_key: &idem.key,
@@ -214,10 +206,9 @@ pub async fn create(
                 let event = decision_event(&payment, &actor);
                 tx.emit(event.kind, &payment, now);
                 tx.append_audit(event, now).await?;
-                if reserved_units > 0 {
-                    for warning in threshold_warnings(&prep, &spend, &payment) {
-                        tx.emit("spend.threshold_warning", &warning, now);
-                    }
+                for crossing in verdict.crossings {
+                    let warning = SpendThresholdWarning::new(&payment, crossing, prep.policy.currency);
+                    tx.emit("spend.threshold_warning", &warning, now);
                 }
                 if let Settlement::Authorization { provider, transaction_id, .. } = settlement {
                     if payment.status == PaymentStatus::Approved {
@@ -270,14 +261,16 @@ async fn settle_authorization(
     Ok(())
 }
 
-/// Evaluates a payment against the agent's current spend without changing
-/// anything (no payment, no reservation, no audit record).
+/// Decides a payment as [`create`] would at this moment (the agent's
+/// frozen state, its spend and the kill switch included) without changing
+/// anything: no payment, no reservation, no audit record.
 pub async fn evaluate(svc: &Services, agent_id: &str, input: PaymentInput) -> Result<Decision> {
     let now = svc.clock.now();
     let agent = svc.store.agent(agent_id).await?.ok_or(Error::Unauthenticated("agent no longer exists"))?;
-    let prep = Prepared::new(svc, &agent, &input, now)?;
+    let prep = Prepared::new(&svc.policies.current(), &agent, &input, now)?;
     let spend = svc.store.spend(&prep.spend_query(agent_id, now)).await?;
-    Ok(prep.policy.evaluate(&prep.agent, &prep.facts, &spend, now))
+    let halted = svc.store.current_kill_switch().await?;
+    Ok(prep.decide(&spend, halted.as_ref(), now, Channel::Request).decision)
 }
 
 fn replayed(stored_hash: &str, idem: &Idempotency, payment: Option<Payment>) -> Result<Created> {
@@ -343,9 +336,6 @@ fn new_payment(
     }
 }
 
-/// Share of a window's limit past which `spend.threshold_warning` fires.
-const WARN_AT_PERCENT: i64 = 80;
-
 /// The `data` of `spend.threshold_warning`: a payment moved the agent's
 /// reserved spend in a window across 80% of the window's limit. Sent once
 /// per crossing (not for later payments in the same window), one event per
@@ -372,37 +362,17 @@ pub struct SpendThresholdWarning {
     currency: Currency,
 }
 
-/// A warning for each window whose reserved spend this payment moved across
-/// 80% of its limit (once per crossing, not on every later payment).
-fn threshold_warnings(
-    prep: &Prepared,
-    before: &SpendSnapshot,
-    payment: &Payment,
-) -> Vec<SpendThresholdWarning> {
-    let Some(counted) = prep.policy.counted_amount(&prep.facts) else { return Vec::new() };
-    let limits = prep.policy.effective_limits(&prep.agent);
-    let windows = [
-        ("daily", before.day, limits.daily),
-        ("weekly", before.week, limits.weekly),
-        ("monthly", before.month, limits.monthly),
-    ];
-    let currency = prep.policy.currency;
-    windows
-        .into_iter()
-        .filter_map(|(window, spent, limit)| {
-            let limit = limit?;
-            let mark = limit * Decimal::new(WARN_AT_PERCENT, 2);
-            let after = spent + counted;
-            (spent < mark && after >= mark).then(|| SpendThresholdWarning {
-                agent_id: payment.agent_id.clone(),
-                payment_id: payment.id.clone(),
-                window,
-                spent: crate::money::format_amount(after, currency),
-                limit: crate::money::format_amount(limit, currency),
-                currency,
-            })
-        })
-        .collect()
+impl SpendThresholdWarning {
+    fn new(payment: &Payment, crossing: Crossing, currency: Currency) -> SpendThresholdWarning {
+        SpendThresholdWarning {
+            agent_id: payment.agent_id.clone(),
+            payment_id: payment.id.clone(),
+            window: crossing.window,
+            spent: format_exact(crossing.spent, currency),
+            limit: format_exact(crossing.limit, currency),
+            currency,
+        }
+    }
 }
 
 fn decision_event(p: &Payment, actor: &str) -> AuditEvent {

@@ -37,6 +37,16 @@ impl Store {
         self.kill_switch.get()
     }
 
+    /// The kill switch as it stands in the database now. On SQLite this
+    /// gateway is the only writer, so its copy is current; on PostgreSQL
+    /// another replica may have flipped it since this one last wrote.
+    pub async fn current_kill_switch(&self) -> Result<Option<KillSwitch>> {
+        if self.backend() == super::Backend::Postgres {
+            self.reload_kill_switch().await?;
+        }
+        Ok(self.kill_switch())
+    }
+
     pub async fn reload_kill_switch(&self) -> Result<()> {
         let mut conn = self.read.acquire().await?;
         self.kill_switch.reload(&mut conn).await

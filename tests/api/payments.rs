@@ -165,6 +165,11 @@ async fn a_denial_lists_every_failed_rule() {
             "scope_not_allowed"
         ]
     );
+    // The amount is named in the currency it was paid in, the limit in the
+    // policy's.
+    let per_tx =
+        p["decision"]["reasons"].as_array().unwrap().iter().find(|r| r["code"] == "per_tx_limit").unwrap();
+    assert_eq!(per_tx["message"], "amount 75.00 EUR is above the per-transaction limit of 50.00 USD");
     // Denied payments reserve nothing.
     let (_, ok) = app.pay(&a.key, "ok", payment("30.00", "aws.amazon.com")).await;
     assert_eq!(ok["status"], "approved");
@@ -229,32 +234,64 @@ async fn evaluate_is_a_dry_run() {
     let app = spawn_app().await;
     let a = app.create_agent("test").await;
     for _ in 0..3 {
-        let resp = app
-            .http
-            .post(app.url("/v1/payments/evaluate"))
-            .bearer_auth(&a.key)
-            .json(&payment("70.00", "aws.amazon.com"))
-            .send()
-            .await
-            .unwrap();
-        let (status, d) = into_parts(resp).await;
+        let (status, d) =
+            app.post_as(&a.key, "/v1/payments/evaluate", payment("70.00", "aws.amazon.com")).await;
         assert_eq!(status, StatusCode::OK);
-        assert_eq!(d["outcome"], "approve");
+        assert_eq!(d, json!({ "decision": d["decision"] }), "only the decision");
         assert_eq!(d["decision"]["outcome"], "approve");
     }
     let (_, list) = app.get(&a.key, "/v1/payments").await;
     assert_eq!(list["data"], json!([]), "no payment was created");
     let (_, p) = app.pay(&a.key, "real", payment("70.00", "aws.amazon.com")).await;
     assert_eq!(p["status"], "approved", "nothing was reserved by the dry runs");
-    let resp = app
-        .http
-        .post(app.url("/v1/payments/evaluate"))
-        .bearer_auth(&a.key)
-        .json(&payment("30.01", "x.com"))
-        .send();
-    let (_, d) = into_parts(resp.await.unwrap()).await;
-    assert_eq!(d["outcome"], "deny");
-    assert_eq!(d["reasons"][0]["code"], "daily_limit");
+    let (_, d) = app.post_as(&a.key, "/v1/payments/evaluate", payment("30.01", "x.com")).await;
+    assert_eq!(d["decision"]["outcome"], "deny");
+    assert_eq!(d["decision"]["reasons"][0]["code"], "daily_limit");
+}
+
+/// The dry run answers exactly what creation then decides: in the normal
+/// state, for a frozen agent, and under the kill switch (where it once said
+/// `approve` while creation denied).
+#[tokio::test]
+async fn the_dry_run_answers_what_creation_would() {
+    let app = spawn_app().await;
+    let a = app.create_agent("test").await;
+    let freeze = format!("/v1/agents/{}/freeze", a.id);
+    let unfreeze = format!("/v1/agents/{}/unfreeze", a.id);
+    type Change<'a> = Option<(Method, &'a str, Option<serde_json::Value>)>;
+    let steps: [(&str, Change); 5] = [
+        ("normal", None),
+        ("frozen", Some((Method::POST, freeze.as_str(), Some(json!({ "reason": "looping" }))))),
+        (
+            "frozen and halted",
+            Some((Method::POST, "/v1/kill-switch", Some(json!({ "reason": "incident 7" })))),
+        ),
+        ("halted", Some((Method::POST, unfreeze.as_str(), None))),
+        ("released", Some((Method::DELETE, "/v1/kill-switch", None))),
+    ];
+    let mut outcomes = Vec::new();
+    for (i, (state, change)) in steps.into_iter().enumerate() {
+        if let Some((method, path, body)) = change {
+            let (status, _) = app.admin(method, path, body).await;
+            assert_eq!(status, StatusCode::OK, "{state}");
+        }
+        let body = payment("5.00", "aws.amazon.com");
+        let (_, dry) = app.post_as(&a.key, "/v1/payments/evaluate", body.clone()).await;
+        let (_, created) = app.pay(&a.key, &format!("k{i}"), body).await;
+        assert_eq!(dry["decision"], created["decision"], "{state}");
+        outcomes.push((state, reason_codes(&created)));
+    }
+    let codes = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        outcomes,
+        [
+            ("normal", codes(&[])),
+            ("frozen", codes(&["agent_frozen"])),
+            ("frozen and halted", codes(&["kill_switch", "agent_frozen"])),
+            ("halted", codes(&["kill_switch"])),
+            ("released", codes(&[])),
+        ]
+    );
 }
 
 #[tokio::test]
