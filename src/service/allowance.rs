@@ -14,7 +14,7 @@ use super::Services;
 use crate::clock::format_ts;
 use crate::error::{Error, Result};
 use crate::model::{Agent, DecimalString, Timestamp};
-use crate::money::{format_amount, Currency};
+use crate::money::{format_exact, Currency};
 use crate::policy::{
     AgentFacts, MerchantRule, MerchantTarget, Policy, SpendSnapshot, TrustLevel, VelocityRule, WindowEnds,
 };
@@ -168,8 +168,11 @@ async fn standing(svc: &Services, agent_id: &str, with_velocity: bool) -> Result
     Ok(Standing { agent, policy, facts, velocity, spent, now })
 }
 
+/// Amounts are exact: spend in a stablecoin with more fraction digits than
+/// the base currency is shown with all of them, never rounded (a `remaining`
+/// rounded up would promise more than a payment can then spend).
 fn window(currency: Currency, limit: Option<Decimal>, spent: Decimal, end: Option<DateTime<Utc>>) -> Window {
-    let amount = |v: Decimal| format_amount(v, currency);
+    let amount = |v: Decimal| format_exact(v, currency);
     Window {
         limit: limit.map(amount),
         spent: amount(spent),
@@ -191,7 +194,7 @@ pub async fn allowance(svc: &Services, agent_id: &str) -> Result<Allowance> {
     let limits = policy.effective_limits(&facts);
     let ends = WindowEnds::at(now, policy.timezone);
     let currency = policy.currency;
-    let amount = |v: Decimal| format_amount(v, currency);
+    let amount = |v: Decimal| format_exact(v, currency);
     let rules = |rules: &[MerchantRule]| rules.iter().map(|r| rule_view(r, currency)).collect();
     Ok(Allowance {
         agent_id: agent.id,
@@ -240,8 +243,8 @@ fn rule_view(rule: &MerchantRule, currency: Currency) -> MerchantRuleView {
     MerchantRuleView {
         merchant_id,
         category,
-        max_per_tx: rule.max_per_tx.map(|v| format_amount(v, currency)),
-        lifetime_limit: rule.lifetime_limit.map(|v| format_amount(v, currency)),
+        max_per_tx: rule.max_per_tx.map(|v| format_exact(v, currency)),
+        lifetime_limit: rule.lifetime_limit.map(|v| format_exact(v, currency)),
         expires_at: rule.expires_at.map(format_ts),
         schedule: rule.schedule.map(|s| s.to_string()),
     }

@@ -59,6 +59,30 @@ async fn an_agent_reads_its_policy_and_what_it_may_still_spend_until_local_midni
     assert_eq!(tomorrow["spend"]["weekly"]["spent"], "42.50", "same week");
 }
 
+/// USDC counts at par against a USD policy with all six fraction digits:
+/// `remaining` shows them (it once showed 67.38 when 67.376543 was left,
+/// and a payment of 67.38 was then denied), and exactly what it shows can
+/// be spent.
+#[tokio::test]
+async fn remaining_is_exact_and_spendable_to_the_last_unit() {
+    let app = spawn_app().await;
+    let agent = app.create_agent("test").await;
+    let usdc = |amount: &str| {
+        json!({ "amount": amount, "currency": "USDC", "merchant_id": "aws.amazon.com",
+                "merchant_category": "cloud", "rail": "usdc" })
+    };
+    assert_eq!(app.pay(&agent.key, "a", usdc("32.623457")).await.1["status"], "approved");
+    let (_, mine) = app.get(&agent.key, "/v1/agents/me/policy").await;
+    let daily = &mine["spend"]["daily"];
+    assert_eq!((&daily["spent"], &daily["remaining"]), (&json!("32.623457"), &json!("67.376543")), "{daily}");
+    let (_, over) = app.pay(&agent.key, "b", payment("67.38", "aws.amazon.com")).await;
+    assert_eq!(reason_codes(&over), ["daily_limit"], "more than remains");
+    let (_, all) = app.pay(&agent.key, "c", usdc("67.376543")).await;
+    assert_eq!(all["status"], "approved", "exactly what remains: {all}");
+    let (_, mine) = app.get(&agent.key, "/v1/agents/me/policy").await;
+    assert_eq!(mine["spend"]["daily"]["remaining"], "0.00");
+}
+
 #[tokio::test]
 async fn an_agents_policy_is_read_only_by_the_agent_with_policies_read_and_the_admin() {
     let app = spawn_app().await;
