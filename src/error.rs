@@ -5,9 +5,13 @@ use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The request is malformed or violates the contract (400).
+    /// The request is malformed or violates the contract (400). `param`
+    /// names what is wrong: a JSON pointer into the body (`/amount`,
+    /// `/rate_limit/reads_per_minute`), a query parameter (`status`) or a
+    /// header (`Idempotency-Key`); `None` when the request as a whole is
+    /// (not JSON, not a JSON object).
     #[error("{message}")]
-    Invalid { code: ErrorCode, message: String },
+    Invalid { code: ErrorCode, message: String, param: Option<String> },
     /// Missing, unknown, expired or revoked credential (401).
     #[error("{0}")]
     Unauthenticated(&'static str),
@@ -44,7 +48,21 @@ pub enum Error {
 
 impl Error {
     pub fn invalid(code: ErrorCode, message: impl Into<String>) -> Self {
-        Error::Invalid { code, message: message.into() }
+        Error::Invalid { code, message: message.into(), param: None }
+    }
+
+    /// Names the part of the request an `Invalid` error is about (see
+    /// [`Error::Invalid`]); other errors are returned unchanged.
+    pub fn at(self, what: impl Into<String>) -> Self {
+        self.at_some(Some(what.into()))
+    }
+
+    /// [`Error::at`] when the location may be unknown.
+    pub fn at_some(mut self, what: Option<String>) -> Self {
+        if let Error::Invalid { param, .. } = &mut self {
+            *param = what;
+        }
+        self
     }
 
     pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {

@@ -66,7 +66,8 @@ fn low() -> TrustLevel {
 
 fn check_len(field: &str, text: &str, max: usize) -> Result<()> {
     if text.trim().is_empty() || text.chars().count() > max {
-        return Err(Error::invalid(ErrorCode::InvalidRequest, format!("{field} must be 1-{max} characters")));
+        return Err(Error::invalid(ErrorCode::InvalidRequest, format!("{field} must be 1-{max} characters"))
+            .at(format!("/{field}")));
     }
     Ok(())
 }
@@ -355,7 +356,8 @@ fn check_rate_limit(limit: &KeyRateLimit) -> Result<()> {
                     "rate_limit.{name} must be between 1 and {MAX_KEY_RATE_PER_MINUTE} \
                      (leave it out for the gateway's default; revoke a key to stop it)"
                 ),
-            ));
+            )
+            .at(format!("/rate_limit/{name}")));
         }
     }
     Ok(())
@@ -395,27 +397,30 @@ async fn create_key(
     JsonBody { body, .. }: JsonBody<CreateKey>,
 ) -> Result<(StatusCode, Json<IssuedKey>)> {
     if body.scopes.is_empty() {
-        return Err(Error::invalid(ErrorCode::InvalidRequest, "scopes must not be empty"));
+        return Err(Error::invalid(ErrorCode::InvalidRequest, "scopes must not be empty").at("/scopes"));
     }
-    let expires_at = body
-        .expires_at
-        .map(|t| {
-            let at = parse_ts(&t)
-                .ok_or_else(|| Error::invalid(ErrorCode::InvalidRequest, "expires_at must be RFC 3339"))?;
-            if at <= state.svc.clock.now() {
-                return Err(Error::invalid(ErrorCode::InvalidRequest, "expires_at is in the past"));
-            }
-            Ok(format_ts(at))
-        })
-        .transpose()?;
+    let expires_at =
+        body.expires_at
+            .map(|t| {
+                let at = parse_ts(&t).ok_or_else(|| {
+                    Error::invalid(ErrorCode::InvalidRequest, "expires_at must be RFC 3339").at("/expires_at")
+                })?;
+                if at <= state.svc.clock.now() {
+                    return Err(Error::invalid(ErrorCode::InvalidRequest, "expires_at is in the past")
+                        .at("/expires_at"));
+                }
+                Ok(format_ts(at))
+            })
+            .transpose()?;
     let mut cidrs = Vec::with_capacity(body.allowed_cidrs.len());
-    for c in &body.allowed_cidrs {
+    for (i, c) in body.allowed_cidrs.iter().enumerate() {
         let net: ipnet::IpNet =
             c.parse().or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)).map_err(|_| {
                 Error::invalid(
                     ErrorCode::InvalidRequest,
                     format!("{c:?} is not a CIDR such as 203.0.113.0/24"),
                 )
+                .at(format!("/allowed_cidrs/{i}"))
             })?;
         cidrs.push(net.trunc().to_string());
     }
@@ -518,7 +523,8 @@ async fn rotate_key(
         return Err(Error::invalid(
             ErrorCode::InvalidRequest,
             format!("grace_seconds must be at most {}", agents::MAX_ROTATION_GRACE_SECS),
-        ));
+        )
+        .at("/grace_seconds"));
     }
     let grace = chrono::Duration::seconds(body.grace_seconds as i64);
     let (issued, previous) = agents::rotate_key(&state.svc, ADMIN, &id, &key_id, grace).await?;
@@ -632,7 +638,7 @@ async fn register_signing_key(
     JsonBody { body, .. }: JsonBody<RegisterSigningKey>,
 ) -> Result<(StatusCode, Json<SigningKey>)> {
     if body.scopes.is_empty() {
-        return Err(Error::invalid(ErrorCode::InvalidRequest, "scopes must not be empty"));
+        return Err(Error::invalid(ErrorCode::InvalidRequest, "scopes must not be empty").at("/scopes"));
     }
     let mut scopes = body.scopes;
     scopes.sort();

@@ -81,7 +81,8 @@ async fn create_approver(
         return Err(Error::invalid(
             ErrorCode::InvalidRequest,
             format!("name must be 1-{MAX_NAME} characters"),
-        ));
+        )
+        .at("/name"));
     }
     let issued = approvals::create_approver(&state.svc, "admin", body.name).await?;
     let issued = IssuedApprover { approver: issued.approver, token: issued.token };
@@ -190,14 +191,16 @@ async fn list(
         return Err(Error::invalid(
             ErrorCode::InvalidQuery,
             "status must be pending, approved, rejected or expired",
-        ));
+        )
+        .at("status"));
     }
     let limit = q.limit.unwrap_or(50);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(Error::invalid(
             ErrorCode::InvalidQuery,
             format!("limit must be between 1 and {MAX_PAGE}"),
-        ));
+        )
+        .at("limit"));
     }
     let mut data = Vec::new();
     for approval in state.svc.store.approvals(&status, limit).await? {
@@ -373,7 +376,8 @@ async fn decide(
         return Err(Error::invalid(
             ErrorCode::InvalidRequest,
             format!("comment is longer than {MAX_COMMENT} characters"),
-        ));
+        )
+        .at("/comment"));
     }
     let approval = approvals::vote(&state.svc, &approver, &id, verdict, comment).await?;
     // The vote is committed; the spend figure is information, so failing to

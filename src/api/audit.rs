@@ -90,9 +90,9 @@ impl AuditQuery {
         let since = self
             .since
             .map(|s| {
-                parse_ts(&s)
-                    .map(format_ts)
-                    .ok_or_else(|| Error::invalid(ErrorCode::InvalidQuery, "since must be RFC 3339"))
+                parse_ts(&s).map(format_ts).ok_or_else(|| {
+                    Error::invalid(ErrorCode::InvalidQuery, "since must be RFC 3339").at("since")
+                })
             })
             .transpose()?;
         let limit = self.limit.unwrap_or(default_limit);
@@ -100,7 +100,8 @@ impl AuditQuery {
             return Err(Error::invalid(
                 ErrorCode::InvalidQuery,
                 format!("limit must be between 1 and {MAX_PAGE}"),
-            ));
+            )
+            .at("limit"));
         }
         Ok(AuditFilter { after_seq: self.after, since, kind: self.kind, agent_id: self.agent, limit })
     }
@@ -140,7 +141,9 @@ async fn list(
         None => None,
         Some("jsonl") => Some(Format::JsonLines),
         Some("csv") => Some(Format::Csv),
-        Some(_) => return Err(Error::invalid(ErrorCode::InvalidQuery, "format must be jsonl or csv")),
+        Some(_) => {
+            return Err(Error::invalid(ErrorCode::InvalidQuery, "format must be jsonl or csv").at("format"))
+        }
     };
     if let Some(format) = format {
         return export(state, q.filter(MAX_PAGE)?, format).await;

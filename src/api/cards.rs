@@ -77,7 +77,8 @@ async fn register(
         return Err(Error::invalid(
             ErrorCode::InvalidRequest,
             format!("card_token must be 1-{MAX_TOKEN} printable ASCII characters"),
-        ));
+        )
+        .at("/card_token"));
     }
     Ok((StatusCode::CREATED, Json(cards::register(&state.svc, ADMIN, &agent_id, token).await?)))
 }

@@ -58,6 +58,9 @@ impl IntoResponse for Error {
             other => other.to_string(),
         };
         let mut error = json!({ "code": code, "message": message });
+        if let Error::Invalid { param: Some(param), .. } = &self {
+            error["param"] = param.as_str().into();
+        }
         if let Some(id) = super::request_id::current() {
             error["request_id"] = id.into();
         }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
@@ -120,12 +120,50 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<JsonBody<T>, Error> {
     if !value.is_object() {
         return Err(Error::invalid(ErrorCode::InvalidRequest, "request body must be a JSON object"));
     }
-    if contains_nul(&value) {
-        return Err(nul_refused());
+    if let Some(at) = nul_at(&value, String::new()) {
+        return Err(nul_refused().at(at));
     }
-    let body =
-        T::deserialize(&value).map_err(|e| Error::invalid(ErrorCode::InvalidRequest, e.to_string()))?;
+    let body = serde_path_to_error::deserialize(&value).map_err(|e| {
+        let at = location(e.path(), &e.inner().to_string(), true);
+        Error::invalid(ErrorCode::InvalidRequest, e.into_inner().to_string()).at_some(at)
+    })?;
     Ok(JsonBody { body, value })
+}
+
+/// Where a deserialization error is: for a body, the JSON pointer (RFC
+/// 6901) of the value; for a query string, the parameter's name. serde
+/// reports a missing or unknown field at its parent, naming the field in
+/// the message: the location then goes on to the field.
+fn location(path: &serde_path_to_error::Path, message: &str, pointer: bool) -> Option<String> {
+    use serde_path_to_error::Segment;
+    let mut tokens: Vec<String> = path
+        .iter()
+        .filter_map(|segment| match segment {
+            Segment::Seq { index } => Some(index.to_string()),
+            Segment::Map { key } => Some(key.clone()),
+            Segment::Enum { variant } => Some(variant.clone()),
+            Segment::Unknown => None,
+        })
+        .collect();
+    let named = ["missing field `", "unknown field `", "duplicate field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split('`').next());
+    if let Some(field) = named.filter(|field| tokens.last().map(String::as_str) != Some(field)) {
+        tokens.push(field.to_owned());
+    }
+    if tokens.is_empty() {
+        None
+    } else if pointer {
+        Some(tokens.iter().map(|t| format!("/{}", token(t))).collect())
+    } else {
+        Some(tokens.join("."))
+    }
+}
+
+/// One reference token of a JSON pointer, escaped.
+fn token(text: &str) -> String {
+    text.replace('~', "~0").replace('/', "~1")
 }
 
 /// NUL cannot be stored as text (PostgreSQL refuses it) and is never
@@ -134,12 +172,18 @@ fn nul_refused() -> Error {
     Error::invalid(ErrorCode::InvalidRequest, "text may not contain the NUL character")
 }
 
-fn contains_nul(value: &serde_json::Value) -> bool {
+/// The JSON pointer of the first string (or key) holding a NUL, if any.
+fn nul_at(value: &serde_json::Value, at: String) -> Option<String> {
+    let child = |key: &str| format!("{at}/{}", token(key));
     match value {
-        serde_json::Value::String(s) => s.contains('\0'),
-        serde_json::Value::Array(items) => items.iter().any(contains_nul),
-        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
-        _ => false,
+        serde_json::Value::String(s) => s.contains('\0').then_some(at),
+        serde_json::Value::Array(items) => {
+            items.iter().enumerate().find_map(|(i, item)| nul_at(item, child(&i.to_string())))
+        }
+        serde_json::Value::Object(map) => {
+            map.iter().find_map(|(k, v)| if k.contains('\0') { Some(child(k)) } else { nul_at(v, child(k)) })
+        }
+        _ => None,
     }
 }
 
@@ -153,9 +197,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
         if parts.uri.query().is_some_and(|q| q.contains("%00")) {
             return Err(nul_refused());
         }
-        Query::<T>::try_from_uri(&parts.uri)
-            .map(|Query(q)| QueryParams(q))
-            .map_err(|e| Error::invalid(ErrorCode::InvalidQuery, e.body_text()))
+        let query = parts.uri.query().unwrap_or_default();
+        let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(pairs).map(QueryParams).map_err(|e| {
+            let at = location(e.path(), &e.inner().to_string(), false);
+            let message = format!("query string: {}", e.into_inner());
+            let error = Error::invalid(ErrorCode::InvalidQuery, message);
+            error.at_some(at)
+        })
     }
 }
 

@@ -80,7 +80,8 @@ async fn engage(
         return Err(Error::invalid(
             ErrorCode::InvalidRequest,
             format!("reason must be 1-{MAX_REASON} characters"),
-        ));
+        )
+        .at("/reason"));
     }
     Ok(Json(kill_switch::set(&state.svc, ADMIN, Some(reason)).await?.into()))
 }

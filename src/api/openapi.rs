@@ -37,6 +37,14 @@ struct ErrorDetail {
     code: ErrorCode,
     /// Human-readable explanation. Not stable: match on `code`.
     message: String,
+    /// On a `400`, what is wrong: a JSON pointer (RFC 6901) into the
+    /// request body (`/amount`, `/rate_limit/reads_per_minute`, `/scopes/0`;
+    /// for a missing or unknown field, where it is or would be), a query
+    /// parameter's name (`status`), or a header's (`Idempotency-Key`).
+    /// Absent when the request as a whole is at fault (not JSON, not an
+    /// object, unreadable).
+    #[schema(nullable = false)]
+    param: Option<String>,
     /// The id of the request (also in the `x-request-id` response header and
     /// in every server log line written while serving it): quote it when
     /// reporting a problem.

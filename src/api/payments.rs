@@ -96,7 +96,7 @@ impl PaymentBody {
     /// Parse, don't validate: after this the request cannot be malformed.
     fn parse(self) -> Result<PaymentInput> {
         let currency: Currency = self.currency.parse().map_err(|e: crate::money::UnknownCurrency| {
-            Error::invalid(ErrorCode::InvalidCurrency, e.to_string())
+            Error::invalid(ErrorCode::InvalidCurrency, e.to_string()).at("/currency")
         })?;
         let amount = decimal_field("amount", &self.amount, |s| parse_amount(s, currency))?;
         let fee = match &self.fee {
@@ -118,14 +118,16 @@ impl PaymentBody {
             return Err(Error::invalid(
                 ErrorCode::InvalidRequest,
                 format!("description is longer than {MAX_DESCRIPTION} characters"),
-            ));
+            )
+            .at("/description"));
         }
         let metadata = self.metadata.unwrap_or_default();
         if serde_json::to_string(&metadata).map_or(0, |s| s.len()) > MAX_METADATA_BYTES {
             return Err(Error::invalid(
                 ErrorCode::InvalidRequest,
                 format!("metadata is larger than {MAX_METADATA_BYTES} bytes"),
-            ));
+            )
+            .at("/metadata"));
         }
         Ok(PaymentInput {
             amount,
@@ -149,9 +151,11 @@ fn decimal_field(
         return Err(Error::invalid(
             ErrorCode::InvalidAmount,
             format!("{name} must be a decimal string such as \"42.50\", not a JSON {}", json_type(value)),
-        ));
+        )
+        .at(format!("/{name}")));
     };
-    parse(text).map_err(|e| Error::invalid(ErrorCode::InvalidAmount, format!("{name}: {e}")))
+    parse(text)
+        .map_err(|e| Error::invalid(ErrorCode::InvalidAmount, format!("{name}: {e}")).at(format!("/{name}")))
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -173,7 +177,8 @@ fn identifier(name: &str, text: &str, max: usize) -> Result<String> {
         return Err(Error::invalid(
             ErrorCode::InvalidRequest,
             format!("{name} must be 1-{max} printable ASCII characters without spaces"),
-        ));
+        )
+        .at(format!("/{name}")));
     }
     Ok(text.to_ascii_lowercase())
 }
@@ -181,6 +186,7 @@ fn identifier(name: &str, text: &str, max: usize) -> Result<String> {
 fn idempotency_key(headers: &HeaderMap) -> Result<String> {
     let value = headers.get("idempotency-key").ok_or_else(|| {
         Error::invalid(ErrorCode::IdempotencyKeyRequired, "the Idempotency-Key header is required")
+            .at("Idempotency-Key")
     })?;
     let key = value.to_str().ok().filter(|k| {
         !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY && k.bytes().all(|b| b.is_ascii_graphic())
@@ -190,6 +196,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String> {
             ErrorCode::InvalidIdempotencyKey,
             format!("Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters"),
         )
+        .at("Idempotency-Key")
     })
 }
 
@@ -439,8 +446,9 @@ async fn list(
     let status = q
         .status
         .map(|s| {
-            s.parse::<PaymentStatus>()
-                .map_err(|()| Error::invalid(ErrorCode::InvalidQuery, format!("unknown status {s:?}")))
+            s.parse::<PaymentStatus>().map_err(|()| {
+                Error::invalid(ErrorCode::InvalidQuery, format!("unknown status {s:?}")).at("status")
+            })
         })
         .transpose()?;
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
@@ -448,7 +456,8 @@ async fn list(
         return Err(Error::invalid(
             ErrorCode::InvalidQuery,
             format!("limit must be between 1 and {MAX_PAGE}"),
-        ));
+        )
+        .at("limit"));
     }
     if let Some(c) = &q.cursor {
         if !c.starts_with("pay_")
@@ -458,7 +467,8 @@ async fn list(
             return Err(Error::invalid(
                 ErrorCode::InvalidCursor,
                 "cursor must be a next_cursor value from a previous page",
-            ));
+            )
+            .at("cursor"));
         }
     }
     let filter = PaymentFilter { agent_id, status, before: q.cursor, limit: limit + 1 };

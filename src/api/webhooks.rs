@@ -42,7 +42,8 @@ fn check_description(d: &Option<String>) -> Result<()> {
         return Err(Error::invalid(
             ErrorCode::InvalidRequest,
             format!("description is longer than {MAX_DESCRIPTION} characters"),
-        ));
+        )
+        .at("/description"));
     }
     Ok(())
 }
@@ -304,7 +305,8 @@ async fn rotate(
         return Err(Error::invalid(
             ErrorCode::InvalidRequest,
             format!("grace_seconds is at most {MAX_GRACE_SECONDS}"),
-        ));
+        )
+        .at("/grace_seconds"));
     }
     let (secret, until) = webhooks::rotate_secret(&state.svc, ADMIN, &id, Duration::from_secs(grace)).await?;
     Ok(Json(RotatedSecret { id, secret, previous_secret_until: until }))
@@ -325,7 +327,7 @@ struct AttemptsQuery {
 fn page(limit: Option<u32>) -> Result<u32> {
     let limit = limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(Error::invalid(ErrorCode::InvalidQuery, "limit must be between 1 and 1000"));
+        return Err(Error::invalid(ErrorCode::InvalidQuery, "limit must be between 1 and 1000").at("limit"));
     }
     Ok(limit)
 }

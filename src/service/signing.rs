@@ -32,6 +32,7 @@ pub async fn register(
         .filter(|b| VerifyingKey::from_bytes(b).is_ok())
         .ok_or_else(|| {
             Error::invalid(ErrorCode::InvalidRequest, "public_key must be base64 of a 32-byte Ed25519 key")
+                .at("/public_key")
         })?;
     let (agent_id, public_key) =
         (agent_id.to_owned(), base64::engine::general_purpose::STANDARD.encode(bytes));

@@ -24,7 +24,7 @@ pub struct IssuedEndpoint {
 /// Refuses URLs deliveries may not go to, naming why. Hostnames are resolved
 /// now for an early answer; every delivery resolves and checks again.
 async fn check_target(svc: &Services, url: &str) -> Result<String> {
-    let invalid = |e: String| Error::invalid(ErrorCode::InvalidWebhookUrl, e);
+    let invalid = |e: String| Error::invalid(ErrorCode::InvalidWebhookUrl, e).at("/url");
     let parsed = check_url(url, &svc.webhook_targets).map_err(|e| invalid(e.to_string()))?;
     if let Some(host) = parsed.host_str().filter(|_| parsed.domain().is_some()) {
         resolve_checked(host, &svc.webhook_targets).await.map_err(|e| invalid(e.to_string()))?;
@@ -37,14 +37,16 @@ fn check_events(events: &[String]) -> Result<()> {
         return Err(Error::invalid(
             ErrorCode::InvalidRequest,
             "events must name at least one event type (or \"*\")",
-        ));
+        )
+        .at("/events"));
     }
     for e in events {
         if e != "*" && !is_event_type(e) {
             return Err(Error::invalid(
                 ErrorCode::InvalidRequest,
                 format!("unknown event type {e:?}; known: {}", EVENTS.map(|t| t.name).join(", ")),
-            ));
+            )
+            .at("/events"));
         }
     }
     Ok(())

@@ -287,3 +287,60 @@ async fn what_the_description_admits_is_accepted() {
     let console = app.http.post(app.url("/console/approvals/apv_x/bogus")).form(&[("csrf", "x")]);
     assert_eq!(console.send().await.unwrap().status(), StatusCode::NOT_FOUND);
 }
+
+/// A 400 names what is wrong in `param`, so a client (or a model) can fix
+/// the right field: a JSON pointer into the body, a query parameter's
+/// name, or a header's. A request wrong as a whole has no `param`.
+#[tokio::test]
+async fn a_400_names_the_field_at_fault() {
+    let app = spawn_app().await;
+    let a = app.create_agent("test").await;
+    let good = payment("10.00", "aws.amazon.com");
+    let with = |field: &str, value: Value| {
+        let mut b = good.clone();
+        b[field] = value;
+        b
+    };
+    let bodies = [
+        (with("merchant_id", json!(5)), Some("/merchant_id")),
+        (with("amount", json!(10)), Some("/amount")),
+        (with("amount", json!("1.234")), Some("/amount")),
+        (with("currency", json!("XYZ")), Some("/currency")),
+        (with("status", json!("succeeded")), Some("/status")),
+        (with("metadata", json!({ "a/b": "x\u{0}" })), Some("/metadata/a~1b")),
+        (json!({ "amount": "1.00", "currency": "USD" }), Some("/merchant_id")),
+    ];
+    for (body, param) in bodies {
+        let (status, e) = app.pay(&a.key, "k", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {e}");
+        assert_eq!(e["error"]["param"].as_str(), param, "{body}: {e}");
+    }
+    let (status, e) = raw_pay(&app, &a.key, Some("application/json"), Some("k"), b"[1]".to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(e["error"].get("param").is_none(), "{e}");
+    let (_, e) =
+        raw_pay(&app, &a.key, Some("application/json"), None, serde_json::to_vec(&good).unwrap()).await;
+    assert_eq!(e["error"]["param"], "Idempotency-Key", "{e}");
+
+    for (query, param) in
+        [("limit=abc", "limit"), ("limit=0", "limit"), ("status=bogus", "status"), ("surprise=1", "surprise")]
+    {
+        let (status, e) = app.get(&a.key, &format!("/v1/payments?{query}")).await;
+        assert_eq!(
+            (status, e["error"]["param"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(param)),
+            "{query}: {e}"
+        );
+    }
+    let (status, e) = app
+        .admin(
+            reqwest::Method::POST,
+            &format!("/v1/agents/{}/keys", a.id),
+            Some(
+                json!({ "allowed_cidrs": ["10.0.0.0/8", "nope"], "rate_limit": { "writes_per_minute": 0 } }),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(e["error"]["param"], "/allowed_cidrs/1", "{e}");
+}

@@ -13,14 +13,14 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 /// Asserts the one JSON error shape, `{ "error": { "code", "message",
-/// "request_id"? } }` and nothing else, with `code`.
+/// "param"?, "request_id"? } }` and nothing else, with `code`.
 fn assert_error(body: &Value, code: &str, what: &str) {
     let error = body["error"].as_object().unwrap_or_else(|| panic!("{what}: not a JSON error: {body}"));
     assert_eq!(body.as_object().unwrap().len(), 1, "{what}: only `error` at the top: {body}");
     assert_eq!(error["code"], code, "{what}: {body}");
     assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {body}");
     for k in error.keys() {
-        assert!(["code", "message", "request_id"].contains(&k.as_str()), "{what}: extra field {k}: {body}");
+        assert!(["code", "message", "param", "request_id"].contains(&k.as_str()), "{what}: extra field {k}: {body}");
     }
 }
 
