@@ -52,10 +52,15 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PolicyCommand {
-    /// Validate every policy file in DIR (default: policies).
+    /// Validate every policy file in DIR (default: policies). Errors fail;
+    /// warnings (a rule that can never apply) are printed and pass, unless
+    /// --deny-warnings.
     Check {
         #[arg(default_value = "policies")]
         dir: PathBuf,
+        /// Exit non-zero on warnings too (for CI on policy pull requests).
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// Run the table-driven cases in DIR/tests against the policies in DIR.
     Test {
@@ -104,7 +109,9 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Serve(config) => serve(*config),
-        Command::Policy { command: PolicyCommand::Check { dir } } => policy_check(&dir),
+        Command::Policy { command: PolicyCommand::Check { dir, deny_warnings } } => {
+            policy_check(&dir, deny_warnings)
+        }
         Command::Policy { command: PolicyCommand::Test { dir } } => policy_test(&dir),
         Command::Bench(args) => bench(args),
         Command::BenchWebhooks(args) => bench_webhooks(args),
@@ -160,13 +167,25 @@ fn with_config_file(cli: Cli) -> Result<Cli, String> {
     Ok(Cli::parse())
 }
 
-fn policy_check(dir: &std::path::Path) -> anyhow::Result<()> {
+fn policy_check(dir: &std::path::Path, deny_warnings: bool) -> anyhow::Result<()> {
     let set = PolicySet::load_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?;
     for name in set.names() {
         let p = set.get(name).expect("listed policy exists");
         println!("ok  {name}  {}  ({})", p.version, p.source);
     }
-    println!("{} policies valid in {}", set.len(), dir.display());
+    for warning in set.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    let n = set.len();
+    let warnings = match set.warnings().len() {
+        0 => String::new(),
+        1 => ", 1 warning".to_owned(),
+        w => format!(", {w} warnings"),
+    };
+    println!("{n} {} valid in {}{warnings}", if n == 1 { "policy" } else { "policies" }, dir.display());
+    if deny_warnings && !set.warnings().is_empty() {
+        anyhow::bail!("warnings are denied (--deny-warnings)");
+    }
     Ok(())
 }
 

@@ -28,7 +28,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::load::{line_col, parse_tree, Checker, Entry, LoadError, LoadErrors, Node, Val};
+use super::load::{line_col, parse_tree, Checker, Diagnostic, Entry, LoadErrors, Node, Val};
 use super::{
     AgentFacts, Channel, Outcome, PaymentFacts, PolicySet, ReasonCode, Snapshot, SpendSnapshot, TrustLevel,
 };
@@ -67,7 +67,7 @@ impl std::fmt::Display for CaseFailure {
 pub fn run_cases(set: &PolicySet, dir: &Path) -> Result<CaseReport, LoadErrors> {
     let label = dir.display().to_string();
     let whole =
-        |m: String| LoadErrors(vec![LoadError { file: label.clone(), line: 0, column: 0, message: m }]);
+        |m: String| LoadErrors(vec![Diagnostic { file: label.clone(), line: 0, column: 0, message: m }]);
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| whole(format!("cannot read case directory: {e}")))?
         .filter_map(Result::ok)

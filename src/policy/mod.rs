@@ -28,7 +28,7 @@ use crate::money::Currency;
 pub use cases::{run_case_sources, run_cases, CaseFailure, CaseReport};
 pub use decide::{Channel, Crossing, Snapshot, Verdict, WARN_AT_PERCENT};
 pub use load::{
-    LoadError, LoadErrors, ALL_SCOPE, BUILTIN_SCOPES, DEFAULT_BLOCKED_CATEGORIES, EXTRA_CATEGORIES,
+    Diagnostic, LoadErrors, ALL_SCOPE, BUILTIN_SCOPES, DEFAULT_BLOCKED_CATEGORIES, EXTRA_CATEGORIES,
 };
 pub use schedule::Schedule;
 pub use windows::{WindowEnds, WindowKeys};
@@ -265,6 +265,9 @@ pub type ScopeMap = BTreeMap<String, Vec<String>>;
 #[derive(Debug, Clone, Default)]
 pub struct PolicySet {
     policies: BTreeMap<String, Arc<Policy>>,
+    /// Rules that can never apply (see `load/checks.rs`): the set loads,
+    /// and `policy check` and the server's log say where they are.
+    warnings: Vec<Diagnostic>,
 }
 
 impl PolicySet {
@@ -282,6 +285,10 @@ impl PolicySet {
 
     pub fn is_empty(&self) -> bool {
         self.policies.is_empty()
+    }
+
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
     }
 
     /// Every policy, by name.

@@ -101,6 +101,7 @@ pub struct Policies(RwLock<Arc<PolicySet>>);
 
 impl Policies {
     pub fn new(set: PolicySet) -> Self {
+        log_warnings(&set);
         Policies(RwLock::new(Arc::new(set)))
     }
 
@@ -116,9 +117,17 @@ impl Policies {
 
     pub fn reload(&self, dir: &Path) -> Result<usize, LoadErrors> {
         let set = PolicySet::load_dir(dir)?;
+        log_warnings(&set);
         let n = set.len();
         *self.0.write().expect("policy lock") = Arc::new(set);
         Ok(n)
+    }
+}
+
+/// A rule that can never apply loads, but the operator should hear of it.
+fn log_warnings(set: &PolicySet) {
+    for warning in set.warnings() {
+        tracing::warn!(%warning, "policy rule never applies (`purser policy check` lists them)");
     }
 }
 

@@ -7,6 +7,7 @@ mod allowance;
 mod approvals;
 mod bad_input;
 mod cards;
+mod cli;
 mod concurrency;
 mod config_file;
 mod console;

@@ -20,7 +20,10 @@ fn assert_error(body: &Value, code: &str, what: &str) {
     assert_eq!(error["code"], code, "{what}: {body}");
     assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {body}");
     for k in error.keys() {
-        assert!(["code", "message", "param", "request_id"].contains(&k.as_str()), "{what}: extra field {k}: {body}");
+        assert!(
+            ["code", "message", "param", "request_id"].contains(&k.as_str()),
+            "{what}: extra field {k}: {body}"
+        );
     }
 }
 

@@ -31,7 +31,7 @@ fn versions_hash_each_policy_and_the_scope_table() {
 // Load errors.
 
 #[test]
-fn per_tx_above_daily_points_at_the_line() {
+fn a_limit_above_a_wider_one_is_a_warning_at_its_line() {
     let text = "\
 [policies.p]
 currency = \"USD\"
@@ -39,32 +39,81 @@ rails = [\"card\"]
 per_tx_limit = \"200.00\"
 daily_limit = \"100.00\"
 ";
-    let errors = load_errors(&[("bad.toml", text)]);
-    assert_eq!(errors.len(), 1, "{}", LoadErrors(errors.clone()));
-    assert_eq!(errors[0].to_string(), "bad.toml:4:16: per_tx_limit 200.00 is above daily_limit 100.00");
+    let warnings = load_warnings(&[("bad.toml", text)]);
+    assert_eq!(warnings.len(), 1, "{}", LoadErrors(warnings.clone()));
+    assert_eq!(
+        warnings[0].to_string(),
+        "bad.toml:4:16: per_tx_limit 200.00 is above daily_limit 100.00, so it never binds: daily_limit denies first"
+    );
 }
 
 #[test]
 fn pinned_ladder_values_are_checked() {
     let text = "[policies.p]\ntrust_level = \"low\"\ncurrency = \"USD\"\nrails = [\"card\"]\ndaily_limit = \"20.00\"\n";
-    let errors = load_errors(&[("p.toml", text)]);
+    let warnings = load_warnings(&[("p.toml", text)]);
     assert_error(
-        &errors,
+        &warnings,
         "p.toml",
         5,
         "per_tx_limit 50.00 (from the low trust ladder) is above daily_limit 20.00",
     );
     // Unpinned: the row depends on the agent, so only own values compare.
-    policy("daily_limit = \"20.00\"\n");
+    assert!(load_warnings(&[(
+        "p.toml",
+        "[policies.p]\ncurrency = \"USD\"\nrails = [\"card\"]\ndaily_limit = \"20.00\"\n"
+    )])
+    .is_empty());
     let weekly = "[policies.p]\ntrust_level = \"high\"\ncurrency = \"USD\"\nrails = [\"card\"]\nweekly_limit = \"9000.00\"\n";
-    let errors = load_errors(&[("p.toml", weekly)]);
+    let warnings = load_warnings(&[("p.toml", weekly)]);
     assert_error(
-        &errors,
+        &warnings,
         "p.toml",
         5,
         "daily_limit 10000.00 (from the high trust ladder) is above weekly_limit 9000.00",
     );
-    assert_eq!(errors.len(), 1);
+    assert_eq!(warnings.len(), 1);
+}
+
+/// The approval threshold is reachable when a payment the policy allows
+/// can be above it, or, for a first payment to a merchant, above
+/// threshold × new_merchant_approval_ratio: only when neither can happen
+/// does it never trigger.
+#[test]
+fn an_approval_threshold_is_a_warning_only_when_nothing_reaches_it() {
+    let with = |extra: &str| {
+        format!("[policies.p]\ntrust_level = \"custom\"\ncurrency = \"USD\"\nrails = [\"card\"]\nper_tx_limit = \"100.00\"\n{extra}")
+    };
+    // 150 × 0.5 = 75 < 100: a first payment of 80 to a merchant needs approval.
+    let reachable = with("approval_threshold = \"150.00\"\n");
+    assert!(load_warnings(&[("p.toml", &reachable)]).is_empty());
+    let p = load(&[("p.toml", &reachable)]).get("p").unwrap();
+    let d =
+        eval(&p, agent(TrustLevel::Custom), &pay("80.00", "new.example", None), &SpendSnapshot::default());
+    assert_eq!(codes(&d), [ReasonCode::ApprovalRequired], "{d:?}");
+    // 150 × 0.7 = 105 and 150 are both above what per_tx allows.
+    let never = with("approval_threshold = \"150.00\"\nnew_merchant_approval_ratio = 0.7\n");
+    let warnings = load_warnings(&[("p.toml", &never)]);
+    assert_eq!(warnings.len(), 1, "{}", LoadErrors(warnings.clone()));
+    assert_error(
+        &warnings,
+        "p.toml",
+        6,
+        "approval_threshold 150.00 never triggers: payments above per_tx_limit 100.00 are denied",
+    );
+    // Exactly at per_tx: a payment of 100.00 is not above 100.00.
+    assert_eq!(
+        load_warnings(&[(
+            "p.toml",
+            &with("approval_threshold = \"100.00\"\nnew_merchant_approval_ratio = 1\n")
+        )])
+        .len(),
+        1
+    );
+    assert!(load_warnings(&[(
+        "p.toml",
+        &with("approval_threshold = \"99.99\"\nnew_merchant_approval_ratio = 1\n")
+    )])
+    .is_empty());
 }
 
 #[test]
@@ -113,17 +162,11 @@ schedule = { days = [\"mon\", \"funday\"] }
 }
 
 #[test]
-fn list_entry_and_threshold_errors() {
+fn list_entry_errors_and_rules_that_never_apply() {
     let text = "\
 [policies.p]
 currency = \"USD\"
 rails = [\"card\"]
-per_tx_limit = \"50.00\"
-approval_threshold = \"60.00\"
-
-[[policies.p.merchant_allowlist]]
-merchant_id = \"aws.amazon.com\"
-max_per_tx = \"75.00\"
 
 [[policies.p.merchant_allowlist]]
 merchant_id = \"a\"
@@ -135,23 +178,41 @@ expires_at = 2026-12-31T00:00:00
 
 [[policies.p.merchant_denylist]]
 merchant_id = \"evil.example\"
-max_per_tx = \"1.00\"
 colour = \"red\"
 ";
     let errors = load_errors(&[("l.toml", text)]);
+    assert_error(&errors, "l.toml", 5, "exactly one of `merchant_id` or `category`");
+    assert_error(&errors, "l.toml", 10, "unknown merchant category \"clod\"; did you mean \"cloud\"?");
+    assert_error(&errors, "l.toml", 11, "with an offset");
+    assert_error(&errors, "l.toml", 15, "unknown key `colour`");
+    assert_eq!(errors.len(), 4, "{}", LoadErrors(errors.clone()));
+
+    let text = "\
+[policies.p]
+currency = \"USD\"
+rails = [\"card\"]
+per_tx_limit = \"50.00\"
+approval_threshold = \"60.00\"
+new_merchant_approval_ratio = 1
+
+[[policies.p.merchant_allowlist]]
+merchant_id = \"aws.amazon.com\"
+max_per_tx = \"75.00\"
+
+[[policies.p.merchant_denylist]]
+merchant_id = \"evil.example\"
+max_per_tx = \"1.00\"
+";
+    let warnings = load_warnings(&[("l.toml", text)]);
+    assert_error(&warnings, "l.toml", 5, "approval_threshold 60.00 never triggers");
     assert_error(
-        &errors,
+        &warnings,
         "l.toml",
-        5,
-        "approval_threshold 60.00 is above per_tx_limit 50.00, so it never triggers",
+        10,
+        "max_per_tx 75.00 is above the policy's per_tx_limit 50.00, so it never binds",
     );
-    assert_error(&errors, "l.toml", 9, "max_per_tx 75.00 is above the policy's per_tx_limit 50.00");
-    assert_error(&errors, "l.toml", 11, "exactly one of `merchant_id` or `category`");
-    assert_error(&errors, "l.toml", 16, "unknown merchant category \"clod\"; did you mean \"cloud\"?");
-    assert_error(&errors, "l.toml", 17, "with an offset");
-    assert_error(&errors, "l.toml", 21, "no effect on a denylist entry");
-    assert_error(&errors, "l.toml", 22, "unknown key `colour`");
-    assert_eq!(errors.len(), 7, "{}", LoadErrors(errors.clone()));
+    assert_error(&warnings, "l.toml", 14, "no effect on a denylist entry");
+    assert_eq!(warnings.len(), 3, "{}", LoadErrors(warnings.clone()));
 }
 
 #[test]

@@ -60,18 +60,23 @@ fn policy(body: &str) -> Arc<Policy> {
     load(&[("p.toml", &text)]).get("p").unwrap()
 }
 
-fn load_errors(files: &[(&str, &str)]) -> Vec<LoadError> {
+fn load_errors(files: &[(&str, &str)]) -> Vec<Diagnostic> {
     match PolicySet::from_sources(&sources(files)) {
         Ok(_) => panic!("expected load errors"),
         Err(e) => e.0,
     }
 }
 
-fn has_error(errors: &[LoadError], file: &str, line: usize, needle: &str) -> bool {
+/// The warnings of a set that loads.
+fn load_warnings(files: &[(&str, &str)]) -> Vec<Diagnostic> {
+    load(files).warnings().to_vec()
+}
+
+fn has_error(errors: &[Diagnostic], file: &str, line: usize, needle: &str) -> bool {
     errors.iter().any(|e| e.file == file && e.line == line && e.message.contains(needle))
 }
 
-fn assert_error(errors: &[LoadError], file: &str, line: usize, needle: &str) {
+fn assert_error(errors: &[Diagnostic], file: &str, line: usize, needle: &str) {
     assert!(
         has_error(errors, file, line, needle),
         "no error at {file}:{line} containing {needle:?}; got:\n{}",

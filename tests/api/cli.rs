@@ -1,0 +1,97 @@
+//! The command line as an operator uses it: the real binary, its output
+//! and its exit status.
+
+use std::process::Output;
+
+use tokio::io::AsyncBufReadExt;
+
+use crate::helpers::*;
+
+fn purser(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_purser")).args(args).output().expect("purser runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A rule that can never apply is a warning: the set is valid, `policy
+/// check` says where, and `--deny-warnings` fails on it (for CI on policy
+/// pull requests). A reachable approval threshold is no warning.
+#[test]
+fn policy_check_reports_warnings_and_can_deny_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    // 150 × 0.5 = 75 < 100: a first payment to a merchant reaches it.
+    std::fs::write(
+        dir.path().join("a.toml"),
+        "[policies.a]\ncurrency = \"USD\"\nrails = [\"card\"]\ntrust_level = \"custom\"\n\
+         per_tx_limit = \"100.00\"\napproval_threshold = \"150.00\"\n",
+    )
+    .unwrap();
+    let out = purser(&["policy", "check", path]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("1 policy valid in {path}\n")), "{}", text(&out.stdout));
+    assert_eq!(text(&out.stderr), "");
+
+    std::fs::write(
+        dir.path().join("b.toml"),
+        "[policies.b]\ncurrency = \"USD\"\nrails = [\"card\"]\nper_tx_limit = \"200.00\"\ndaily_limit = \"100.00\"\n",
+    )
+    .unwrap();
+    let out = purser(&["policy", "check", path]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("2 policies valid in"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains(", 1 warning\n"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("warning: ")
+            && text(&out.stderr).contains("b.toml:4:16: per_tx_limit 200.00"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = purser(&["policy", "check", "--deny-warnings", path]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("--deny-warnings"), "{}", text(&out.stderr));
+}
+
+/// `serve --dev` with the operator's own policies (no `demo` policy) and
+/// their own admin token starts, serves, and says it skipped the demo
+/// agent.
+#[tokio::test]
+async fn serve_dev_without_a_demo_policy_starts_and_says_it_skipped_the_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::write(policies.join("test.toml"), TEST_POLICY).unwrap();
+    let mut process = Process::serve(&["--dev"], &policies, |command| {
+        command
+            .env("PURSER_DATABASE_URL", format!("sqlite://{}", dir.path().join("purser.db").display()))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+    });
+    process.until_ready().await;
+    let stdout = process.child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let mut banner = String::new();
+    while let Ok(Ok(Some(line))) =
+        tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line()).await
+    {
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.contains("Demo agent") {
+            break;
+        }
+    }
+    assert!(banner.contains("Demo agent   skipped: no policy named \"demo\""), "{banner}");
+    // The operator's admin token works, and an agent can be made under
+    // their own policy.
+    let (status, agent) = process
+        .admin(
+            reqwest::Method::POST,
+            "/v1/agents",
+            Some(serde_json::json!({ "name": "a", "policy": "test" })),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{agent}");
+}
