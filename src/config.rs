@@ -54,6 +54,16 @@ pub struct Config {
     #[arg(long, env = "PURSER_ENCRYPTION_KEY_FILE")]
     pub encryption_key_file: Option<PathBuf>,
 
+    /// A bearer token that reads `GET /metrics` and nothing else, for a
+    /// Prometheus scraper (which should not hold the admin token). At least
+    /// 32 characters, e.g. from `purser token`. Never logged.
+    #[arg(long, env = "PURSER_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// Reads the metrics token from this file instead.
+    #[arg(long, env = "PURSER_METRICS_TOKEN_FILE")]
+    pub metrics_token_file: Option<PathBuf>,
+
     /// PEM certificate chain: serve HTTPS in the binary instead of plain
     /// HTTP (with `--tls-key`). Re-read on SIGHUP, for renewed certificates.
     #[arg(long, env = "PURSER_TLS_CERT")]
@@ -203,6 +213,7 @@ impl Config {
         for (name, value, file) in [
             ("PURSER_ADMIN_TOKEN", &mut self.admin_token, self.admin_token_file.as_ref()),
             ("PURSER_ENCRYPTION_KEY", &mut self.encryption_key, self.encryption_key_file.as_ref()),
+            ("PURSER_METRICS_TOKEN", &mut self.metrics_token, self.metrics_token_file.as_ref()),
         ] {
             let Some(file) = file else { continue };
             if value.is_some() {
@@ -217,13 +228,29 @@ impl Config {
 
     /// Checks that need more than one field; run before anything starts.
     pub fn validate(&self) -> Result<(), String> {
-        for (name, value) in
-            [("PURSER_ADMIN_TOKEN", &self.admin_token), ("PURSER_ENCRYPTION_KEY", &self.encryption_key)]
-        {
+        for (name, value) in [
+            ("PURSER_ADMIN_TOKEN", &self.admin_token),
+            ("PURSER_ENCRYPTION_KEY", &self.encryption_key),
+            ("PURSER_METRICS_TOKEN", &self.metrics_token),
+        ] {
             if value.as_deref().is_some_and(is_placeholder) {
                 return Err(format!(
                     "{name} looks like a placeholder, not a secret: generate one with `purser token`"
                 ));
+            }
+        }
+        if let Some(t) = &self.metrics_token {
+            if t.len() < MIN_ADMIN_TOKEN_LEN {
+                return Err(format!(
+                    "PURSER_METRICS_TOKEN is too short ({} characters); use at least {MIN_ADMIN_TOKEN_LEN}, \
+                     e.g. from `purser token`",
+                    t.len()
+                ));
+            }
+            if self.admin_token.as_ref() == Some(t) {
+                return Err("PURSER_METRICS_TOKEN must differ from PURSER_ADMIN_TOKEN: the scraper would \
+                     hold the admin credential"
+                    .to_owned());
             }
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
@@ -273,6 +300,8 @@ impl Config {
             admin_token: Some(admin_token),
             admin_token_file: None,
             encryption_key_file: None,
+            metrics_token: None,
+            metrics_token_file: None,
             dev: false,
             max_body_bytes: 64 * 1024,
             request_timeout: std::time::Duration::from_secs(30),
@@ -349,6 +378,16 @@ mod tests {
             "policies".into(),
             "psr_admin_Zq8v3LkP0wXy7TnR4cBm9dHs2FgJ".into(),
         )
+    }
+
+    #[test]
+    fn a_metrics_token_is_long_random_and_not_the_admin_token() {
+        let with = |t: &str| Config { metrics_token: Some(t.to_owned()), ..config() }.validate();
+        assert!(with("metrics-Zq8v3LkP0wXy7TnR4cBm9dHs2FgJ-0123").is_ok());
+        assert!(with("short-Zq8v3LkP").unwrap_err().contains("PURSER_METRICS_TOKEN is too short"));
+        assert!(with("change-me-change-me-change-me-change-me").unwrap_err().contains("placeholder"));
+        let admin = config().admin_token.unwrap();
+        assert!(with(&admin).unwrap_err().contains("must differ from PURSER_ADMIN_TOKEN"));
     }
 
     #[test]

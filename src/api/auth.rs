@@ -110,6 +110,22 @@ impl FromRequestParts<Arc<AppState>> for Admin {
     }
 }
 
+/// Who may read `/metrics`: the metrics-only token (`PURSER_METRICS_TOKEN`,
+/// accepted nowhere else) or the admin.
+pub struct MetricsReader;
+
+impl FromRequestParts<Arc<AppState>> for MetricsReader {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self> {
+        if bearer(parts).is_some_and(|token| state.is_metrics_token(token)) {
+            state.limits.charge(&parts.method, "metrics", KeyRateLimit::default())?;
+            return Ok(MetricsReader);
+        }
+        Admin::from_request_parts(parts, state).await.map(|Admin| MetricsReader)
+    }
+}
+
 impl FromRequestParts<Arc<AppState>> for Principal {
     type Rejection = Error;
 

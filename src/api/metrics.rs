@@ -1,5 +1,7 @@
-//! `GET /metrics`: Prometheus text format, for admins (the admin token) —
-//! decision counts carry agents' behaviour. What is counted where:
+//! `GET /metrics`: Prometheus text format, for the metrics-only token or
+//! the admin (decision counts carry agents' behaviour, so it is not
+//! public; a scraper should not hold the admin token). What is counted
+//! where:
 //! - `purser_decisions_total{outcome,reason}` and
 //!   `purser_decision_seconds` (histogram): the payment service;
 //! - `purser_provider_outcomes_total{provider,outcome}`: the forwarder and
@@ -18,7 +20,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::Admin;
+use super::auth::MetricsReader;
 use crate::api::AppState;
 use crate::error::Result;
 
@@ -46,21 +48,22 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
-/// Prometheus metrics (admin)
+/// Prometheus metrics (metrics token or admin)
 ///
 /// Decisions by outcome and reason, decision latency, provider outcomes,
 /// failed authentications, rate-limited requests, anomaly signals, the
 /// webhook backlog and the payments still `processing`, in the Prometheus
-/// text format.
+/// text format. Give the scraper `PURSER_METRICS_TOKEN`, which reads this
+/// and nothing else.
 #[utoipa::path(
     get,
     path = "/metrics",
     operation_id = "metrics",
     tag = "operations",
-    security(("adminToken" = [])),
+    security(("metricsToken" = []), ("adminToken" = [])),
     responses((status = 200, description = "The metrics.", content_type = "text/plain; version=0.0.4", body = String))
 )]
-async fn render(State(state): State<Arc<AppState>>, _: Admin) -> Result<impl IntoResponse> {
+async fn render(State(state): State<Arc<AppState>>, _: MetricsReader) -> Result<impl IntoResponse> {
     let (backlog, processing) = state.svc.store.backlog().await?;
     metrics::gauge!("purser_webhook_backlog").set(backlog as f64);
     metrics::gauge!("purser_payments_processing").set(processing as f64);

@@ -127,6 +127,15 @@ impl Modify for SecuritySchemes {
                  admin API and read access to every payment.",
             ),
         );
+        components.add_security_scheme(
+            "metricsToken",
+            bearer(
+                None,
+                "Metrics token: the value of `PURSER_METRICS_TOKEN`. Reads `GET /metrics` and nothing else \
+                 (elsewhere it is an unknown credential), so a Prometheus scraper need not hold the admin \
+                 token.",
+            ),
+        );
         let mut cookie = ApiKeyValue::new("purser_console");
         cookie.description = Some(
             "Web console session, set by `POST /console/login` (a random id; purser stores only its \

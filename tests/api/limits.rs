@@ -238,10 +238,32 @@ async fn a_request_that_takes_too_long_is_cut_off() {
     assert!(answer.contains("\"request_timeout\""), "{answer}");
 }
 
+const METRICS_TOKEN: &str = "metrics-only-Zq8v3LkP0wXy7TnR4cBm9dHs2FgJ";
+
+/// A Prometheus scraper holds the metrics token, which reads `/metrics`
+/// and nothing else; agents and approvers cannot read it.
 #[tokio::test]
-async fn metrics_count_decisions_for_admins_only() {
-    let app = spawn_app().await;
+async fn metrics_count_decisions_for_the_metrics_token_and_admins_only() {
+    let app =
+        spawn_app_tweaked(TEST_POLICY, default_start(), |c| c.metrics_token = Some(METRICS_TOKEN.to_owned()))
+            .await;
     let a = app.create_agent("test").await;
+    let (_, approver_token) = app.create_approver("ops").await;
+    assert_eq!(app.get(&approver_token, "/metrics").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get("metrics-only-but-not-the-token-0123456789", "/metrics").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // The metrics token is not an admin credential, nor any other.
+    for path in ["/v1/agents", "/v1/payments", "/v1/approvals", "/v1/audit"] {
+        assert_eq!(app.get(METRICS_TOKEN, path).await.0, StatusCode::UNAUTHORIZED, "{path}");
+    }
+    let (status, _) =
+        app.post_as(METRICS_TOKEN, "/v1/agents", json!({ "name": "x", "policy": "test" })).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let resp = app.http.get(app.url("/metrics")).bearer_auth(METRICS_TOKEN).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.text().await.unwrap().contains("purser_webhook_backlog"));
     app.pay(&a.key, "m1", payment("1.00", "aws.amazon.com")).await;
     app.pay(&a.key, "m2", payment("500.00", "aws.amazon.com")).await;
     assert_eq!(app.get(&a.key, "/metrics").await.0, StatusCode::FORBIDDEN);
