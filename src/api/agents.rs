@@ -11,9 +11,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::{Admin, Principal};
-use super::extract::{object_only, JsonBody, OptionalJsonBody, PathParams};
+use super::extract::{object_only, JsonBody, OptionalJsonBody, PathParams, QueryParams};
 use super::openapi::ErrorBody;
-use super::page::Page;
+use super::page::{Page, PageQuery, Paging};
 use crate::api::AppState;
 use crate::clock::{format_ts, parse_ts};
 use crate::error::{Error, ErrorCode, Result};
@@ -106,17 +106,27 @@ async fn create(
 
 /// List agents (admin)
 ///
-/// Every agent, oldest first, in one page.
+/// Every agent, oldest first, cursor-paginated.
 #[utoipa::path(
     get,
     path = "/v1/agents",
     operation_id = "listAgents",
     tag = "agents",
     security(("adminToken" = [])),
-    responses((status = 200, description = "All agents.", body = Page<Agent>))
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of agents, oldest first.", body = Page<Agent>),
+        (status = 400, description = "`invalid_query` (unknown or repeated parameter, `limit` not an integer \
+            in 1-1000), `invalid_cursor`.", body = ErrorBody),
+    )
 )]
-async fn list(State(state): State<Arc<AppState>>, _: Admin) -> Result<Json<Page<Agent>>> {
-    Ok(Json(Page::all(state.svc.store.agents().await?)))
+async fn list(
+    State(state): State<Arc<AppState>>,
+    _: Admin,
+    QueryParams(q): QueryParams<PageQuery>,
+) -> Result<Json<Page<Agent>>> {
+    let req = Paging::admin(Some("agt_")).query(&q)?;
+    Ok(Json(req.page(state.svc.store.agents(req.slice).await?, |a| a.id.clone())))
 }
 
 /// Get an agent (admin)
@@ -533,17 +543,19 @@ async fn rotate_key(
 
 /// List an agent's API keys (admin)
 ///
-/// Every key of the agent, revoked ones included, oldest first, in one
-/// page. Never the key itself, only its display `prefix`.
+/// Every key of the agent, revoked ones included, oldest first,
+/// cursor-paginated. Never the key itself, only its display `prefix`.
 #[utoipa::path(
     get,
     path = "/v1/agents/{id}/keys",
     operation_id = "listAgentKeys",
     tag = "keys",
     security(("adminToken" = [])),
-    params(("id" = String, Path, description = "Agent id (`agt_...`).")),
+    params(("id" = String, Path, description = "Agent id (`agt_...`)."), PageQuery),
     responses(
-        (status = 200, description = "The agent's keys.", body = Page<ApiKey>),
+        (status = 200, description = "A page of the agent's keys.", body = Page<ApiKey>),
+        (status = 400, description = "`invalid_query` (unknown or repeated parameter, `limit` not an integer \
+            in 1-1000), `invalid_cursor`.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such agent.", body = ErrorBody),
     )
 )]
@@ -551,9 +563,11 @@ async fn list_keys(
     State(state): State<Arc<AppState>>,
     _: Admin,
     PathParams(id): PathParams<String>,
+    QueryParams(q): QueryParams<PageQuery>,
 ) -> Result<Json<Page<ApiKey>>> {
+    let req = Paging::admin(Some("key_")).query(&q)?;
     state.svc.store.agent(&id).await?.ok_or(Error::NotFound("agent"))?;
-    Ok(Json(Page::all(state.svc.store.keys(&id).await?)))
+    Ok(Json(req.page(state.svc.store.keys(&id, req.slice).await?, |k| k.id.clone())))
 }
 
 /// Revoke an API key (admin)
@@ -650,16 +664,19 @@ async fn register_signing_key(
 
 /// List an agent's signing keys (admin)
 ///
-/// Every signing key, revoked ones included, in one page.
+/// Every signing key, revoked ones included, oldest first,
+/// cursor-paginated.
 #[utoipa::path(
     get,
     path = "/v1/agents/{id}/signing-keys",
     operation_id = "listSigningKeys",
     tag = "keys",
     security(("adminToken" = [])),
-    params(("id" = String, Path, description = "Agent id (`agt_...`).")),
+    params(("id" = String, Path, description = "Agent id (`agt_...`)."), PageQuery),
     responses(
-        (status = 200, description = "The agent's signing keys.", body = Page<SigningKey>),
+        (status = 200, description = "A page of the agent's signing keys.", body = Page<SigningKey>),
+        (status = 400, description = "`invalid_query` (unknown or repeated parameter, `limit` not an integer \
+            in 1-1000), `invalid_cursor`.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such agent.", body = ErrorBody),
     )
 )]
@@ -667,9 +684,11 @@ async fn list_signing_keys(
     State(state): State<Arc<AppState>>,
     _: Admin,
     PathParams(id): PathParams<String>,
+    QueryParams(q): QueryParams<PageQuery>,
 ) -> Result<Json<Page<SigningKey>>> {
+    let req = Paging::admin(Some("sk_")).query(&q)?;
     state.svc.store.agent(&id).await?.ok_or(Error::NotFound("agent"))?;
-    Ok(Json(Page::all(state.svc.store.signing_keys(&id).await?)))
+    Ok(Json(req.page(state.svc.store.signing_keys(&id, req.slice).await?, |k| k.id.clone())))
 }
 
 /// Revoke a signing key (admin)

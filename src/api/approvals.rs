@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::auth::{Admin, Principal};
 use super::extract::{empty_as_none, JsonBody, OptionalJsonBody, PathParams, QueryParams};
 use super::openapi::ErrorBody;
-use super::page::Page;
+use super::page::{Page, PageQuery, Paging};
 use crate::api::AppState;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{Approval, ApprovalStatus, Approver};
@@ -91,18 +91,28 @@ async fn create_approver(
 
 /// List approvers (admin)
 ///
-/// Every approver, revoked ones included, oldest first, in one page. Never
-/// the token.
+/// Every approver, revoked ones included, oldest first, cursor-paginated.
+/// Never the token.
 #[utoipa::path(
     get,
     path = "/v1/approvers",
     operation_id = "listApprovers",
     tag = "approvers",
     security(("adminToken" = [])),
-    responses((status = 200, description = "All approvers.", body = Page<Approver>))
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of approvers, oldest first.", body = Page<Approver>),
+        (status = 400, description = "`invalid_query` (unknown or repeated parameter, `limit` not an integer \
+            in 1-1000), `invalid_cursor`.", body = ErrorBody),
+    )
 )]
-async fn list_approvers(State(state): State<Arc<AppState>>, _: Admin) -> Result<Json<Page<Approver>>> {
-    Ok(Json(Page::all(state.svc.store.approvers().await?)))
+async fn list_approvers(
+    State(state): State<Arc<AppState>>,
+    _: Admin,
+    QueryParams(q): QueryParams<PageQuery>,
+) -> Result<Json<Page<Approver>>> {
+    let req = Paging::admin(Some("apr_")).query(&q)?;
+    Ok(Json(req.page(state.svc.store.approvers(req.slice).await?, |a| a.id.clone())))
 }
 
 /// Revoke an approver (admin)
@@ -149,7 +159,14 @@ struct ListQuery {
     #[serde(default, deserialize_with = "empty_as_none")]
     #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page, to get the one after it.
+    /// Anything else: `400 invalid_cursor`.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    cursor: Option<String>,
 }
+
+/// Approvals page by up to 200, 50 by default.
+const APPROVALS: Paging = Paging { default_limit: 50, max_limit: MAX_PAGE, cursor_prefix: Some("apv_") };
 
 /// List approvals (approver or admin)
 ///
@@ -194,19 +211,12 @@ async fn list(
         )
         .at("status"));
     }
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Error::invalid(
-            ErrorCode::InvalidQuery,
-            format!("limit must be between 1 and {MAX_PAGE}"),
-        )
-        .at("limit"));
-    }
+    let req = APPROVALS.request(q.limit, q.cursor.as_deref())?;
     let mut data = Vec::new();
-    for approval in state.svc.store.approvals(&status, limit).await? {
+    for approval in state.svc.store.approvals(&status, req.slice).await? {
         data.push(with_spend(&state, approval).await?);
     }
-    Ok(Json(Page::all(data)))
+    Ok(Json(req.page(data, |a| a.approval.id.clone())))
 }
 
 /// Get an approval (approver or admin)

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 use super::auth::Admin;
 use super::extract::{empty_as_none, QueryParams};
 use super::openapi::ErrorBody;
+use super::page::{Page, Paging};
 use crate::api::AppState;
 use crate::audit::AuditRecord;
 use crate::clock::{format_ts, parse_ts};
@@ -47,14 +48,18 @@ struct AuditQuery {
     /// Only records concerning this agent id.
     #[serde(default, deserialize_with = "empty_as_none")]
     agent: Option<String>,
-    /// Only records with `seq` greater than this (the previous page's
-    /// `next_after`).
+    /// Only records with `seq` greater than this: to follow the log, pass
+    /// the last `seq` you have read.
     #[serde(default, deserialize_with = "empty_as_none")]
     after: Option<i64>,
     /// Page size, 1-1000 (default 100).
     #[serde(default, deserialize_with = "empty_as_none")]
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page, to get the one after it.
+    /// Anything else: `400 invalid_cursor`.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    cursor: Option<String>,
     /// Download every selected record (oldest first, all pages, streamed) as
     /// JSON lines (`jsonl`: `application/x-ndjson`, one record per line, the
     /// same objects as `data`) or CSV (`csv`: `text/csv`, columns
@@ -75,18 +80,14 @@ enum ExportFormat {
     Csv,
 }
 
-/// One page of the audit log, in chain order.
-#[derive(Serialize, ToSchema)]
-#[schema(as = AuditList)]
-struct AuditPage {
-    data: Vec<AuditRecord>,
-    /// Pass as `after` for the next page; null when this page is not full
-    /// (nothing more now).
-    next_after: Option<i64>,
-}
+/// The audit log pages by up to 1000 records, 100 by default; a cursor is
+/// a record's `seq`.
+const AUDIT: Paging = Paging { default_limit: 100, max_limit: MAX_PAGE, cursor_prefix: None };
 
 impl AuditQuery {
-    fn filter(self, default_limit: u32) -> Result<AuditFilter> {
+    /// The selection, starting after `after` or the cursor (whichever is
+    /// further), `limit` at a time.
+    fn filter(self, limit: u32) -> Result<AuditFilter> {
         let since = self
             .since
             .map(|s| {
@@ -95,22 +96,25 @@ impl AuditQuery {
                 })
             })
             .transpose()?;
-        let limit = self.limit.unwrap_or(default_limit);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(Error::invalid(
-                ErrorCode::InvalidQuery,
-                format!("limit must be between 1 and {MAX_PAGE}"),
-            )
-            .at("limit"));
-        }
-        Ok(AuditFilter { after_seq: self.after, since, kind: self.kind, agent_id: self.agent, limit })
+        let cursor = self
+            .cursor
+            .map(|c| {
+                c.parse::<i64>().map_err(|_| {
+                    let message = "cursor must be a next_cursor value from a previous page";
+                    Error::invalid(ErrorCode::InvalidCursor, message).at("cursor")
+                })
+            })
+            .transpose()?;
+        let after_seq = self.after.max(cursor);
+        Ok(AuditFilter { after_seq, since, kind: self.kind, agent_id: self.agent, limit })
     }
 }
 
 /// Read the audit log (admin)
 ///
-/// Records in chain order (ascending `seq`), filtered and paginated with
-/// `after`/`next_after`. Each record carries the SHA-256 of the previous
+/// Records in chain order (ascending `seq`), filtered and
+/// cursor-paginated; `after` starts past a given `seq`, to follow the log.
+/// Each record carries the SHA-256 of the previous
 /// one, so any changed, removed or reordered record is detectable (`purser
 /// audit verify`).
 #[utoipa::path(
@@ -123,13 +127,13 @@ impl AuditQuery {
     responses(
         (status = 200, description = "A page of audit records, or with `format` the whole selection.",
          content(
-            (AuditPage = "application/json"),
+            (Page<AuditRecord> = "application/json"),
             (String = "application/x-ndjson"),
             (String = "text/csv"),
          )),
         (status = 400, description = "`invalid_query` (unknown or repeated parameter, `since` not RFC 3339, \
-            `after` not an integer, `limit` not an integer in 1-1000, unknown `format`, a NUL character).",
-         body = ErrorBody),
+            `after` not an integer, `limit` not an integer in 1-1000, unknown `format`, a NUL character), \
+            `invalid_cursor`.", body = ErrorBody),
     )
 )]
 async fn list(
@@ -145,14 +149,15 @@ async fn list(
             return Err(Error::invalid(ErrorCode::InvalidQuery, "format must be jsonl or csv").at("format"))
         }
     };
+    // The cursor is a `seq`, checked by `filter`.
+    let req = AUDIT.request(q.limit, None)?;
     if let Some(format) = format {
-        return export(state, q.filter(MAX_PAGE)?, format).await;
+        let page_size = q.limit.unwrap_or(MAX_PAGE);
+        return export(state, q.filter(page_size)?, format).await;
     }
-    let filter = q.filter(100)?;
-    let limit = filter.limit;
+    let filter = q.filter(req.slice.limit)?;
     let records = state.svc.store.audit_records(&filter).await?;
-    let next_after = (records.len() == limit as usize).then(|| records.last().map(|r| r.seq)).flatten();
-    Ok(Json(AuditPage { data: records, next_after }).into_response())
+    Ok(Json(req.page(records, |r| r.seq.to_string())).into_response())
 }
 
 #[derive(Clone, Copy, PartialEq)]

@@ -13,9 +13,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Admin;
-use super::extract::{JsonBody, PathParams, RawBody};
+use super::extract::{JsonBody, PathParams, QueryParams, RawBody};
 use super::openapi::ErrorBody;
-use super::page::Page;
+use super::page::{Page, PageQuery, Paging};
 use crate::api::AppState;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::Card;
@@ -85,7 +85,7 @@ async fn register(
 
 /// List an agent's standing cards (admin)
 ///
-/// Every standing card registered to the agent, oldest first, in one page.
+/// Every standing card registered to the agent, oldest first, cursor-paginated.
 /// Removed cards are not listed.
 #[utoipa::path(
     get,
@@ -93,9 +93,12 @@ async fn register(
     operation_id = "listAgentCards",
     tag = "cards",
     security(("adminToken" = [])),
-    params(("id" = String, Path, description = "Agent id (`agt_...`).")),
+    params(("id" = String, Path, description = "Agent id (`agt_...`)."), PageQuery),
     responses(
-        (status = 200, description = "The agent's standing cards.", body = Page<Card>),
+        (status = 200, description = "A page of the agent's standing cards, oldest first; a card's cursor is \
+            its token.", body = Page<Card>),
+        (status = 400, description = "`invalid_query` (unknown or repeated parameter, `limit` not an integer \
+            in 1-1000), `invalid_cursor`.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such agent.", body = ErrorBody),
     )
 )]
@@ -103,9 +106,11 @@ async fn list(
     State(state): State<Arc<AppState>>,
     _: Admin,
     PathParams(agent_id): PathParams<String>,
+    QueryParams(q): QueryParams<PageQuery>,
 ) -> Result<Json<Page<Card>>> {
+    let req = Paging::admin(None).query(&q)?;
     state.svc.store.agent(&agent_id).await?.ok_or(Error::NotFound("agent"))?;
-    Ok(Json(Page::all(state.svc.store.cards(&agent_id).await?)))
+    Ok(Json(req.page(state.svc.store.cards(&agent_id, req.slice).await?, |c| c.card_token.clone())))
 }
 
 /// Remove a standing card (admin)

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use super::auth::Principal;
 use super::extract::{empty_as_none, JsonBody, PathParams, QueryParams};
 use super::openapi::ErrorBody;
-use super::page::Page;
+use super::page::{Page, Paging};
 use crate::api::AppState;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{Payment, PaymentStatus, Scope};
@@ -34,8 +34,8 @@ const MAX_MERCHANT_ID: usize = 255;
 const MAX_CATEGORY: usize = 64;
 const MAX_DESCRIPTION: usize = 1000;
 const MAX_METADATA_BYTES: usize = 8 * 1024;
-const DEFAULT_PAGE: u32 = 50;
-const MAX_PAGE: u32 = 200;
+/// Payments page by up to 200, 50 by default, newest first.
+const PAYMENTS: Paging = Paging { default_limit: 50, max_limit: 200, cursor_prefix: Some("pay_") };
 
 /// A payment to decide. Unknown fields are rejected (`invalid_request`).
 /// Optional fields may also be `null`, meaning absent.
@@ -451,32 +451,9 @@ async fn list(
             })
         })
         .transpose()?;
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Error::invalid(
-            ErrorCode::InvalidQuery,
-            format!("limit must be between 1 and {MAX_PAGE}"),
-        )
-        .at("limit"));
-    }
-    if let Some(c) = &q.cursor {
-        if !c.starts_with("pay_")
-            || c.len() != 30
-            || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        {
-            return Err(Error::invalid(
-                ErrorCode::InvalidCursor,
-                "cursor must be a next_cursor value from a previous page",
-            )
-            .at("cursor"));
-        }
-    }
-    let filter = PaymentFilter { agent_id, status, before: q.cursor, limit: limit + 1 };
-    let mut page = state.svc.store.payments(&filter).await?;
-    let has_more = page.len() > limit as usize;
-    page.truncate(limit as usize);
-    let next_cursor = if has_more { page.last().map(|p| p.id.clone()) } else { None };
-    Ok(Json(Page { data: page, has_more, next_cursor }))
+    let req = PAYMENTS.request(q.limit, q.cursor.as_deref())?;
+    let filter = PaymentFilter { agent_id, status, before: req.slice.after, limit: req.slice.limit };
+    Ok(Json(req.page(state.svc.store.payments(&filter).await?, |p| p.id.clone())))
 }
 
 #[cfg(test)]

@@ -7,14 +7,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Admin;
-use super::extract::{empty_as_none, JsonBody, OptionalJsonBody, PathParams, QueryParams};
+use super::extract::{JsonBody, OptionalJsonBody, PathParams, QueryParams};
 use super::openapi::ErrorBody;
-use super::page::Page;
+use super::page::{Page, PageQuery, Paging};
 use crate::api::AppState;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{DeliveryAttempt, Timestamp, WebhookEndpoint};
@@ -123,18 +123,28 @@ async fn create(
 
 /// List webhook endpoints (admin)
 ///
-/// Every endpoint, disabled ones included, oldest first, in one page. Never
-/// the secrets.
+/// Every endpoint, disabled ones included, oldest first, cursor-paginated.
+/// Never the secrets.
 #[utoipa::path(
     get,
     path = "/v1/webhook-endpoints",
     operation_id = "listWebhookEndpoints",
     tag = "webhooks",
     security(("adminToken" = [])),
-    responses((status = 200, description = "All webhook endpoints.", body = Page<WebhookEndpoint>))
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of webhook endpoints, oldest first.", body = Page<WebhookEndpoint>),
+        (status = 400, description = "`invalid_query` (unknown or repeated parameter, `limit` not an integer \
+            in 1-1000), `invalid_cursor`.", body = ErrorBody),
+    )
 )]
-async fn list(State(state): State<Arc<AppState>>, _: Admin) -> Result<Json<Page<WebhookEndpoint>>> {
-    Ok(Json(Page::all(state.svc.store.endpoints().await?)))
+async fn list(
+    State(state): State<Arc<AppState>>,
+    _: Admin,
+    QueryParams(q): QueryParams<PageQuery>,
+) -> Result<Json<Page<WebhookEndpoint>>> {
+    let req = Paging::admin(Some("wh_")).query(&q)?;
+    Ok(Json(req.page(state.svc.store.endpoints(req.slice).await?, |e| e.id.clone())))
 }
 
 /// Get a webhook endpoint (admin)
@@ -312,41 +322,20 @@ async fn rotate(
     Ok(Json(RotatedSecret { id, secret, previous_secret_until: until }))
 }
 
-/// An empty value means not given; unknown parameters are `400
-/// invalid_query`.
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-struct AttemptsQuery {
-    /// How many attempts to return (the newest), 1-1000 (default 100).
-    #[serde(default, deserialize_with = "empty_as_none")]
-    #[param(minimum = 1, maximum = 1000)]
-    limit: Option<u32>,
-}
-
-fn page(limit: Option<u32>) -> Result<u32> {
-    let limit = limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(Error::invalid(ErrorCode::InvalidQuery, "limit must be between 1 and 1000").at("limit"));
-    }
-    Ok(limit)
-}
-
 /// Delivery attempts to a webhook endpoint (admin)
 ///
-/// The endpoint's most recent delivery attempts, newest first, in one page
-/// of at most `limit`.
+/// The endpoint's delivery attempts, newest first, cursor-paginated.
 #[utoipa::path(
     get,
     path = "/v1/webhook-endpoints/{id}/attempts",
     operation_id = "listEndpointAttempts",
     tag = "webhooks",
     security(("adminToken" = [])),
-    params(("id" = String, Path, description = "Webhook endpoint id (`wh_...`)."), AttemptsQuery),
+    params(("id" = String, Path, description = "Webhook endpoint id (`wh_...`)."), PageQuery),
     responses(
-        (status = 200, description = "The newest attempts.", body = Page<DeliveryAttempt>),
+        (status = 200, description = "A page of attempts, newest first.", body = Page<DeliveryAttempt>),
         (status = 400, description = "`invalid_query` (unknown or repeated parameter, `limit` not an integer \
-            in 1-1000).", body = ErrorBody),
+            in 1-1000), `invalid_cursor`.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such webhook endpoint.", body = ErrorBody),
     )
 )]
@@ -354,16 +343,17 @@ async fn endpoint_attempts(
     State(state): State<Arc<AppState>>,
     _: Admin,
     PathParams(id): PathParams<String>,
-    QueryParams(q): QueryParams<AttemptsQuery>,
+    QueryParams(q): QueryParams<PageQuery>,
 ) -> Result<Json<Page<DeliveryAttempt>>> {
+    let req = Paging::admin(Some("att_")).query(&q)?;
     state.svc.store.endpoint(&id).await?.ok_or(Error::NotFound("webhook endpoint"))?;
-    Ok(Json(Page::all(state.svc.store.attempts(None, Some(&id), page(q.limit)?).await?)))
+    Ok(Json(req.page(state.svc.store.attempts(None, Some(&id), req.slice).await?, |a| a.id.clone())))
 }
 
 /// Delivery attempts of a webhook event (admin)
 ///
-/// The event's most recent delivery attempts to any endpoint, newest first,
-/// in one page of at most `limit`. The event id is the `webhook-id` header
+/// The event's delivery attempts to any endpoint, newest first,
+/// cursor-paginated. The event id is the `webhook-id` header
 /// receivers saw, and the `event_id` of each attempt.
 #[utoipa::path(
     get,
@@ -371,11 +361,11 @@ async fn endpoint_attempts(
     operation_id = "listEventAttempts",
     tag = "webhooks",
     security(("adminToken" = [])),
-    params(("id" = String, Path, description = "Webhook event id (`msg_...`)."), AttemptsQuery),
+    params(("id" = String, Path, description = "Webhook event id (`msg_...`)."), PageQuery),
     responses(
-        (status = 200, description = "The newest attempts.", body = Page<DeliveryAttempt>),
+        (status = 200, description = "A page of attempts, newest first.", body = Page<DeliveryAttempt>),
         (status = 400, description = "`invalid_query` (unknown or repeated parameter, `limit` not an integer \
-            in 1-1000).", body = ErrorBody),
+            in 1-1000), `invalid_cursor`.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such webhook event.", body = ErrorBody),
     )
 )]
@@ -383,12 +373,13 @@ async fn event_attempts(
     State(state): State<Arc<AppState>>,
     _: Admin,
     PathParams(id): PathParams<String>,
-    QueryParams(q): QueryParams<AttemptsQuery>,
+    QueryParams(q): QueryParams<PageQuery>,
 ) -> Result<Json<Page<DeliveryAttempt>>> {
+    let req = Paging::admin(Some("att_")).query(&q)?;
     if !state.svc.store.event_exists(&id).await? {
         return Err(Error::NotFound("webhook event"));
     }
-    Ok(Json(Page::all(state.svc.store.attempts(Some(&id), None, page(q.limit)?).await?)))
+    Ok(Json(req.page(state.svc.store.attempts(Some(&id), None, req.slice).await?, |a| a.id.clone())))
 }
 
 /// Optional: the whole body may be left out.

@@ -11,6 +11,7 @@ use crate::clock::format_ts;
 use crate::error::{Error, ErrorCode, OrNotFound, Result};
 use crate::ids;
 use crate::model::{KeyRateLimit, Scope, SigningKey};
+use crate::store::Slice;
 
 /// How far a signed request's timestamp may be from the gateway's clock;
 /// also how long a signature is remembered against replays.
@@ -92,7 +93,7 @@ pub async fn verify(svc: &Services, req: &SignedRequest<'_>) -> Result<SigningKe
         .and_then(|b| Signature::from_slice(&b).ok())
         .ok_or(Error::Unauthenticated("malformed signature"))?;
     let message = message(req.method, req.path_and_query, req.timestamp, req.body);
-    let keys = svc.store.signing_keys(req.agent_id).await?;
+    let keys = svc.store.signing_keys(req.agent_id, Slice::all()).await?;
     let key = keys
         .into_iter()
         .filter(|k| k.revoked_at.is_none())

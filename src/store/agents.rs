@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{from_json, query, to_json, Result, Store, StoreError, WriteTx};
+use super::{from_json, query, to_json, Result, Slice, Store, StoreError, WriteTx};
 use crate::model::{Agent, ApiKey};
 use crate::policy::TrustLevel;
 
@@ -93,15 +93,27 @@ impl Store {
         agent_by_id(&mut conn, id).await
     }
 
-    pub async fn agents(&self) -> Result<Vec<Agent>> {
-        let sql = format!("SELECT {AGENT_COLUMNS} FROM agents ORDER BY id");
-        let rows = query(&sql).fetch_all(&self.read).await?;
+    /// Oldest first (ids are time-ordered).
+    pub async fn agents(&self, page: Slice<'_>) -> Result<Vec<Agent>> {
+        let sql =
+            format!("SELECT {AGENT_COLUMNS} FROM agents WHERE (? IS NULL OR id > ?) ORDER BY id LIMIT ?");
+        let rows =
+            query(&sql).bind(page.after).bind(page.after).bind(page.limit()).fetch_all(&self.read).await?;
         rows.iter().map(agent_from_row).collect()
     }
 
-    pub async fn keys(&self, agent_id: &str) -> Result<Vec<ApiKey>> {
-        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE agent_id = ? ORDER BY id");
-        let rows = query(&sql).bind(agent_id).fetch_all(&self.read).await?;
+    /// Oldest first.
+    pub async fn keys(&self, agent_id: &str, page: Slice<'_>) -> Result<Vec<ApiKey>> {
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE agent_id = ? AND (? IS NULL OR id > ?) ORDER BY id LIMIT ?"
+        );
+        let rows = query(&sql)
+            .bind(agent_id)
+            .bind(page.after)
+            .bind(page.after)
+            .bind(page.limit())
+            .fetch_all(&self.read)
+            .await?;
         rows.iter().map(key_from_row).collect()
     }
 

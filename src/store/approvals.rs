@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::payments::{payment_by_id, Claim};
-use super::{query, Result, Store, StoreError, WriteTx};
+use super::{query, Result, Slice, Store, StoreError, WriteTx};
 use crate::clock::format_ts;
 use crate::model::{AgentRef, Approval, Approver, PaymentStatus, ProviderRef, Vote};
 
@@ -80,10 +80,16 @@ async fn approvals_from_rows(conn: &mut AnyConnection, rows: Vec<AnyRow>) -> Res
 }
 
 impl Store {
-    pub async fn approvers(&self) -> Result<Vec<Approver>> {
-        let rows = query("SELECT id, name, created_at, revoked_at FROM approvers ORDER BY id")
-            .fetch_all(&self.read)
-            .await?;
+    /// Oldest first.
+    pub async fn approvers(&self, page: Slice<'_>) -> Result<Vec<Approver>> {
+        let rows = query(
+            "SELECT id, name, created_at, revoked_at FROM approvers WHERE (? IS NULL OR id > ?) ORDER BY id LIMIT ?",
+        )
+        .bind(page.after)
+        .bind(page.after)
+        .bind(page.limit())
+        .fetch_all(&self.read)
+        .await?;
         Ok(rows.iter().map(approver_from_row).collect())
     }
 
@@ -100,12 +106,24 @@ impl Store {
     }
 
     /// Approvals with `status`, pending ones soonest-expiring first, decided
-    /// ones most recent first.
-    pub async fn approvals(&self, status: &str, limit: u32) -> Result<Vec<Approval>> {
-        let order = if status == "pending" { "ap.expires_at ASC" } else { "ap.decided_at DESC" };
-        let sql = format!("{APPROVAL_SELECT} WHERE ap.status = ? ORDER BY {order} LIMIT ?");
+    /// ones most recent first (ties broken by id, so pages are stable).
+    pub async fn approvals(&self, status: &str, page: Slice<'_>) -> Result<Vec<Approval>> {
+        let (key, order, past) = match status {
+            "pending" => ("expires_at", "ASC", ">"),
+            _ => ("decided_at", "DESC", "<"),
+        };
+        let sql = format!(
+            "{APPROVAL_SELECT} WHERE ap.status = ? AND (? IS NULL OR (ap.{key}, ap.id) {past} \
+             (SELECT {key}, id FROM approvals WHERE id = ?)) ORDER BY ap.{key} {order}, ap.id {order} LIMIT ?"
+        );
         let mut conn = self.read.acquire().await?;
-        let rows = query(&sql).bind(status).bind(i64::from(limit)).fetch_all(&mut *conn).await?;
+        let rows = query(&sql)
+            .bind(status)
+            .bind(page.after)
+            .bind(page.after)
+            .bind(page.limit())
+            .fetch_all(&mut *conn)
+            .await?;
         approvals_from_rows(&mut conn, rows).await
     }
 

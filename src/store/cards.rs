@@ -4,7 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::payments::PAYMENT_SELECT;
-use super::{payments, query, Result, Store, WriteTx};
+use super::{payments, query, Result, Slice, Store, WriteTx};
 use crate::model::{Card, Payment};
 
 fn card_from_row(row: &AnyRow) -> Card {
@@ -17,11 +17,20 @@ fn card_from_row(row: &AnyRow) -> Card {
 }
 
 impl Store {
-    pub async fn cards(&self, agent_id: &str) -> Result<Vec<Card>> {
-        let rows = query("SELECT * FROM cards WHERE agent_id = ? ORDER BY created_at, token")
-            .bind(agent_id)
-            .fetch_all(&self.read)
-            .await?;
+    /// Oldest first; a card's key in a [`Slice`] is its token.
+    pub async fn cards(&self, agent_id: &str, page: Slice<'_>) -> Result<Vec<Card>> {
+        let rows = query(
+            "SELECT * FROM cards WHERE agent_id = ? AND (? IS NULL OR (created_at, token) > \
+             (SELECT created_at, token FROM cards WHERE agent_id = ? AND token = ?)) \
+             ORDER BY created_at, token LIMIT ?",
+        )
+        .bind(agent_id)
+        .bind(page.after)
+        .bind(agent_id)
+        .bind(page.after)
+        .bind(page.limit())
+        .fetch_all(&self.read)
+        .await?;
         Ok(rows.iter().map(card_from_row).collect())
     }
 

@@ -44,6 +44,32 @@ pub use cards::IssuedAuthorization;
 pub use payments::{Claim, DecisionContext, ForwardOutcome, NewPayment, PaymentFilter, SpendQuery};
 pub use webhooks::{AttemptResult, DueDelivery, EndpointPatch, SealedSecrets};
 
+/// One page of a list as the store reads it: at most `limit` items, after
+/// the item whose key (its id; a card's token) is `after`, in the list's
+/// own order. Keys are unique, so pages never skip or repeat an item,
+/// whatever is added meanwhile.
+#[derive(Debug, Clone, Copy)]
+pub struct Slice<'a> {
+    pub after: Option<&'a str>,
+    pub limit: u32,
+}
+
+impl Slice<'_> {
+    /// The first `limit` items.
+    pub fn first(limit: u32) -> Slice<'static> {
+        Slice { after: None, limit }
+    }
+
+    /// Every item (for internal readers that need them all).
+    pub fn all() -> Slice<'static> {
+        Slice::first(u32::MAX)
+    }
+
+    fn limit(&self) -> i64 {
+        i64::from(self.limit)
+    }
+}
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 

@@ -95,12 +95,12 @@ pub enum ForwardOutcome {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct PaymentFilter {
+pub struct PaymentFilter<'a> {
     /// `None` lists every agent's payments (admin).
     pub agent_id: Option<String>,
     pub status: Option<PaymentStatus>,
     /// Only payments with ids below this (the previous page's last id).
-    pub before: Option<String>,
+    pub before: Option<&'a str>,
     pub limit: u32,
 }
 
@@ -235,7 +235,7 @@ impl Store {
     }
 
     /// Newest first.
-    pub async fn payments(&self, f: &PaymentFilter) -> Result<Vec<Payment>> {
+    pub async fn payments(&self, f: &PaymentFilter<'_>) -> Result<Vec<Payment>> {
         let sql = format!(
             "{PAYMENT_SELECT} WHERE (? IS NULL OR p.agent_id = ?) AND (? IS NULL OR p.status = ?) \
              AND (? IS NULL OR p.id < ?) ORDER BY p.id DESC LIMIT ?"
@@ -246,8 +246,8 @@ impl Store {
             .bind(&f.agent_id)
             .bind(status)
             .bind(status)
-            .bind(&f.before)
-            .bind(&f.before)
+            .bind(f.before)
+            .bind(f.before)
             .bind(i64::from(f.limit))
             .fetch_all(&self.read)
             .await?;

@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{from_json, query, to_json, Result, Store, WriteTx};
+use super::{from_json, query, to_json, Result, Slice, Store, WriteTx};
 use crate::model::SigningKey;
 
 const COLUMNS: &str = "id, agent_id, public_key, scopes, rate_limit, created_at, revoked_at";
@@ -22,9 +22,18 @@ fn from_row(row: &AnyRow) -> Result<SigningKey> {
 
 impl Store {
     /// Every signing key of `agent_id`, revoked ones included.
-    pub async fn signing_keys(&self, agent_id: &str) -> Result<Vec<SigningKey>> {
-        let sql = format!("SELECT {COLUMNS} FROM signing_keys WHERE agent_id = ? ORDER BY id");
-        let rows = query(&sql).bind(agent_id).fetch_all(&self.read).await?;
+    /// Oldest first.
+    pub async fn signing_keys(&self, agent_id: &str, page: Slice<'_>) -> Result<Vec<SigningKey>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM signing_keys WHERE agent_id = ? AND (? IS NULL OR id > ?) ORDER BY id LIMIT ?"
+        );
+        let rows = query(&sql)
+            .bind(agent_id)
+            .bind(page.after)
+            .bind(page.after)
+            .bind(page.limit())
+            .fetch_all(&self.read)
+            .await?;
         rows.iter().map(from_row).collect()
     }
 }

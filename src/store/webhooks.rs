@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 use sqlx::Row;
 
-use super::{from_json, query, runs, to_json, Result, Store, WriteTx};
+use super::{from_json, query, runs, to_json, Result, Slice, Store, WriteTx};
 use crate::clock::format_ts;
 use crate::ids;
 use crate::model::{DeliveryAttempt, WebhookEndpoint};
@@ -128,9 +128,14 @@ fn attempt_from_row(row: &AnyRow) -> DeliveryAttempt {
 }
 
 impl Store {
-    pub async fn endpoints(&self) -> Result<Vec<WebhookEndpoint>> {
-        let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY id");
-        query(&sql).fetch_all(&self.read).await?.iter().map(endpoint_from_row).collect()
+    /// Oldest first.
+    pub async fn endpoints(&self, page: Slice<'_>) -> Result<Vec<WebhookEndpoint>> {
+        let sql = format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE (? IS NULL OR id > ?) ORDER BY id LIMIT ?"
+        );
+        let rows =
+            query(&sql).bind(page.after).bind(page.after).bind(page.limit()).fetch_all(&self.read).await?;
+        rows.iter().map(endpoint_from_row).collect()
     }
 
     pub async fn endpoint(&self, id: &str) -> Result<Option<WebhookEndpoint>> {
@@ -159,17 +164,21 @@ impl Store {
         &self,
         event_id: Option<&str>,
         endpoint_id: Option<&str>,
-        limit: u32,
+        page: Slice<'_>,
     ) -> Result<Vec<DeliveryAttempt>> {
         let rows = query(
             "SELECT id, delivery_id, event_id, endpoint_id, at, status_code, latency_ms, error FROM webhook_attempts \
-             WHERE (? IS NULL OR event_id = ?) AND (? IS NULL OR endpoint_id = ?) ORDER BY at DESC, id DESC LIMIT ?",
+             WHERE (? IS NULL OR event_id = ?) AND (? IS NULL OR endpoint_id = ?) \
+             AND (? IS NULL OR (at, id) < (SELECT at, id FROM webhook_attempts WHERE id = ?)) \
+             ORDER BY at DESC, id DESC LIMIT ?",
         )
         .bind(event_id)
         .bind(event_id)
         .bind(endpoint_id)
         .bind(endpoint_id)
-        .bind(i64::from(limit))
+        .bind(page.after)
+        .bind(page.after)
+        .bind(page.limit())
         .fetch_all(&self.read)
         .await?;
         Ok(rows.iter().map(attempt_from_row).collect())

@@ -52,6 +52,25 @@ async fn authorize(app: &TestApp, card: &str, cents: i64, merchant: &str, mcc: &
     body["result"].as_str().unwrap().to_owned()
 }
 
+/// Cards page by their token, in the order they were registered.
+#[tokio::test]
+async fn an_agents_cards_page_in_registration_order() {
+    let Setup { app, .. } = setup().await;
+    let agent = app.create_agent("cards").await;
+    let tokens: Vec<String> = ["card_c", "card_a", "card_b", "card_d"].map(String::from).to_vec();
+    for token in &tokens {
+        assert_eq!(register_card(&app, &agent, token).await.0, StatusCode::CREATED);
+        app.clock.advance(chrono::Duration::seconds(1));
+    }
+    let path = format!("/v1/agents/{}/cards", agent.id);
+    for limit in [1, 3, 10] {
+        assert_eq!(
+            crate::pagination::walk(&app, crate::helpers::ADMIN_TOKEN, &path, limit, "card_token").await,
+            tokens
+        );
+    }
+}
+
 #[tokio::test]
 async fn standing_card_authorizations_are_decided_and_reserved_by_the_policy() {
     let Setup { app, .. } = setup().await;

@@ -87,13 +87,12 @@ pub(crate) async fn replay_in_commit_order(
     limit: Decimal,
 ) -> (Decimal, usize) {
     let mut records = Vec::new();
-    let mut after = 0;
+    let mut path = format!("/v1/audit?agent={agent}&limit=1000");
     loop {
-        let path = format!("/v1/audit?agent={agent}&limit=1000&after={after}");
         let (_, page) = app.admin(Method::GET, &path, None).await;
         records.extend(page["data"].as_array().unwrap().iter().cloned());
-        match page["next_after"].as_i64() {
-            Some(next) => after = next,
+        match page["next_cursor"].as_str() {
+            Some(next) => path = format!("/v1/audit?agent={agent}&limit=1000&cursor={next}"),
             None => break,
         }
     }

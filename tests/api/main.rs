@@ -16,6 +16,7 @@ mod incidents;
 mod isolation;
 mod limits;
 mod owasp;
+mod pagination;
 mod payments;
 mod provider_circle;
 mod provider_faults;

@@ -215,9 +215,13 @@ async fn a_receiver_failing_twice_gets_the_third_attempt_with_the_same_webhook_i
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(codes, vec![200, 503, 500], "newest first");
-    let (_, per_event) =
-        app.admin(Method::GET, &format!("/v1/webhook-events/{}/attempts", got[0].id), None).await;
-    assert_eq!(per_event["data"].as_array().unwrap().len(), 3);
+    let per_endpoint = format!("/v1/webhook-endpoints/{endpoint}/attempts");
+    let per_event = format!("/v1/webhook-events/{}/attempts", got[0].id);
+    let all = crate::pagination::walk(&app, ADMIN_TOKEN, &per_endpoint, 3, "id").await;
+    assert_eq!(all.len(), 3);
+    // Page by page, in the same order; the event's attempts are the same ones.
+    assert_eq!(crate::pagination::walk(&app, ADMIN_TOKEN, &per_endpoint, 1, "id").await, all);
+    assert_eq!(crate::pagination::walk(&app, ADMIN_TOKEN, &per_event, 2, "id").await, all);
 }
 
 #[tokio::test]

@@ -24,7 +24,7 @@ use crate::auth;
 use crate::error::{Error, ErrorCode};
 use crate::service::approvals::{self, Verdict};
 use crate::service::console::{self, SESSION_HOURS};
-use crate::store::ConsoleSession;
+use crate::store::{ConsoleSession, Slice};
 
 const COOKIE: &str = "purser_console";
 /// The same bound as the API's `comment`.
@@ -91,7 +91,7 @@ async fn home(
         let Some(session) = session(&state, &jar).await? else {
             return Ok(Html(pages::sign_in(None).into_string()).into_response());
         };
-        let pending = state.svc.store.approvals("pending", 100).await?;
+        let pending = state.svc.store.approvals("pending", Slice::first(100)).await?;
         let mut rows = Vec::with_capacity(pending.len());
         for approval in pending {
             let spend = approvals::spend_today(&state.svc, &approval.agent.id).await?;
@@ -99,7 +99,7 @@ async fn home(
         }
         let mut recent = Vec::new();
         for status in ["approved", "rejected", "expired"] {
-            recent.extend(state.svc.store.approvals(status, 10).await?);
+            recent.extend(state.svc.store.approvals(status, Slice::first(10)).await?);
         }
         recent.sort_by(|a, b| b.decided_at.cmp(&a.decided_at));
         recent.truncate(15);
