@@ -105,18 +105,20 @@ impl Backend {
         }
     }
 
-    /// A condition true when the JSON array of strings in `column` holds
-    /// `value_expr` or `'*'`.
-    fn json_array_matches(self, column: &str, value_expr: &str) -> String {
+    /// A condition true when the JSON array of strings `array` (a column,
+    /// or a `?` bound to JSON text) holds `value_expr` or `'*'`.
+    fn json_array_matches(self, array: &str, value_expr: &str) -> String {
+        self.json_array_holds(array, &format!("{value_expr} OR value = '*'"))
+    }
+
+    /// A condition true when the JSON array of strings `array` holds a
+    /// value for which `value = <condition>` is true.
+    fn json_array_holds(self, array: &str, condition: &str) -> String {
         match self {
-            Backend::Sqlite => {
-                format!(
-                    "EXISTS (SELECT 1 FROM json_each({column}) WHERE value = {value_expr} OR value = '*')"
-                )
-            }
+            Backend::Sqlite => format!("EXISTS (SELECT 1 FROM json_each({array}) WHERE value = {condition})"),
             Backend::Postgres => format!(
-                "EXISTS (SELECT 1 FROM jsonb_array_elements_text({column}::jsonb) AS j(value) \
-                 WHERE j.value = {value_expr} OR j.value = '*')"
+                "EXISTS (SELECT 1 FROM jsonb_array_elements_text(({array})::jsonb) AS j(value) \
+                 WHERE value = {condition})"
             ),
         }
     }

@@ -321,31 +321,55 @@ impl WriteTx {
     /// returns them with what sending needs. A claim is a write, so on
     /// PostgreSQL two replicas never claim the same delivery; a lease left
     /// by a sender that died expires and the delivery is claimed again.
+    /// Leases up to `limit` due deliveries, at most `per_endpoint` of one
+    /// endpoint and none of the endpoints in `busy` (which still have
+    /// deliveries in flight), so one slow endpoint cannot take a round.
     pub async fn claim_deliveries(
         &mut self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
+        per_endpoint: u32,
+        busy: &[String],
     ) -> Result<Vec<DueDelivery>> {
-        const DUE: &str = "FROM webhook_deliveries d \
-             JOIN webhook_events e ON e.id = d.event_id JOIN webhook_endpoints w ON w.id = d.endpoint_id \
+        let idle = format!("NOT {}", self.backend.json_array_holds("?", "d.endpoint_id"));
+        // Ranked per endpoint by due time (id breaks ties, so the two
+        // statements below see the same rows).
+        let due = format!(
+            "SELECT d.id, d.next_attempt_at, \
+             ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS n \
+             FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id \
              WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND w.disabled = 0 \
-             AND (d.lease_until IS NULL OR d.lease_until <= ?) ORDER BY d.next_attempt_at LIMIT ?";
+             AND (d.lease_until IS NULL OR d.lease_until <= ?) AND {idle}"
+        );
+        let chosen = format!("SELECT id FROM ({due}) due WHERE n <= ? ORDER BY next_attempt_at, id LIMIT ?");
         let now = format_ts(now);
+        let busy = to_json(&busy);
         let sql = format!(
             "SELECT d.id, d.event_id, d.endpoint_id, d.attempts, d.created_at, e.body, w.url, w.secret, \
-             w.previous_secret, w.previous_until {DUE}"
+             w.previous_secret, w.previous_until FROM webhook_deliveries d \
+             JOIN webhook_events e ON e.id = d.event_id JOIN webhook_endpoints w ON w.id = d.endpoint_id \
+             WHERE d.id IN ({chosen}) ORDER BY d.next_attempt_at, d.id"
         );
-        let rows = query(&sql).bind(&now).bind(&now).bind(i64::from(limit)).fetch_all(self.read()).await?;
+        let rows = query(&sql)
+            .bind(&now)
+            .bind(&now)
+            .bind(&busy)
+            .bind(i64::from(per_endpoint))
+            .bind(i64::from(limit))
+            .fetch_all(self.read())
+            .await?;
         if rows.is_empty() {
             return Ok(Vec::new());
         }
         // The same rows: nothing else writes between the two statements.
-        let sql = format!("UPDATE webhook_deliveries SET lease_until = ? WHERE id IN (SELECT d.id {DUE})");
+        let sql = format!("UPDATE webhook_deliveries SET lease_until = ? WHERE id IN ({chosen})");
         query(&sql)
             .bind(format_ts(lease_until))
             .bind(&now)
             .bind(&now)
+            .bind(&busy)
+            .bind(i64::from(per_endpoint))
             .bind(i64::from(limit))
             .execute(self.write())
             .await?;

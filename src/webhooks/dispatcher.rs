@@ -1,18 +1,24 @@
 //! Delivers the outbox at least once.
 //!
 //! Each round: new events are fanned out into one delivery per subscribed
-//! endpoint; due deliveries are sent concurrently, each signed at send time
-//! (`webhook-id` is the event id, stable across retries); the attempts and
-//! the next retry times are recorded in one transaction. A crash between
-//! sending and recording means the attempt is made again: at least once.
+//! endpoint; due deliveries are leased and sent concurrently, each signed
+//! at send time (`webhook-id` is the event id, stable across retries). A
+//! round does not wait for its sends: each attempt is recorded as it ends
+//! (by a recorder that writes whatever has ended in one transaction), and
+//! the next round claims more meanwhile. An endpoint takes at most
+//! `PER_ENDPOINT` sends at once and none while it still has one in
+//! flight, so a slow endpoint holds only its own deliveries. A crash
+//! between sending and recording means the attempt is made again once the
+//! lease ends: at least once.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde_json::json;
-use tokio::task::JoinSet;
+use tokio::sync::mpsc;
 
 use super::secretbox::SecretBox;
 use super::signature::{signature_header, Secret};
@@ -22,8 +28,10 @@ use crate::audit::AuditEvent;
 use crate::clock::{format_ts, parse_ts, Clock};
 use crate::store::{AttemptResult, DueDelivery, Store, StoreError, WriteTx};
 
-/// Deliveries sent in one round.
-const BATCH: u32 = 256;
+/// Most deliveries in flight at once, over all endpoints.
+const IN_FLIGHT: usize = 256;
+/// Most deliveries in flight at once to one endpoint.
+const PER_ENDPOINT: u32 = 16;
 /// Added to a delivery lease beyond the send timeout (see `round`).
 const LEASE_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -52,6 +60,10 @@ pub struct Dispatcher {
 struct Running {
     deps: Dispatcher,
     http: reqwest::Client,
+    /// Deliveries being sent, by endpoint id.
+    in_flight: Mutex<HashMap<String, usize>>,
+    /// Ended attempts, to the recorder.
+    ended: mpsc::UnboundedSender<AttemptResult>,
 }
 
 impl Dispatcher {
@@ -68,7 +80,12 @@ impl Dispatcher {
             .no_proxy()
             .user_agent(concat!("purser-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(tokio::spawn(Arc::new(Running { deps: self, http }).run()))
+        let (ended, results) = mpsc::unbounded_channel();
+        let recorder = Recorder { store: self.store.clone(), schedule: self.settings.retry_schedule.clone() };
+        let running = Arc::new(Running { deps: self, http, in_flight: Mutex::default(), ended });
+        Ok(tokio::spawn(async move {
+            tokio::join!(running.run(), recorder.run(results));
+        }))
     }
 }
 
@@ -78,10 +95,10 @@ impl Running {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            // A full batch means a backlog: keep going without waiting.
+            // A full claim means a backlog: keep going without waiting.
             loop {
                 match self.round().await {
-                    Ok(sent) if sent == BATCH as usize => continue,
+                    Ok(full) if full => continue,
                     Ok(_) => break,
                     Err(e) => {
                         tracing::warn!(error = %e, "webhook round failed; will retry");
@@ -92,41 +109,51 @@ impl Running {
         }
     }
 
-    /// One round; returns how many deliveries it attempted.
-    async fn round(self: &Arc<Self>) -> Result<usize, StoreError> {
+    /// One round: fans out, then leases and starts what may be sent now.
+    /// Answers whether it claimed all it could (a backlog).
+    async fn round(self: &Arc<Self>) -> Result<bool, StoreError> {
         let store = &self.deps.store;
         // Picks up endpoints changed elsewhere (another replica) and ones
-        // this round's recording disabled.
+        // the recorder disabled.
         store.refresh_subscriptions().await?;
         if store.events_waiting().await? {
             let now = self.deps.clock.now();
             store.write(move |tx| Box::pin(async move { tx.fan_out(now).await })).await?;
+        }
+        let (busy, room) = {
+            let in_flight = self.in_flight.lock().expect("in-flight lock");
+            (in_flight.keys().cloned().collect::<Vec<_>>(), IN_FLIGHT - in_flight.values().sum::<usize>())
+        };
+        if room == 0 {
+            return Ok(false);
         }
         let now = self.deps.clock.now();
         // Held past the longest a send can take, so a live sender always
         // records its attempt before anyone else may claim the delivery.
         let lease = chrono::Duration::from_std(self.deps.settings.timeout * 2 + LEASE_MARGIN)
             .unwrap_or(chrono::Duration::minutes(5));
-        let due = store.write(move |tx| Box::pin(tx.claim_deliveries(now, now + lease, BATCH))).await?;
-        if due.is_empty() {
-            return Ok(0);
-        }
-        let sent = due.len();
-        let mut sends = JoinSet::new();
+        let limit = room as u32;
+        let due = store
+            .write(move |tx| {
+                Box::pin(
+                    async move { tx.claim_deliveries(now, now + lease, limit, PER_ENDPOINT, &busy).await },
+                )
+            })
+            .await?;
+        let full = due.len() == room;
         for delivery in due {
             let running = self.clone();
-            sends.spawn(async move { running.attempt(delivery).await });
+            let sending = Sending::start(self.clone(), &delivery.endpoint_id);
+            tokio::spawn(async move {
+                let result = running.attempt(delivery).await;
+                // Ended before it is recorded: its lease keeps it from being
+                // claimed again until then.
+                drop(sending);
+                // The recorder runs as long as the dispatcher does.
+                let _ = running.ended.send(result);
+            });
         }
-        let mut results = Vec::new();
-        while let Some(done) = sends.join_next().await {
-            match done {
-                Ok(r) => results.push(r),
-                Err(e) => tracing::error!(error = %e, "webhook send panicked; retried next round"),
-            }
-        }
-        let schedule = self.deps.settings.retry_schedule.clone();
-        store.write(move |tx| Box::pin(record(tx, results, schedule))).await?;
-        Ok(sent)
+        Ok(full)
     }
 
     /// Sends one delivery and says what happened.
@@ -206,6 +233,55 @@ pub fn next_attempt(
     let wait = schedule.get(attempts_before as usize)?;
     let jittered = wait.as_millis() as i64 * rand::thread_rng().gen_range(900..=1100) / 1000;
     Some(now + chrono::Duration::milliseconds(jittered))
+}
+
+/// One delivery in flight to an endpoint, counted until dropped (even by
+/// a panicking send, which would otherwise leave its endpoint busy).
+struct Sending {
+    running: Arc<Running>,
+    endpoint: String,
+}
+
+impl Sending {
+    fn start(running: Arc<Running>, endpoint: &str) -> Sending {
+        *running.in_flight.lock().expect("in-flight lock").entry(endpoint.to_owned()).or_default() += 1;
+        Sending { running, endpoint: endpoint.to_owned() }
+    }
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        let mut in_flight = self.running.in_flight.lock().expect("in-flight lock");
+        if let Some(n) = in_flight.get_mut(&self.endpoint) {
+            *n -= 1;
+            if *n == 0 {
+                in_flight.remove(&self.endpoint);
+            }
+        }
+    }
+}
+
+/// Records ended attempts: whatever has ended since the last write, in
+/// one transaction.
+struct Recorder {
+    store: Store,
+    schedule: Vec<Duration>,
+}
+
+impl Recorder {
+    async fn run(self, mut ended: mpsc::UnboundedReceiver<AttemptResult>) {
+        while let Some(first) = ended.recv().await {
+            let mut results = vec![first];
+            while let Ok(more) = ended.try_recv() {
+                results.push(more);
+            }
+            let schedule = self.schedule.clone();
+            // On failure the leases run out and the attempts are made again.
+            if let Err(e) = self.store.write(move |tx| Box::pin(record(tx, results, schedule))).await {
+                tracing::warn!(error = %e, "recording webhook attempts failed; they will be made again");
+            }
+        }
+    }
 }
 
 async fn record(

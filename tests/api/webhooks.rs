@@ -425,3 +425,39 @@ async fn crossing_80_percent_of_a_limit_warns_once_exactly_at_the_mark() {
     assert_eq!(body["data"]["limit"], "100.00");
     assert_eq!(body["data"]["agent_id"], agent.id.as_str());
 }
+
+/// One endpoint that takes seconds to answer holds only its own
+/// deliveries: another endpoint gets event after event meanwhile.
+#[tokio::test]
+async fn a_slow_endpoint_does_not_hold_the_others() {
+    let app = spawn_app_tweaked(TEST_POLICY, default_start(), |c| {
+        local_webhooks(c);
+        c.webhook_timeout = Duration::from_secs(10);
+    })
+    .await;
+    // Answers after 3 s, each time.
+    let slow = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow_url = format!("http://{}/hooks", slow.local_addr().unwrap());
+    let hang = Router::new().route(
+        "/hooks",
+        post(|| async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            AxumStatus::OK
+        }),
+    );
+    tokio::spawn(async move { axum::serve(slow, hang).await });
+    register(&app, &slow_url, json!(["payment.approved"])).await;
+    let fast = Receiver::start(&[]).await;
+    register(&app, &fast.url, json!(["payment.approved"])).await;
+
+    let a = app.create_agent("test").await;
+    let started = std::time::Instant::now();
+    for i in 0..3 {
+        app.pay(&a.key, &format!("k{i}"), payment("1.00", "aws.amazon.com")).await;
+        fast.wait_for(i + 1).await;
+    }
+    // All three reached the fast endpoint while the slow one was still on
+    // its first (a round that waited for every send would take 3 s each).
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(2500), "the fast endpoint waited for the slow one: {took:?}");
+}
