@@ -71,6 +71,10 @@ fn cors(origins: &[HeaderValue]) -> CorsLayer {
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             HeaderName::from_static("idempotency-key"),
+            // Ed25519-signed requests (docs/api.md, "Signed requests").
+            HeaderName::from_static(signature::AGENT),
+            HeaderName::from_static(signature::TIMESTAMP),
+            HeaderName::from_static(signature::SIGNATURE),
         ])
         .expose_headers([HeaderName::from_static(request_id::HEADER), header::RETRY_AFTER])
         .max_age(std::time::Duration::from_secs(600))

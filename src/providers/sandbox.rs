@@ -1,7 +1,7 @@
 //! The built-in sandbox provider: no network, deterministic outcomes, so
 //! approved payments reach `succeeded` or `failed` out of the box.
 //!
-//! Rules (documented in the README):
+//! Rules (documented in docs/providers.md):
 //! - a merchant id containing `decline` fails with `card_declined`;
 //! - a merchant id containing `insufficient` fails with `insufficient_funds`;
 //! - anything else succeeds with transaction id `sbx_` + 16 hex characters

@@ -374,7 +374,7 @@ pub(crate) async fn test_postgres() -> Option<String> {
 /// An SQLite pool on the file `url` opened in `mode` (`rwc` creates it,
 /// `ro` reads only). Every connection is in WAL mode with
 /// `synchronous=FULL`: a decision acknowledged to a client survives power
-/// loss, not just a process crash (measured cost in README, bench).
+/// loss, not just a process crash (measured cost in docs/performance.md).
 async fn sqlite_pool(url: &str, mode: &str, connections: u32) -> anyhow::Result<AnyPool> {
     let url = with_param(url, &format!("mode={mode}"));
     let pool = AnyPoolOptions::new()

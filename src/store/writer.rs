@@ -9,7 +9,7 @@
 //! without: a job alone in its batch (if it fails, the transaction is only
 //! its own and is dropped), and a job submitted as validated (it fails
 //! before it writes; payment decisions are, and measured about a tenth
-//! faster for it, see README, Performance). A validated job that fails
+//! faster for it, see docs/performance.md). A validated job that fails
 //! after writing anyway breaks the batch, like a fault of the store itself
 //! (a savepoint or the COMMIT failing): every job in it is answered
 //! `NotCommitted`, nothing happened, and clients retry safely with their
@@ -114,7 +114,7 @@ pub(super) struct Shared {
 /// Starts the writer on a thread of its own. Each job is a chain of
 /// statements, and every statement wakes the writer once; on the shared
 /// runtime each wake-up would queue behind HTTP tasks, and that queueing,
-/// not SQLite, bounded throughput (measured: 2,650/s shared, see README).
+/// not SQLite, bounded throughput (measured: 2,650/s shared, see docs/performance.md).
 pub(super) fn start(backend: Backend, pool: AnyPool, shared: Shared) -> std::io::Result<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -147,7 +147,7 @@ impl Writer {
     /// Row locks per agent would let unrelated agents commit in parallel,
     /// but the audit chain's head is shared by all, so they would meet
     /// there anyway; group commit keeps the lock's cost at one round of
-    /// jobs per transaction (measured in README, Performance). The lock
+    /// jobs per transaction (measured in docs/performance.md). The lock
     /// is released by COMMIT or ROLLBACK, and by PostgreSQL when a
     /// replica's connection dies.
     async fn begin(&self) -> Result<WriteTx, StoreError> {

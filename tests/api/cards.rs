@@ -276,7 +276,7 @@ async fn the_authorization_endpoint_does_not_exist_without_an_asa_secret() {
 /// Lithic waits a bounded time for an answer. This prints the latency of
 /// authorizations from 8 concurrent senders (debug build, sharing the
 /// machine with the other tests) and holds it to a loose bound;
-/// `purser bench` is where the budget is measured (README, Performance).
+/// `purser bench` is where the budget is measured (docs/performance.md).
 #[tokio::test]
 async fn authorizations_are_answered_quickly() {
     let Setup { app, .. } = setup().await;

@@ -209,6 +209,11 @@ async fn only_configured_origins_may_call_from_a_browser() {
     assert_eq!(allowed(&resp).unwrap(), "https://dash.example.com");
     let methods = resp.headers()["access-control-allow-methods"].to_str().unwrap().to_owned();
     assert!(methods.contains("POST"), "{methods}");
+    // A browser may send signed requests too.
+    let headers = resp.headers()["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+    for name in ["authorization", "idempotency-key", "purser-agent", "purser-timestamp", "purser-signature"] {
+        assert!(headers.contains(name), "{name} not in {headers}");
+    }
     assert_eq!(allowed(&preflight(&open, "https://evil.example").await.unwrap()), None);
 }
 

@@ -1,5 +1,5 @@
 //! Agents authenticated by Ed25519 request signatures instead of bearer
-//! keys: the recipe in README ("Signed requests"), replays, the time
+//! keys: the recipe in docs/api.md ("Signed requests"), replays, the time
 //! window, scopes, and rotating keys.
 
 use base64::Engine;
