@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::auth::{Admin, Principal};
 use super::extract::{object_only, JsonBody, OptionalJsonBody, PathParams, QueryParams};
 use super::openapi::ErrorBody;
-use super::page::{Page, PageQuery, Paging};
+use super::page::{Page, PageErrors, PageQuery, Paging};
 use crate::api::AppState;
 use crate::clock::{format_ts, parse_ts};
 use crate::error::{Error, ErrorCode, Result};
@@ -116,8 +116,7 @@ async fn create(
     params(PageQuery),
     responses(
         (status = 200, description = "A page of agents, oldest first.", body = Page<Agent>),
-        (status = 400, description = "`invalid_query` (unknown or repeated parameter, `limit` not an integer \
-            in 1-1000), `invalid_cursor`.", body = ErrorBody),
+        PageErrors,
     )
 )]
 async fn list(
@@ -554,8 +553,7 @@ async fn rotate_key(
     params(("id" = String, Path, description = "Agent id (`agt_...`)."), PageQuery),
     responses(
         (status = 200, description = "A page of the agent's keys.", body = Page<ApiKey>),
-        (status = 400, description = "`invalid_query` (unknown or repeated parameter, `limit` not an integer \
-            in 1-1000), `invalid_cursor`.", body = ErrorBody),
+        PageErrors,
         (status = 404, description = "`not_found`: no such agent.", body = ErrorBody),
     )
 )]
@@ -675,8 +673,7 @@ async fn register_signing_key(
     params(("id" = String, Path, description = "Agent id (`agt_...`)."), PageQuery),
     responses(
         (status = 200, description = "A page of the agent's signing keys.", body = Page<SigningKey>),
-        (status = 400, description = "`invalid_query` (unknown or repeated parameter, `limit` not an integer \
-            in 1-1000), `invalid_cursor`.", body = ErrorBody),
+        PageErrors,
         (status = 404, description = "`not_found`: no such agent.", body = ErrorBody),
     )
 )]

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::auth::{Admin, Principal};
 use super::extract::{empty_as_none, JsonBody, OptionalJsonBody, PathParams, QueryParams};
 use super::openapi::ErrorBody;
-use super::page::{Page, PageQuery, Paging};
+use super::page::{Page, PageErrors, PageQuery, Paging};
 use crate::api::AppState;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{Approval, ApprovalStatus, Approver};
@@ -102,8 +102,7 @@ async fn create_approver(
     params(PageQuery),
     responses(
         (status = 200, description = "A page of approvers, oldest first.", body = Page<Approver>),
-        (status = 400, description = "`invalid_query` (unknown or repeated parameter, `limit` not an integer \
-            in 1-1000), `invalid_cursor`.", body = ErrorBody),
+        PageErrors,
     )
 )]
 async fn list_approvers(

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use super::auth::Admin;
 use super::extract::{JsonBody, PathParams, QueryParams, RawBody};
 use super::openapi::ErrorBody;
-use super::page::{Page, PageQuery, Paging};
+use super::page::{Page, PageErrors, PageQuery, Paging};
 use crate::api::AppState;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::Card;
@@ -97,8 +97,7 @@ async fn register(
     responses(
         (status = 200, description = "A page of the agent's standing cards, oldest first; a card's cursor is \
             its token.", body = Page<Card>),
-        (status = 400, description = "`invalid_query` (unknown or repeated parameter, `limit` not an integer \
-            in 1-1000), `invalid_cursor`.", body = ErrorBody),
+        PageErrors,
         (status = 404, description = "`not_found`: no such agent.", body = ErrorBody),
     )
 )]

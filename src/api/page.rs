@@ -2,9 +2,10 @@
 //! `cursor` every list takes.
 
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::{IntoParams, IntoResponses, ToSchema};
 
 use super::extract::empty_as_none;
+use super::openapi::ErrorBody;
 use crate::error::{Error, ErrorCode, Result};
 use crate::store::Slice;
 
@@ -16,6 +17,17 @@ pub struct Page<T> {
     pub has_more: bool,
     /// Pass as `cursor` to get the next page; null when `has_more` is false.
     pub next_cursor: Option<String>,
+}
+
+/// The errors of a list's `limit` and `cursor`, described once for every
+/// list (`responses(..., PageErrors)`).
+#[derive(IntoResponses)]
+#[allow(dead_code)] // a description: the errors themselves are `Error`s
+pub enum PageErrors {
+    /// `invalid_query` (unknown or repeated parameter, `limit` not an integer
+    /// in the list's range), `invalid_cursor` (not a `next_cursor`).
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
 }
 
 /// How a list pages: its page sizes and what its cursors look like.

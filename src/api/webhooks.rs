@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::auth::Admin;
 use super::extract::{JsonBody, OptionalJsonBody, PathParams, QueryParams};
 use super::openapi::ErrorBody;
-use super::page::{Page, PageQuery, Paging};
+use super::page::{Page, PageErrors, PageQuery, Paging};
 use crate::api::AppState;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{DeliveryAttempt, Timestamp, WebhookEndpoint};
@@ -134,8 +134,7 @@ async fn create(
     params(PageQuery),
     responses(
         (status = 200, description = "A page of webhook endpoints, oldest first.", body = Page<WebhookEndpoint>),
-        (status = 400, description = "`invalid_query` (unknown or repeated parameter, `limit` not an integer \
-            in 1-1000), `invalid_cursor`.", body = ErrorBody),
+        PageErrors,
     )
 )]
 async fn list(
@@ -334,8 +333,7 @@ async fn rotate(
     params(("id" = String, Path, description = "Webhook endpoint id (`wh_...`)."), PageQuery),
     responses(
         (status = 200, description = "A page of attempts, newest first.", body = Page<DeliveryAttempt>),
-        (status = 400, description = "`invalid_query` (unknown or repeated parameter, `limit` not an integer \
-            in 1-1000), `invalid_cursor`.", body = ErrorBody),
+        PageErrors,
         (status = 404, description = "`not_found`: no such webhook endpoint.", body = ErrorBody),
     )
 )]
@@ -345,9 +343,8 @@ async fn endpoint_attempts(
     PathParams(id): PathParams<String>,
     QueryParams(q): QueryParams<PageQuery>,
 ) -> Result<Json<Page<DeliveryAttempt>>> {
-    let req = Paging::admin(Some("att_")).query(&q)?;
     state.svc.store.endpoint(&id).await?.ok_or(Error::NotFound("webhook endpoint"))?;
-    Ok(Json(req.page(state.svc.store.attempts(None, Some(&id), req.slice).await?, |a| a.id.clone())))
+    attempts(&state, &q, None, Some(&id)).await
 }
 
 /// Delivery attempts of a webhook event (admin)
@@ -364,8 +361,7 @@ async fn endpoint_attempts(
     params(("id" = String, Path, description = "Webhook event id (`msg_...`)."), PageQuery),
     responses(
         (status = 200, description = "A page of attempts, newest first.", body = Page<DeliveryAttempt>),
-        (status = 400, description = "`invalid_query` (unknown or repeated parameter, `limit` not an integer \
-            in 1-1000), `invalid_cursor`.", body = ErrorBody),
+        PageErrors,
         (status = 404, description = "`not_found`: no such webhook event.", body = ErrorBody),
     )
 )]
@@ -375,11 +371,21 @@ async fn event_attempts(
     PathParams(id): PathParams<String>,
     QueryParams(q): QueryParams<PageQuery>,
 ) -> Result<Json<Page<DeliveryAttempt>>> {
-    let req = Paging::admin(Some("att_")).query(&q)?;
     if !state.svc.store.event_exists(&id).await? {
         return Err(Error::NotFound("webhook event"));
     }
-    Ok(Json(req.page(state.svc.store.attempts(Some(&id), None, req.slice).await?, |a| a.id.clone())))
+    attempts(&state, &q, Some(&id), None).await
+}
+
+/// A page of the attempts of an event or to an endpoint, newest first.
+async fn attempts(
+    state: &AppState,
+    q: &PageQuery,
+    event: Option<&str>,
+    endpoint: Option<&str>,
+) -> Result<Json<Page<DeliveryAttempt>>> {
+    let req = Paging::admin(Some("att_")).query(q)?;
+    Ok(Json(req.page(state.svc.store.attempts(event, endpoint, req.slice).await?, |a| a.id.clone())))
 }
 
 /// Optional: the whole body may be left out.
