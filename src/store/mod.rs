@@ -2,7 +2,7 @@
 //! default) or PostgreSQL (several stateless replicas on one database).
 //! The statements are the same on both (sqlx's `Any` driver; the few
 //! places where the dialects differ ask [`Backend`]); each has its own
-//! migrations.
+//! migrations, numbered alike (`migrations`).
 //!
 //! Reads go through a pool of read connections. Every change is a job run by
 //! [`Store::write`] on the single write connection, inside a transaction that
@@ -23,6 +23,7 @@ mod approvals;
 mod audit;
 mod cards;
 mod kill_switch;
+mod migrations;
 mod payments;
 mod signing;
 mod webhooks;
@@ -69,9 +70,6 @@ impl Slice<'_> {
         i64::from(self.limit)
     }
 }
-
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,7 +235,7 @@ impl Store {
             Backend::Sqlite => {
                 create_private(url)?;
                 let write = sqlite_pool(url, "rwc", 1).await?;
-                SQLITE_MIGRATIONS.run(&write).await?;
+                migrations::sqlite(&write).await?;
                 (write, sqlite_pool(url, "ro", 8).await?)
             }
             Backend::Postgres => {
@@ -245,9 +243,8 @@ impl Store {
                 // writer's connection and the sweeps' leases; reads scale.
                 let pool =
                     |n| AnyPoolOptions::new().max_connections(n).acquire_timeout(Duration::from_secs(10));
-                let write = pool(2).connect(url).await?;
-                POSTGRES_MIGRATIONS.run(&write).await?;
-                (write, pool(16).connect(url).await?)
+                migrations::postgres(url).await?;
+                (pool(2).connect(url).await?, pool(16).connect(url).await?)
             }
         };
         let subscriptions = std::sync::Arc::new(webhooks::Subscriptions::default());
