@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::policy::PolicySet;
 use crate::providers::{Forwarder, ProviderSettings, Providers};
 use crate::service::alerts::{Alerts, Thresholds};
+use crate::service::retention::Retention;
 use crate::service::{Policies, Services};
 use crate::store::Store;
 use crate::tls::Tls;
@@ -92,7 +93,17 @@ impl App {
             webhook_targets,
             alerts,
         });
-        workers.push(tokio::spawn(expire_approvals(svc.clone(), config.approval_sweep)));
+        let expiring = svc.clone();
+        workers.push(tokio::spawn(periodically(config.approval_sweep, move || {
+            expire_approvals(expiring.clone())
+        })));
+        if !config.retention_sweep.is_zero() {
+            let retention = Retention { webhooks: Some(config.webhook_retention).filter(|d| !d.is_zero()) };
+            let (store, clock) = (svc.store.clone(), svc.clock.clone());
+            workers.push(tokio::spawn(periodically(config.retention_sweep, move || {
+                delete_expired(store.clone(), clock.now(), retention)
+            })));
+        }
         workers.push(dispatcher.start()?);
         let state = Arc::new(AppState::new(svc, config, asa_secret));
         Ok(App { state, tls, workers })
@@ -161,17 +172,36 @@ fn dev_secret_box(database_url: &str) -> anyhow::Result<SecretBox> {
     SecretBox::from_key(key.trim()).context("dev encryption key")
 }
 
-/// Expires overdue approvals now (deadlines that passed while the gateway
-/// was down) and then every `approval_sweep`.
-async fn expire_approvals(svc: Arc<Services>, every: std::time::Duration) {
-    let mut tick = tokio::time::interval(every);
+/// Runs `round` now and then every `period`; a round that overruns delays
+/// the next one.
+async fn periodically<F: std::future::Future<Output = ()>>(
+    period: std::time::Duration,
+    round: impl Fn() -> F,
+) {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match crate::service::approvals::expire_overdue(&svc).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(expired = n, "expired overdue approvals"),
-            Err(e) => tracing::warn!(error = %e, "could not expire overdue approvals"),
-        }
+        round().await;
+    }
+}
+
+/// Expires overdue approvals (at start: deadlines that passed while the
+/// gateway was down).
+async fn expire_approvals(svc: Arc<Services>) {
+    match crate::service::approvals::expire_overdue(&svc).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(expired = n, "expired overdue approvals"),
+        Err(e) => tracing::warn!(error = %e, "could not expire overdue approvals"),
+    }
+}
+
+/// Deletes what is past its retention at `now` (see `service::retention`).
+async fn delete_expired(store: Store, now: chrono::DateTime<chrono::Utc>, retention: Retention) {
+    match crate::service::retention::sweep(&store, now, retention).await {
+        Ok(deleted) if deleted.total() == 0 => {}
+        Ok(deleted) => tracing::info!(%deleted, "deleted data past its retention"),
+        Err(e) => tracing::warn!(error = %e, "could not delete data past its retention"),
     }
 }
 

@@ -128,6 +128,18 @@ pub struct Config {
     #[arg(long, env = "PURSER_APPROVAL_SWEEP", default_value = "1s", value_parser = humantime::parse_duration)]
     pub approval_sweep: std::time::Duration,
 
+    /// How long finished webhook deliveries (delivered, or failed for
+    /// good) and their events are kept, e.g. `30d`; `0` keeps them
+    /// forever. Pending deliveries are kept whatever their age.
+    #[arg(long, env = "PURSER_WEBHOOK_RETENTION", default_value = "30d", value_parser = humantime::parse_duration)]
+    pub webhook_retention: std::time::Duration,
+
+    /// How often data past its retention (webhooks, expired console
+    /// sessions and seen signatures) is deleted. Also done once at start;
+    /// `0` never deletes anything.
+    #[arg(long, env = "PURSER_RETENTION_SWEEP", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub retention_sweep: std::time::Duration,
+
     /// Reads (GET) per minute per credential, or per client address for
     /// requests without one. `0` disables (for benchmarks).
     #[arg(long, env = "PURSER_RATE_LIMIT_READS", default_value_t = 600)]
@@ -306,6 +318,8 @@ impl Config {
             max_body_bytes: 64 * 1024,
             request_timeout: std::time::Duration::from_secs(30),
             approval_sweep: std::time::Duration::from_millis(20),
+            webhook_retention: std::time::Duration::from_secs(30 * 86_400),
+            retention_sweep: std::time::Duration::from_secs(3600),
             encryption_key: Some("test-encryption-key-0123456789abcdef".to_owned()),
             webhook_allowed_nets: Vec::new(),
             tls_cert: None,

@@ -8,6 +8,7 @@
 //!   reconciler;
 //! - `purser_failed_auth_total`, `purser_rate_limited_total`: the limits
 //!   middleware;
+//! - `purser_retention_deleted_total{kind}`: the retention sweep;
 //! - `purser_webhook_backlog`, `purser_payments_processing`: read from the
 //!   store at scrape time.
 

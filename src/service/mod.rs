@@ -13,6 +13,7 @@ pub mod console;
 pub mod dev;
 pub mod kill_switch;
 pub mod payments;
+pub mod retention;
 pub mod signing;
 pub mod webhooks;
 

@@ -25,6 +25,7 @@ mod cards;
 mod kill_switch;
 mod migrations;
 mod payments;
+mod retention;
 mod signing;
 mod webhooks;
 mod writer;
@@ -43,6 +44,7 @@ pub use approvals::{ApprovalState, ConsoleSession};
 pub use audit::AuditFilter;
 pub use cards::IssuedAuthorization;
 pub use payments::{Claim, DecisionContext, ForwardOutcome, NewPayment, PaymentFilter, SpendQuery};
+pub use retention::Expired;
 pub use webhooks::{AttemptResult, DueDelivery, EndpointPatch, SealedSecrets};
 
 /// One page of a list as the store reads it: at most `limit` items, after

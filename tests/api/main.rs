@@ -24,6 +24,7 @@ mod provider_isolation;
 mod provider_lithic;
 mod provider_turnkey;
 mod replicas;
+mod retention;
 mod secrets_in_logs;
 mod signatures;
 mod sim;

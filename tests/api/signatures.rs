@@ -15,7 +15,7 @@ fn base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-async fn register(
+pub(crate) async fn register(
     app: &TestApp,
     agent: &Agent,
     key: &SigningKey,
@@ -29,7 +29,7 @@ async fn register(
 }
 
 /// The signing recipe, as an agent implements it.
-fn signed(
+pub(crate) fn signed(
     app: &TestApp,
     agent: &Agent,
     key: &SigningKey,
