@@ -283,7 +283,7 @@ async fn create_agents(
         let agent: serde_json::Value = http
             .post(format!("{base}/v1/agents"))
             .bearer_auth(admin)
-            .json(&json!({ "name": format!("bench-{i}"), "policy": "bench", "trust_level": "custom" }))
+            .json(&json!({ "name": format!("bench-{i}"), "policy": "bench" }))
             .send()
             .await?
             .json()

@@ -169,6 +169,9 @@ pub enum ErrorCode {
     CardExists,
     /// 422: The named policy is not loaded; the message lists the known policies.
     UnknownPolicy,
+    /// 422: An agent's `trust_level` is `low`, `medium` or `high`; `custom` belongs to a policy (which
+    /// then sets its own limits), never to an agent.
+    InvalidTrustLevel,
     /// 413: The request body is larger than the configured limit (64 KiB by default).
     PayloadTooLarge,
     /// 415: A request with a body must be sent with `Content-Type: application/json`.
@@ -195,6 +198,9 @@ pub enum ErrorCode {
     RequestTimeout,
     /// 409: This Ed25519 public key is already registered.
     SigningKeyExists,
+    /// 409: The API key cannot be rotated: it is revoked, has expired, or was already rotated (the
+    /// message names its successor, which can be). Create a new key instead.
+    KeyNotRotatable,
     /// 409: The kill switch is engaged: nothing can be approved until it is released.
     KillSwitchEngaged,
 }

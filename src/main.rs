@@ -91,8 +91,20 @@ enum WebhookCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the hash chain; report the first changed, removed or reordered record.
+    /// Check the hash chain; report the first changed, removed or reordered
+    /// record. Refuses a database that does not exist.
     Verify {
+        #[arg(long, env = "PURSER_DATABASE_URL", default_value = "sqlite://purser.db")]
+        database_url: String,
+        /// A head recorded earlier (`purser audit head`, the
+        /// `audit.checkpoint` webhook): the chain must reach it, which shows
+        /// records removed from its end.
+        #[arg(long, value_name = "SEQ:SHA256")]
+        expect_head: Option<purser::service::audit::Head>,
+    },
+    /// Print the chain's head, `<seq>:<sha256>`, to keep outside the
+    /// database for `verify --expect-head`.
+    Head {
         #[arg(long, env = "PURSER_DATABASE_URL", default_value = "sqlite://purser.db")]
         database_url: String,
     },
@@ -119,7 +131,10 @@ fn main() -> ExitCode {
         Command::Webhook { command: WebhookCommand::Verify { secret, id, timestamp, signature } } => {
             webhook_verify(&secret, &id, &timestamp, &signature)
         }
-        Command::Audit { command: AuditCommand::Verify { database_url } } => audit_verify(&database_url),
+        Command::Audit { command: AuditCommand::Verify { database_url, expect_head } } => {
+            audit_verify(&database_url, expect_head.as_ref())
+        }
+        Command::Audit { command: AuditCommand::Head { database_url } } => audit_head(&database_url),
         Command::Token => {
             println!("{}", purser::auth::generate(purser::auth::ADMIN_TOKEN_PREFIX));
             Ok(())
@@ -190,10 +205,23 @@ fn policy_check(dir: &std::path::Path, deny_warnings: bool) -> anyhow::Result<()
 }
 
 #[tokio::main]
-async fn audit_verify(database_url: &str) -> anyhow::Result<()> {
-    let store = purser::store::Store::connect(database_url).await?;
-    let checked = purser::service::audit::verify(&store).await?;
-    println!("audit chain intact: {checked} records");
+async fn audit_verify(
+    database_url: &str,
+    expect: Option<&purser::service::audit::Head>,
+) -> anyhow::Result<()> {
+    let store = purser::store::Store::open_existing(database_url).await?;
+    let verified = purser::service::audit::verify(&store, expect).await?;
+    let head = verified.head.map_or("empty".to_owned(), |h| format!("head {h}"));
+    println!("audit chain intact: {} records, {head}", verified.checked);
+    Ok(())
+}
+
+#[tokio::main]
+async fn audit_head(database_url: &str) -> anyhow::Result<()> {
+    let store = purser::store::Store::open_existing(database_url).await?;
+    let head =
+        purser::service::audit::head(&store).await?.ok_or(anyhow::anyhow!("the audit log is empty"))?;
+    println!("{head}");
     Ok(())
 }
 

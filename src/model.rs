@@ -98,6 +98,11 @@ pub struct ApiKey {
     pub created_at: String,
     #[schema(value_type = Option<Timestamp>)]
     pub revoked_at: Option<String>,
+    /// The key a rotation replaced this one with; set from the rotation on
+    /// (the key works until `expires_at`, the end of the grace period, and
+    /// cannot be rotated again: rotate its successor).
+    #[schema(pattern = "^key_[0-9a-z]{26}$")]
+    pub replaced_by: Option<String>,
 }
 
 /// A whole number as JSON may write it: `8`, or `8.0` (JSON Schema counts

@@ -10,6 +10,7 @@ use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
+use super::strict_json::Strict;
 use crate::api::AppState;
 use crate::error::{Error, ErrorCode};
 
@@ -114,9 +115,20 @@ async fn body_bytes(req: Request, state: &Arc<AppState>) -> Result<Bytes, Error>
 }
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<JsonBody<T>, Error> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+    let not_json = |e: serde_json::Error| {
         Error::invalid(ErrorCode::InvalidJson, format!("request body is not valid JSON: {e}"))
-    })?;
+    };
+    let mut reader = serde_json::Deserializer::from_slice(bytes);
+    let value = match serde_path_to_error::deserialize(&mut reader) {
+        Ok(Strict(value)) => value,
+        // Well-formed, but an object repeats a key.
+        Err(e) if e.inner().is_data() => {
+            let at = location(e.path(), &e.inner().to_string(), true);
+            return Err(Error::invalid(ErrorCode::InvalidRequest, e.into_inner().to_string()).at_some(at));
+        }
+        Err(e) => return Err(not_json(e.into_inner())),
+    };
+    reader.end().map_err(not_json)?;
     if !value.is_object() {
         return Err(Error::invalid(ErrorCode::InvalidRequest, "request body must be a JSON object"));
     }

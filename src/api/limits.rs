@@ -166,15 +166,17 @@ pub async fn middleware(State(state): State<Arc<AppState>>, req: Request, next: 
     }
     let ip = client_ip(req.headers(), req.extensions(), &state.config.trusted_proxies);
     let limits = &state.limits;
-    if let Some(wait) = ip.and_then(|ip| limits.blocked_for(ip)) {
+    let charged_later = carries_credential(&req) && resolves_credential(&path);
+    // A braked address is refused outright, except for requests that carry
+    // a credential: one misconfigured client behind a NAT must not lock out
+    // every agent there. Those are answered normally when the credential is
+    // valid, and `429` (never `401`) when it is not, which extends the brake.
+    let braked = ip.and_then(|ip| limits.blocked_for(ip));
+    if let Some(wait) = braked.filter(|_| !charged_later) {
         return rate_limited(wait).into_response();
     }
-    let credential =
-        req.headers().contains_key(header::AUTHORIZATION) || req.headers().contains_key(signature::SIGNATURE);
-    let charged_later = credential && resolves_credential(&path);
     if !charged_later && !issuer_callback(&path) {
-        let subject = format!("ip:{}", ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()));
-        if let Err(e) = limits.charge(req.method(), &subject, KeyRateLimit::default()) {
+        if let Err(e) = limits.charge(req.method(), &address(ip), KeyRateLimit::default()) {
             return e.into_response();
         }
     }
@@ -184,9 +186,33 @@ pub async fn middleware(State(state): State<Arc<AppState>>, req: Request, next: 
         if let Some(ip) = ip {
             limits.failed(ip);
             record_failure(&state, ip, &path);
+            if let Some(wait) = limits.blocked_for(ip).filter(|_| braked.is_some()) {
+                return rate_limited(wait).into_response();
+            }
         }
     }
     response
+}
+
+/// Charges a request no handler took (no route, or not that method) to its
+/// address when it carried a credential: the middleware left it to the
+/// handler, and a bearer header alone must not buy unlimited requests.
+pub fn charge_unrouted(state: &AppState, req: &Request) -> Result<(), Error> {
+    if !(carries_credential(req) && resolves_credential(req.uri().path())) {
+        // Charged to its address already, by the middleware.
+        return Ok(());
+    }
+    let ip = client_ip(req.headers(), req.extensions(), &state.config.trusted_proxies);
+    state.limits.charge(req.method(), &address(ip), KeyRateLimit::default())
+}
+
+fn carries_credential(req: &Request) -> bool {
+    req.headers().contains_key(header::AUTHORIZATION) || req.headers().contains_key(signature::SIGNATURE)
+}
+
+/// The budget of requests judged by their address.
+fn address(ip: Option<IpAddr>) -> String {
+    format!("ip:{}", ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()))
 }
 
 /// Audits and counts a failed authentication in the background: the

@@ -20,6 +20,7 @@ mod payments;
 mod request_id;
 mod signature;
 mod state;
+mod strict_json;
 mod webhooks;
 
 use std::sync::Arc;
@@ -140,8 +141,12 @@ pub fn router(state: Arc<AppState>) -> Router {
     }
     let (routes, _) = routes().split_for_parts();
     let router = routes
-        .fallback(|| async { Error::NotFound("route").into_response() })
-        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed.into_response() })
+        .fallback(|State(state): State<Arc<AppState>>, req: Request| async move {
+            limits::charge_unrouted(&state, &req).err().unwrap_or(Error::NotFound("route")).into_response()
+        })
+        .method_not_allowed_fallback(|State(state): State<Arc<AppState>>, req: Request| async move {
+            limits::charge_unrouted(&state, &req).err().unwrap_or(Error::MethodNotAllowed).into_response()
+        })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), signature::middleware))
         .layer(axum::middleware::from_fn_with_state(state.clone(), timeout))

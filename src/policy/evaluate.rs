@@ -312,9 +312,15 @@ impl Policy {
     }
 
     /// The trust level whose ladder row applies: the policy's pin, else the
-    /// agent's level.
+    /// agent's level. An agent recorded as `custom` (before agents were
+    /// refused that level) gets the `low` row: a policy that leaves a limit
+    /// to the ladder never meets an agent without one, so nothing fails open.
     pub fn effective_trust_level(&self, agent: &AgentFacts) -> TrustLevel {
-        self.trust_level.unwrap_or(agent.trust_level)
+        match (self.trust_level, agent.trust_level) {
+            (Some(pinned), _) => pinned,
+            (None, TrustLevel::Custom) => TrustLevel::Low,
+            (None, level) => level,
+        }
     }
 
     /// Velocity rules for this agent: the policy's own, else the ladder's.

@@ -7,7 +7,7 @@ use super::Act;
 use super::Services;
 use crate::audit::AuditEvent;
 use crate::auth::{self, AGENT_KEY_PREFIX};
-use crate::clock::format_ts;
+use crate::clock::{format_ts, parse_ts};
 use crate::error::{Error, ErrorCode, OrNotFound, Result};
 use crate::ids;
 use crate::model::{Agent, ApiKey, KeyRateLimit, Scope};
@@ -44,8 +44,22 @@ fn require_policy(svc: &Services, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// An agent has a row of the trust ladder, so a policy that leaves a limit
+/// to the ladder always finds one: `custom` (no row) would let it fail open.
+fn require_ladder_level(level: TrustLevel) -> Result<()> {
+    if level == TrustLevel::Custom {
+        return Err(Error::unprocessable(
+            ErrorCode::InvalidTrustLevel,
+            "an agent's trust_level is low, medium or high; `custom` is for policies, which then set \
+             their own limits",
+        ));
+    }
+    Ok(())
+}
+
 pub async fn create_agent(svc: &Services, actor: &str, new: NewAgent) -> Result<Agent> {
     require_policy(svc, &new.policy)?;
+    require_ladder_level(new.trust_level)?;
     svc.audited(actor, move |tx, act| {
         Box::pin(async move {
             let agent = Agent {
@@ -71,6 +85,9 @@ pub async fn create_agent(svc: &Services, actor: &str, new: NewAgent) -> Result<
 pub async fn update_agent(svc: &Services, actor: &str, id: &str, patch: AgentPatch) -> Result<Agent> {
     if let Some(p) = &patch.policy {
         require_policy(svc, p)?;
+    }
+    if let Some(level) = patch.trust_level {
+        require_ladder_level(level)?;
     }
     let id = id.to_owned();
     svc.audited(actor, move |tx, act| {
@@ -179,7 +196,22 @@ pub async fn rotate_key(
     let (agent_id, key_id) = (agent_id.to_owned(), key_id.to_owned());
     svc.audited(actor, move |tx, act| {
         Box::pin(async move {
-            let mut old = tx.live_key(&agent_id, &key_id).await?.or_not_found("key")?;
+            let mut old = tx.agent_key(&agent_id, &key_id).await?.or_not_found("key")?;
+            // A rotation makes a key with the old one's rights and expiry;
+            // from a dead or already-replaced key it would make one that is
+            // born expired, or dies with the first grace period.
+            let refusal = if old.revoked_at.is_some() {
+                Some("the key is revoked".to_owned())
+            } else if old.expires_at.as_deref().and_then(parse_ts).is_some_and(|at| at <= act.now) {
+                Some("the key has expired".to_owned())
+            } else {
+                old.replaced_by
+                    .as_ref()
+                    .map(|new| format!("the key was already rotated: rotate {new} instead"))
+            };
+            if let Some(why) = refusal {
+                return Err(Error::conflict(ErrorCode::KeyNotRotatable, format!("{why}; create a new key")));
+            }
             let req = KeyRequest {
                 scopes: old.scopes.clone(),
                 expires_at: old.expires_at.clone(),
@@ -195,8 +227,9 @@ pub async fn rotate_key(
                 let end = format_ts(act.now + grace);
                 // Fixed-width timestamps: text order is time order.
                 let until = old.expires_at.clone().filter(|e| *e < end).unwrap_or(end);
-                tx.set_key_expiry(&key_id, &until).await?;
+                tx.replace_key(&key_id, &issued.record.id, &until).await?;
                 old.expires_at = Some(until);
+                old.replaced_by = Some(issued.record.id.clone());
             }
             let event = act.event("key.rotated").agent(&agent_id).subject(&key_id).data(json!({
                 "new_key_id": issued.record.id,
@@ -228,6 +261,7 @@ pub(crate) async fn insert_key(
         expires_at: req.expires_at,
         created_at: act.ts.clone(),
         revoked_at: None,
+        replaced_by: None,
     };
     tx.insert_key(&record, &auth::hash(&key)).await?;
     let event = act.event("key.created").agent(agent_id).subject(&record.id).data(json!({

@@ -1,21 +1,82 @@
 //! Verifying the stored audit chain end to end.
 
+use std::fmt;
+use std::str::FromStr;
+
 use crate::audit::{ChainBreak, ChainVerifier};
 use crate::store::{AuditFilter, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
+    // Not a `source`: the message already says it, once.
     #[error("audit chain broken: {0}")]
-    Broken(#[from] ChainBreak),
+    Broken(ChainBreak),
+    /// The chain is sound but ends before the head recorded elsewhere: its
+    /// newest records were removed (which no link inside it can show).
+    #[error("the audit chain ends at {last}, before the expected head {expected}: records were removed from its end")]
+    HeadNotReached { expected: Head, last: String },
+    #[error("record {seq} is not the expected head {expected}: the chain was rewritten")]
+    HeadMismatch { seq: i64, expected: Head },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Walks the whole chain in order; returns how many records it checked, or
-/// the first changed, removed or reordered record.
-pub async fn verify(store: &Store) -> Result<u64, VerifyError> {
+impl From<ChainBreak> for VerifyError {
+    fn from(e: ChainBreak) -> Self {
+        VerifyError::Broken(e)
+    }
+}
+
+/// The chain's newest record, as `<seq>:<sha256>`: kept outside the
+/// database (a ticket, a log, the `audit.checkpoint` webhook), it shows
+/// removals from the end that the chain itself cannot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub seq: i64,
+    pub hash: String,
+}
+
+impl fmt::Display for Head {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.seq, self.hash)
+    }
+}
+
+impl FromStr for Head {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Head, String> {
+        let (seq, hash) =
+            s.split_once(':').ok_or("a head is <seq>:<sha256>, as `purser audit head` prints it")?;
+        let seq = seq.parse().map_err(|_| format!("{seq:?} is not a record number"))?;
+        let hex = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !hex {
+            return Err(format!("{hash:?} is not a SHA-256 in lower-case hex"));
+        }
+        Ok(Head { seq, hash: hash.to_owned() })
+    }
+}
+
+/// The newest record's head, without walking the chain; `None` when the
+/// log is empty.
+pub async fn head(store: &Store) -> Result<Option<Head>, StoreError> {
+    Ok(store.audit_head().await?.map(|(seq, hash)| Head { seq, hash }))
+}
+
+/// What a verification found: how many records, and the head.
+#[derive(Debug)]
+pub struct Verified {
+    pub checked: u64,
+    pub head: Option<Head>,
+}
+
+/// Walks the whole chain in order; answers how many records it checked and
+/// its head, or the first changed, removed or reordered record. With
+/// `expect`, the chain must also pass through that head.
+pub async fn verify(store: &Store, expect: Option<&Head>) -> Result<Verified, VerifyError> {
     const PAGE: u32 = 1000;
     let mut verifier = ChainVerifier::default();
+    let mut head = None;
     let mut after = 0;
     loop {
         let page = store
@@ -23,10 +84,23 @@ pub async fn verify(store: &Store) -> Result<u64, VerifyError> {
             .await?;
         for record in &page {
             verifier.check(record)?;
+            if let Some(expected) = expect.filter(|e| e.seq == record.seq) {
+                if expected.hash != record.hash {
+                    return Err(VerifyError::HeadMismatch { seq: record.seq, expected: expected.clone() });
+                }
+            }
+        }
+        if let Some(last) = page.last() {
+            head = Some(Head { seq: last.seq, hash: last.hash.clone() });
         }
         match page.last() {
             Some(last) if page.len() == PAGE as usize => after = last.seq,
-            _ => return Ok(verifier.checked),
+            _ => break,
         }
     }
+    if let Some(expected) = expect.filter(|e| head.as_ref().is_none_or(|h| h.seq < e.seq)) {
+        let last = head.as_ref().map_or("no record at all".to_owned(), Head::to_string);
+        return Err(VerifyError::HeadNotReached { expected: expected.clone(), last });
+    }
+    Ok(Verified { checked: verifier.checked, head })
 }

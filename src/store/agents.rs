@@ -10,9 +10,9 @@ use crate::policy::TrustLevel;
 pub(super) const AGENT_COLUMNS: &str =
     "id, name, policy, trust_level, frozen, frozen_reason, created_at, updated_at";
 const KEY_COLUMNS: &str =
-    "id, agent_id, prefix, scopes, allowed_cidrs, rate_limit, expires_at, created_at, revoked_at";
+    "id, agent_id, prefix, scopes, allowed_cidrs, rate_limit, expires_at, created_at, revoked_at, replaced_by";
 const KEY_COLUMNS_K: &str = "k.id, k.agent_id, k.prefix, k.scopes, k.allowed_cidrs, k.rate_limit, \
-     k.expires_at, k.created_at, k.revoked_at";
+     k.expires_at, k.created_at, k.revoked_at, k.replaced_by";
 
 pub(super) fn agent_from_row(row: &AnyRow) -> Result<Agent> {
     agent_from_prefixed_row(row, "")
@@ -46,6 +46,7 @@ fn key_from_row(row: &AnyRow) -> Result<ApiKey> {
         expires_at: row.get("expires_at"),
         created_at: row.get("created_at"),
         revoked_at: row.get("revoked_at"),
+        replaced_by: row.get("replaced_by"),
     })
 }
 
@@ -234,19 +235,19 @@ impl WriteTx {
     }
 
     /// The live (not revoked) key `key_id` of `agent_id`.
-    pub async fn live_key(&mut self, agent_id: &str, key_id: &str) -> Result<Option<ApiKey>> {
-        let sql = format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ? AND agent_id = ? AND revoked_at IS NULL"
-        );
+    /// The agent's key `key_id`, revoked, expired or replaced as it may be.
+    pub async fn agent_key(&mut self, agent_id: &str, key_id: &str) -> Result<Option<ApiKey>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ? AND agent_id = ?");
         let row = query(&sql).bind(key_id).bind(agent_id).fetch_optional(self.read()).await?;
         row.as_ref().map(key_from_row).transpose()
     }
 
-    /// Moves a key's expiry to `expires_at` (the end of a rotation's grace
-    /// period).
-    pub async fn set_key_expiry(&mut self, key_id: &str, expires_at: &str) -> Result<()> {
-        query("UPDATE api_keys SET expires_at = ? WHERE id = ?")
+    /// Marks a key replaced by `successor`, working until `expires_at` (the
+    /// end of the rotation's grace period).
+    pub async fn replace_key(&mut self, key_id: &str, successor: &str, expires_at: &str) -> Result<()> {
+        query("UPDATE api_keys SET expires_at = ?, replaced_by = ? WHERE id = ?")
             .bind(expires_at)
+            .bind(successor)
             .bind(key_id)
             .execute(self.write())
             .await?;

@@ -38,6 +38,14 @@ pub struct AuditFilter {
 }
 
 impl Store {
+    /// The newest record's `seq` and hash.
+    pub async fn audit_head(&self) -> Result<Option<(i64, String)>> {
+        let row = query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(|r| (r.get("seq"), r.get("hash"))))
+    }
+
     /// Records in chain order matching `f`.
     pub async fn audit_records(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
         let sql = format!(

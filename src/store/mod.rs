@@ -260,6 +260,31 @@ impl Store {
         Ok(store)
     }
 
+    /// [`Store::connect`] to a store that must already exist: the
+    /// operator's tools (`audit verify` on a restored backup) must not
+    /// create an empty database and then find it intact.
+    pub async fn open_existing(url: &str) -> anyhow::Result<Store> {
+        sqlx::any::install_default_drivers();
+        let probe = match Backend::of(url)? {
+            Backend::Sqlite => sqlite_pool(url, "ro", 1).await,
+            Backend::Postgres => Ok(AnyPoolOptions::new().max_connections(1).connect(url).await?),
+        };
+        let found = match probe {
+            Ok(pool) => {
+                let found = query("SELECT 1 FROM audit_log LIMIT 1").fetch_optional(&pool).await.is_ok();
+                pool.close().await;
+                found
+            }
+            Err(_) => false,
+        };
+        if !found {
+            anyhow::bail!(
+                "no purser database at that URL (it does not exist or has no audit log); nothing was created"
+            );
+        }
+        Store::connect(url).await
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }

@@ -1,6 +1,6 @@
 use chrono::Duration;
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::*;
 
@@ -223,11 +223,65 @@ async fn a_rotated_key_keeps_working_for_its_grace_period_only() {
     assert!(third["previous"]["revoked_at"].is_string(), "{third}");
     assert_eq!(app.get(&new_key, "/v1/payments").await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(app.get(third["key"].as_str().unwrap(), "/v1/payments").await.0, StatusCode::OK);
-    assert_eq!(app.admin(Method::POST, &rotate_new, None).await.0, StatusCode::NOT_FOUND);
+    // Revoked, expired or already rotated: 409, never a key born dead.
+    let (status, e) = app.admin(Method::POST, &rotate_new, None).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("key_not_rotatable")),
+        "{e}"
+    );
+    assert_eq!(app.admin(Method::POST, &rotate, None).await.0, StatusCode::CONFLICT, "expired");
     let third_id = third["id"].as_str().unwrap();
     let too_long = json!({ "grace_seconds": 2_592_001 });
     let path = format!("/v1/agents/{}/keys/{third_id}/rotate", a.id);
     assert_eq!(app.admin(Method::POST, &path, Some(too_long)).await.0, StatusCode::BAD_REQUEST);
     let (_, audit) = app.admin(Method::GET, "/v1/audit?type=key.rotated", None).await;
     assert_eq!(audit["data"].as_array().unwrap().len(), 2);
+}
+
+/// Rotating a key in its grace period again would give a key that dies when
+/// the first grace period ends: the replaced key names its successor, and
+/// only the successor can be rotated.
+#[tokio::test]
+async fn a_key_in_its_grace_period_cannot_be_rotated_again() {
+    let app = spawn_app().await;
+    let a = app.create_agent("test").await;
+    let (_, keys) = app.admin(Method::GET, &format!("/v1/agents/{}/keys", a.id), None).await;
+    let old_id = keys["data"][0]["id"].as_str().unwrap().to_owned();
+    let rotate = |id: &str| format!("/v1/agents/{}/keys/{id}/rotate", a.id);
+    let (status, first) =
+        app.admin(Method::POST, &rotate(&old_id), Some(json!({ "grace_seconds": 3600 }))).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!(first["previous"]["replaced_by"], first["id"]);
+    assert_eq!(first["expires_at"], Value::Null, "the new key keeps the old one's (no) expiry");
+    let (status, e) = app.admin(Method::POST, &rotate(&old_id), Some(json!({ "grace_seconds": 3600 }))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains(first["id"].as_str().unwrap()), "{e}");
+    // The successor rotates, and its successor outlives the first grace.
+    let (status, second) = app.admin(Method::POST, &rotate(first["id"].as_str().unwrap()), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    app.clock.advance(Duration::seconds(7200));
+    assert_eq!(app.get(second["key"].as_str().unwrap(), "/v1/payments").await.0, StatusCode::OK);
+}
+
+/// An agent is low, medium or high: `custom` has no ladder row, and a policy
+/// that leaves a limit to the ladder would then apply none.
+#[tokio::test]
+async fn an_agent_cannot_be_custom() {
+    let app = spawn_app().await;
+    let (status, e) = app
+        .admin(
+            Method::POST,
+            "/v1/agents",
+            Some(json!({ "name": "x", "policy": "test", "trust_level": "custom" })),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_trust_level"))
+    );
+    let a = app.create_agent("test").await;
+    let patch = json!({ "trust_level": "custom" });
+    let (status, _) = app.admin(Method::PATCH, &format!("/v1/agents/{}", a.id), Some(patch)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }

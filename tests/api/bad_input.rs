@@ -149,6 +149,15 @@ async fn bad_payment_requests_get_stable_error_codes() {
             "invalid_request",
         ),
         (
+            "repeated key (serde_json would keep the last)",
+            json_ct,
+            Some("k"),
+            br#"{"amount":"1.00","amount":"400.00","currency":"USD","merchant_id":"aws.amazon.com","rail":"card"}"#
+                .to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
             "missing merchant",
             json_ct,
             Some("k"),
@@ -315,6 +324,13 @@ async fn a_400_names_the_field_at_fault() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {e}");
         assert_eq!(e["error"]["param"].as_str(), param, "{body}: {e}");
     }
+    let repeated = br#"{"amount":"1.00","metadata":{"x":1,"x":2}}"#.to_vec();
+    let (_, e) = raw_pay(&app, &a.key, Some("application/json"), Some("k"), repeated).await;
+    assert_eq!(
+        (e["error"]["code"].as_str(), e["error"]["param"].as_str()),
+        (Some("invalid_request"), Some("/metadata/x")),
+        "{e}"
+    );
     let (status, e) = raw_pay(&app, &a.key, Some("application/json"), Some("k"), b"[1]".to_vec()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(e["error"].get("param").is_none(), "{e}");

@@ -26,7 +26,7 @@ fn policy_check_reports_warnings_and_can_deny_them() {
     std::fs::write(
         dir.path().join("a.toml"),
         "[policies.a]\ncurrency = \"USD\"\nrails = [\"card\"]\ntrust_level = \"custom\"\n\
-         per_tx_limit = \"100.00\"\napproval_threshold = \"150.00\"\n",
+         per_tx_limit = \"100.00\"\ndaily_limit = \"1000.00\"\napproval_threshold = \"150.00\"\n",
     )
     .unwrap();
     let out = purser(&["policy", "check", path]);
@@ -94,4 +94,42 @@ async fn serve_dev_without_a_demo_policy_starts_and_says_it_skipped_the_agent() 
         )
         .await;
     assert_eq!(status, reqwest::StatusCode::CREATED, "{agent}");
+}
+
+/// `audit verify` on a mistyped path refuses, creates nothing, and says so
+/// once; `audit head` and `verify --expect-head` catch records removed from
+/// the end of the chain, which no link inside it can show.
+#[tokio::test]
+async fn audit_verify_refuses_a_missing_store_and_catches_a_cut_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("typo.db");
+    let out = purser(&["audit", "verify", "--database-url", &format!("sqlite://{}", typo.display())]);
+    assert!(!out.status.success());
+    assert!(!typo.exists(), "verify created a database");
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.matches("no purser database").count(), 1, "{stderr}");
+
+    let app = spawn_app().await;
+    for i in 0..8 {
+        app.create_approver(&format!("approver-{i}")).await;
+    }
+    let url = app.database_url.clone();
+    let out = purser(&["audit", "head", "--database-url", &url]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let head = text(&out.stdout).trim().to_owned();
+    let (seq, hash) = head.split_once(':').unwrap();
+    assert!(seq.parse::<i64>().unwrap() >= 8 && hash.len() == 64, "{head}");
+    let verify = |expect: &str| purser(&["audit", "verify", "--database-url", &url, "--expect-head", expect]);
+    assert!(verify(&head).status.success());
+
+    // Remove the newest five records: the links that remain are sound.
+    let raw = sqlx::AnyPool::connect(&url).await.unwrap();
+    let cut = format!("DELETE FROM audit_log WHERE seq > {}", seq.parse::<i64>().unwrap() - 5);
+    sqlx::query(&cut).execute(&raw).await.unwrap();
+    assert!(purser(&["audit", "verify", "--database-url", &url]).status.success(), "without a head");
+    let out = verify(&head);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("removed from its end"), "{}", text(&out.stderr));
+    sqlx::query("DELETE FROM audit_log").execute(&raw).await.unwrap();
+    assert!(!verify(&head).status.success(), "an emptied log");
 }

@@ -170,6 +170,16 @@ async fn console_forms_need_a_session_and_its_csrf_token() {
 
     let bad = http.post(app.url("/console/login")).form(&[("token", "psr_appr_nope")]).send().await.unwrap();
     assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+    // Login CSRF: a form posted from another site signs nobody in.
+    let forged = http
+        .post(app.url("/console/login"))
+        .header("origin", "https://evil.example")
+        .form(&[("token", alice.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert!(forged.headers().get("set-cookie").is_none());
     let ok = http.post(app.url("/console/login")).form(&[("token", alice.as_str())]).send().await.unwrap();
     assert_eq!(ok.status(), StatusCode::SEE_OTHER);
     let cookie = ok.headers()["set-cookie"].to_str().unwrap().to_owned();

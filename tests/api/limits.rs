@@ -124,9 +124,15 @@ async fn repeated_failed_authentication_is_braked_and_audited() {
         let (status, _) = app.get(&format!("psr_agent_guess-{i}"), "/v1/payments").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    // The address is now refused outright, even with a valid key.
-    let (status, e) = app.get(&a.key, "/v1/payments").await;
+    // The address is braked: another guess gets 429 (not 401), and so does
+    // a request with no credential; a valid key and the admin token still
+    // work from it (one bad client behind a NAT locks nobody else out).
+    let (status, e) = app.get("psr_agent_guess-7", "/v1/payments").await;
     assert_eq!((status, e["error"]["code"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")));
+    let anonymous = app.http.get(app.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(app.get(&a.key, "/v1/payments").await.0, StatusCode::OK);
+    assert_eq!(app.get(ADMIN_TOKEN, "/v1/agents").await.0, StatusCode::OK);
     // Probes are never limited.
     let probe = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(probe.status(), StatusCode::OK);
@@ -146,6 +152,23 @@ async fn repeated_failed_authentication_is_braked_and_audited() {
     }
     assert!(records.len() >= 6, "{} failures audited", records.len());
     assert!(records.iter().all(|r| r.actor.starts_with("ip:127.0.0.1") && !r.data.contains("guess")));
+}
+
+/// A bearer header on a route that does not exist (or with a method it does
+/// not take) buys nothing: such requests count against the address.
+#[tokio::test]
+async fn unknown_routes_and_methods_are_rate_limited_whatever_the_header() {
+    let app = spawn_app_tweaked(TEST_POLICY, default_start(), |c| c.rate_limit_reads = 5).await;
+    let a = app.create_agent("test").await;
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(app.get(&a.key, "/v1/nope").await.0);
+    }
+    assert_eq!(statuses[..5], [StatusCode::NOT_FOUND; 5], "{statuses:?}");
+    assert_eq!(statuses[5..], [StatusCode::TOO_MANY_REQUESTS; 3], "{statuses:?}");
+    // GET on a POST-only route: 405, and it counts too.
+    let (status, _) = app.get(&a.key, &format!("/v1/agents/{}/freeze", a.id)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "405s count too");
 }
 
 #[tokio::test]

@@ -358,14 +358,14 @@ async fn every_decision_and_admin_change_is_in_a_verifiable_audit_chain() {
 
     // What `purser audit verify` runs: intact, then one edited record is found.
     let store = purser::store::Store::connect(&app.database_url).await.unwrap();
-    let checked = purser::service::audit::verify(&store).await.unwrap();
+    let checked = purser::service::audit::verify(&store, None).await.unwrap().checked;
     assert_eq!(checked, records.len() as u64);
     let raw = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
     sqlx::query("UPDATE audit_log SET data = '{\"amount\":\"0.01\"}' WHERE seq = 3")
         .execute(&raw)
         .await
         .unwrap();
-    let broken = purser::service::audit::verify(&store).await.unwrap_err().to_string();
+    let broken = purser::service::audit::verify(&store, None).await.unwrap_err().to_string();
     assert!(broken.contains("seq 3"), "{broken}");
 }
 

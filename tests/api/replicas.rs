@@ -178,7 +178,7 @@ async fn killing_a_replica_mid_load_loses_no_payment_audit_record_or_webhook() {
         .collect();
     assert!(acknowledged.iter().all(|p| decided.contains(p["id"].as_str().unwrap())));
     let store = purser::store::Store::connect(&cluster.database_url).await.unwrap();
-    purser::service::audit::verify(&store).await.expect("audit chain intact");
+    purser::service::audit::verify(&store, None).await.expect("audit chain intact");
 
     // ... and both its webhooks delivered (leases of the dead replica's
     // claims expire; the survivor sends them).

@@ -125,7 +125,7 @@ struct LoginForm {
 /// cookie (`HttpOnly`, `SameSite=Strict`, `Path=/console`, `Max-Age` 8
 /// hours, `Secure` except in `--dev` mode) and redirects to `/console`.
 /// Audited (`console.sign_in`). A body that is not a form with a `token` is
-/// `400` (an HTML page).
+/// `400` (an HTML page); a post from another origin is `403`.
 #[utoipa::path(
     post,
     path = "/console/login",
@@ -140,15 +140,24 @@ struct LoginForm {
          body = String),
         (status = 401, description = "Not a valid (live) approver token: the sign-in page with an error.",
          content_type = "text/html", body = String),
+        (status = 403, description = "A cross-origin `Origin` (a form posted from another site): the sign-in \
+            page with an error; no session.", content_type = "text/html", body = String),
         (status = 503, description = "The store is unreachable; nothing was changed. An HTML error page.",
          content_type = "text/html", body = String),
     )
 )]
 async fn login(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     jar: CookieJar,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
+    // Login CSRF: another site must not sign a visitor in (to a session of
+    // the attacker's choosing, or to probe tokens).
+    if !same_origin(&headers) {
+        return (StatusCode::FORBIDDEN, Html(pages::sign_in(Some(CROSS_ORIGIN)).into_string()))
+            .into_response();
+    }
     let Ok(Form(form)) = form else { return bad_form() };
     let approver = match approvals::approver_for_token(&state.svc, form.token.trim()).await {
         Ok(Some(approver)) => approver,
@@ -311,6 +320,8 @@ async fn decide(
     .await;
     result.unwrap_or_else(error_page)
 }
+
+const CROSS_ORIGIN: &str = "Sign in from this console's own page: a form from another site was refused.";
 
 /// A state-changing request must come from a page of this origin when the
 /// browser says where it comes from.

@@ -109,6 +109,17 @@ pub(super) fn compile(ck: &mut Checker, ctx: &Context, name: &str, entry: &Entry
         "approval_threshold",
     ]
     .map(&mut written);
+    if trust_level == Some(TrustLevel::Custom) {
+        // No ladder row fills what a custom policy leaves out.
+        for (key, written) in [("per_tx_limit", &per_tx), ("daily_limit", &daily)] {
+            if written.is_none() {
+                ck.at(
+                    &field("trust_level").map_or(policy_span.clone(), Node::span),
+                    format!("{context} has trust_level \"custom\", so no trust ladder fills its limits: it must set `{key}`"),
+                );
+            }
+        }
+    }
     let value = |w: &Written| w.as_ref().and_then(|(v, _)| *v);
     let limits = Limits {
         per_tx: value(&per_tx),

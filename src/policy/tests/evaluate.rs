@@ -5,7 +5,7 @@ use super::*;
 
 #[test]
 fn per_tx_limit_exactly_at_passes_one_cent_over_fails() {
-    let p = policy("trust_level = \"custom\"\nper_tx_limit = \"50.00\"\n");
+    let p = policy("trust_level = \"custom\"\nper_tx_limit = \"50.00\"\ndaily_limit = \"100000.00\"\n");
     assert_approve(&eval(&p, low(), &cloud("50.00"), &seen()));
     let dec = eval(&p, low(), &cloud("50.01"), &seen());
     assert_deny(&dec, &[ReasonCode::PerTxLimit]);
@@ -17,7 +17,7 @@ fn per_tx_limit_exactly_at_passes_one_cent_over_fails() {
 
 #[test]
 fn fee_counts_towards_limits() {
-    let p = policy("trust_level = \"custom\"\nper_tx_limit = \"50.00\"\n");
+    let p = policy("trust_level = \"custom\"\nper_tx_limit = \"50.00\"\ndaily_limit = \"100000.00\"\n");
     let mut pay = cloud("49.99");
     pay.fee = d("0.01");
     assert_approve(&eval(&p, low(), &pay, &seen()));
@@ -29,7 +29,7 @@ fn fee_counts_towards_limits() {
 #[test]
 fn window_limits_exactly_at_pass_one_cent_over_fail() {
     let p = policy(
-        "trust_level = \"custom\"\ndaily_limit = \"100.00\"\nweekly_limit = \"300.00\"\nmonthly_limit = \"500.00\"\nlifetime_limit = \"800.00\"\n",
+        "trust_level = \"custom\"\nper_tx_limit = \"100.00\"\ndaily_limit = \"100.00\"\nweekly_limit = \"300.00\"\nmonthly_limit = \"500.00\"\nlifetime_limit = \"800.00\"\n",
     );
     type SetSpent = fn(&mut SpendSnapshot, Decimal);
     let cases: [(SetSpent, ReasonCode, &str, &str); 4] = [
@@ -54,7 +54,7 @@ fn window_limits_exactly_at_pass_one_cent_over_fail() {
 
 #[test]
 fn daily_reason_message_and_amounts() {
-    let p = policy("trust_level = \"custom\"\ndaily_limit = \"100.00\"\n");
+    let p = policy("trust_level = \"custom\"\nper_tx_limit = \"100.00\"\ndaily_limit = \"100.00\"\n");
     let spend = SpendSnapshot { day: d("95"), ..seen() };
     let dec = eval(&p, low(), &cloud("10"), &spend);
     let r = &dec.reasons[0];
@@ -83,7 +83,7 @@ fn merchant_cap_exactly_at_passes_one_cent_over_fails() {
 
 #[test]
 fn usdc_sub_cent_amounts_are_not_rounded_onto_the_limit() {
-    let p = policy("trust_level = \"custom\"\ncurrencies = [\"USD\", \"USDC\"]\nper_tx_limit = \"50.00\"\n");
+    let p = policy("trust_level = \"custom\"\ncurrencies = [\"USD\", \"USDC\"]\nper_tx_limit = \"50.00\"\ndaily_limit = \"100000.00\"\n");
     let mut pay = cloud("50.000001");
     pay.currency = Currency::Usdc;
     let dec = eval(&p, low(), &pay, &seen());
@@ -98,7 +98,7 @@ fn usdc_sub_cent_amounts_are_not_rounded_onto_the_limit() {
 
 #[test]
 fn every_failing_rule_is_listed_in_code_order() {
-    let p = policy("trust_level = \"custom\"\nper_tx_limit = \"50.00\"\napproval_threshold = \"10.00\"\n");
+    let p = policy("trust_level = \"custom\"\nper_tx_limit = \"50.00\"\ndaily_limit = \"100000.00\"\napproval_threshold = \"10.00\"\n");
     let frozen = AgentFacts { trust_level: TrustLevel::Low, frozen: true };
     let dec = eval(&p, frozen, &pay("60.00", "casino.example", Some("gambling")), &seen());
     assert_deny(&dec, &[ReasonCode::PerTxLimit, ReasonCode::CategoryBlocked, ReasonCode::AgentFrozen]);
@@ -191,15 +191,23 @@ fn pinned_policy_ignores_the_agents_level() {
 
 #[test]
 fn custom_has_no_ladder() {
-    let p = policy("trust_level = \"custom\"\ndaily_limit = \"10000.00\"\n");
-    assert_eq!(p.effective_limits(&low()).per_tx, None);
+    let p = policy("trust_level = \"custom\"\nper_tx_limit = \"9500.00\"\ndaily_limit = \"10000.00\"\n");
+    assert_eq!(p.effective_limits(&low()).weekly, None, "no ladder row fills it");
     assert!(p.velocity_rules(&low()).is_empty());
     assert_approve(&eval(&p, low(), &cloud("9000.00"), &seen()));
-    // A custom agent under an unpinned policy: only the policy's own limits.
+    // An agent recorded as custom under an unpinned policy gets the low
+    // row where the policy is silent: nothing fails open.
     let unpinned = policy("per_tx_limit = \"20.00\"\n");
     let custom = agent(TrustLevel::Custom);
     let l = unpinned.effective_limits(&custom);
-    assert_eq!(l, Limits { per_tx: Some(d("20.00")), ..Limits::default() });
+    let low_row = Limits {
+        per_tx: Some(d("20.00")),
+        daily: Some(d("100")),
+        weekly: Some(d("500")),
+        monthly: Some(d("1000")),
+        lifetime: None,
+    };
+    assert_eq!(l, low_row);
     assert_approve(&eval(&unpinned, custom, &cloud("20.00"), &seen()));
 }
 

@@ -47,6 +47,21 @@ daily_limit = \"100.00\"
     );
 }
 
+/// A custom policy has no ladder row to fill what it leaves out: it must set
+/// its per-payment and daily limits, or nothing would limit them.
+#[test]
+fn a_custom_policy_must_set_its_limits() {
+    let text = "[policies.p]\ntrust_level = \"custom\"\ncurrency = \"USD\"\nrails = [\"card\"]\nweekly_limit = \"900.00\"\n";
+    let errors = load_errors(&[("p.toml", text)]);
+    assert_error(&errors, "p.toml", 2, "must set `per_tx_limit`");
+    assert_error(&errors, "p.toml", 2, "must set `daily_limit`");
+    assert_eq!(errors.len(), 2);
+    // An agent stored as custom before that was refused gets the low row.
+    let p = policy("daily_limit = \"100.00\"\n");
+    let d = eval(&p, agent(TrustLevel::Custom), &cloud("60.00"), &seen());
+    assert_eq!(codes(&d), [ReasonCode::PerTxLimit], "the low row's 50.00 per payment applies");
+}
+
 #[test]
 fn pinned_ladder_values_are_checked() {
     let text = "[policies.p]\ntrust_level = \"low\"\ncurrency = \"USD\"\nrails = [\"card\"]\ndaily_limit = \"20.00\"\n";
@@ -81,7 +96,7 @@ fn pinned_ladder_values_are_checked() {
 #[test]
 fn an_approval_threshold_is_a_warning_only_when_nothing_reaches_it() {
     let with = |extra: &str| {
-        format!("[policies.p]\ntrust_level = \"custom\"\ncurrency = \"USD\"\nrails = [\"card\"]\nper_tx_limit = \"100.00\"\n{extra}")
+        format!("[policies.p]\ntrust_level = \"custom\"\ncurrency = \"USD\"\nrails = [\"card\"]\nper_tx_limit = \"100.00\"\ndaily_limit = \"1000.00\"\n{extra}")
     };
     // 150 × 0.5 = 75 < 100: a first payment of 80 to a merchant needs approval.
     let reachable = with("approval_threshold = \"150.00\"\n");
@@ -97,7 +112,7 @@ fn an_approval_threshold_is_a_warning_only_when_nothing_reaches_it() {
     assert_error(
         &warnings,
         "p.toml",
-        6,
+        7,
         "approval_threshold 150.00 never triggers: payments above per_tx_limit 100.00 are denied",
     );
     // Exactly at per_tx: a payment of 100.00 is not above 100.00.
