@@ -330,8 +330,15 @@ pub struct Payment {
     pub currency: Currency,
     /// Lower-cased.
     pub merchant_id: String,
-    /// Lower-cased; null when the request had none.
+    /// The category the policy evaluated, lower-cased: the merchant
+    /// directory's when it knows the merchant (whatever the agent
+    /// declared), else the declared one; null when neither gave one.
     pub merchant_category: Option<String>,
+    /// What the agent declared when the merchant directory gave the
+    /// merchant another category; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub declared_category: Option<String>,
     /// Lower-cased; the policy's first rail when the request had none.
     pub rail: String,
     /// Present only when the request had one.

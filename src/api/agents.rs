@@ -124,7 +124,7 @@ async fn list(
     _: Admin,
     QueryParams(q): QueryParams<PageQuery>,
 ) -> Result<Json<Page<Agent>>> {
-    let req = Paging::admin(Some("agt_")).query(&q)?;
+    let req = Paging::ADMIN.query(&q)?;
     Ok(Json(req.page(state.svc.store.agents(req.slice).await?, |a| a.id.clone())))
 }
 
@@ -563,7 +563,7 @@ async fn list_keys(
     PathParams(id): PathParams<String>,
     QueryParams(q): QueryParams<PageQuery>,
 ) -> Result<Json<Page<ApiKey>>> {
-    let req = Paging::admin(Some("key_")).query(&q)?;
+    let req = Paging::ADMIN.query(&q)?;
     state.svc.store.agent(&id).await?.ok_or(Error::NotFound("agent"))?;
     Ok(Json(req.page(state.svc.store.keys(&id, req.slice).await?, |k| k.id.clone())))
 }
@@ -683,7 +683,7 @@ async fn list_signing_keys(
     PathParams(id): PathParams<String>,
     QueryParams(q): QueryParams<PageQuery>,
 ) -> Result<Json<Page<SigningKey>>> {
-    let req = Paging::admin(Some("sk_")).query(&q)?;
+    let req = Paging::ADMIN.query(&q)?;
     state.svc.store.agent(&id).await?.ok_or(Error::NotFound("agent"))?;
     Ok(Json(req.page(state.svc.store.signing_keys(&id, req.slice).await?, |k| k.id.clone())))
 }

@@ -110,7 +110,7 @@ async fn list_approvers(
     _: Admin,
     QueryParams(q): QueryParams<PageQuery>,
 ) -> Result<Json<Page<Approver>>> {
-    let req = Paging::admin(Some("apr_")).query(&q)?;
+    let req = Paging::ADMIN.query(&q)?;
     Ok(Json(req.page(state.svc.store.approvers(req.slice).await?, |a| a.id.clone())))
 }
 
@@ -161,6 +161,7 @@ struct ListQuery {
     /// `next_cursor` of the previous page, to get the one after it.
     /// Anything else: `400 invalid_cursor`.
     #[serde(default, deserialize_with = "empty_as_none")]
+    #[param(pattern = "^apv_[0-9a-z]{1,64}$")]
     cursor: Option<String>,
 }
 

@@ -59,6 +59,7 @@ struct AuditQuery {
     /// `next_cursor` of the previous page, to get the one after it.
     /// Anything else: `400 invalid_cursor`.
     #[serde(default, deserialize_with = "empty_as_none")]
+    #[param(pattern = "^[0-9]{1,18}$")]
     cursor: Option<String>,
     /// Download every selected record (oldest first, all pages, streamed) as
     /// JSON lines (`jsonl`: `application/x-ndjson`, one record per line, the

@@ -107,7 +107,7 @@ async fn list(
     PathParams(agent_id): PathParams<String>,
     QueryParams(q): QueryParams<PageQuery>,
 ) -> Result<Json<Page<Card>>> {
-    let req = Paging::admin(None).query(&q)?;
+    let req = Paging::ADMIN.query(&q)?;
     state.svc.store.agent(&agent_id).await?.ok_or(Error::NotFound("agent"))?;
     Ok(Json(req.page(state.svc.store.cards(&agent_id, req.slice).await?, |c| c.card_token.clone())))
 }

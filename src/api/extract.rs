@@ -133,7 +133,7 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<JsonBody<T>, Error> {
         return Err(Error::invalid(ErrorCode::InvalidRequest, "request body must be a JSON object"));
     }
     if let Some(at) = nul_at(&value, String::new()) {
-        return Err(nul_refused().at(at));
+        return Err(nul_refused().at_some(Some(at).filter(|at| !at.is_empty())));
     }
     let body = serde_path_to_error::deserialize(&value).map_err(|e| {
         let at = location(e.path(), &e.inner().to_string(), true);
@@ -164,6 +164,10 @@ fn location(path: &serde_path_to_error::Path, message: &str, pointer: bool) -> O
     if let Some(field) = named.filter(|field| tokens.last().map(String::as_str) != Some(field)) {
         tokens.push(field.to_owned());
     }
+    // No location may hold NUL: name what holds the token that has one.
+    if let Some(first) = tokens.iter().position(|t| t.contains('\0')) {
+        tokens.truncate(first);
+    }
     if tokens.is_empty() {
         None
     } else if pointer {
@@ -192,8 +196,11 @@ fn nul_at(value: &serde_json::Value, at: String) -> Option<String> {
         serde_json::Value::Array(items) => {
             items.iter().enumerate().find_map(|(i, item)| nul_at(item, child(&i.to_string())))
         }
+        // A key with NUL in it cannot be named (no pointer may hold NUL):
+        // the object holding it is.
         serde_json::Value::Object(map) => {
-            map.iter().find_map(|(k, v)| if k.contains('\0') { Some(child(k)) } else { nul_at(v, child(k)) })
+            map.iter()
+                .find_map(|(k, v)| if k.contains('\0') { Some(at.clone()) } else { nul_at(v, child(k)) })
         }
         _ => None,
     }

@@ -34,17 +34,17 @@ pub enum PageErrors {
 pub struct Paging {
     pub default_limit: u32,
     pub max_limit: u32,
-    /// The prefix of the ids its cursors are (`agt_`); `None` when the key
-    /// is not one of purser's ids (a card's provider token).
+    /// The prefix of the ids its cursors are (`pay_`), whose lists refuse
+    /// anything else; `None`: any printable key (the admin lists, whose
+    /// keys include providers' card tokens; an unknown one positions the
+    /// page as it sorts).
     pub cursor_prefix: Option<&'static str>,
 }
 
 impl Paging {
     /// The admin lists: agents, keys, signing keys, approvers, cards,
     /// webhook endpoints and delivery attempts.
-    pub const fn admin(cursor_prefix: Option<&'static str>) -> Paging {
-        Paging { default_limit: 100, max_limit: 1000, cursor_prefix }
-    }
+    pub const ADMIN: Paging = Paging { default_limit: 100, max_limit: 1000, cursor_prefix: None };
 }
 
 /// `limit` and `cursor` of a list that takes nothing else. An empty value
@@ -59,6 +59,7 @@ pub struct PageQuery {
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page, to get the one after it.
     #[serde(default, deserialize_with = "empty_as_none")]
+    #[param(pattern = "^[!-~]{1,128}$")]
     pub cursor: Option<String>,
 }
 
@@ -83,7 +84,9 @@ impl Paging {
                 && cursor.bytes().all(|b| b.is_ascii_graphic())
                 && self.cursor_prefix.is_none_or(|prefix| {
                     cursor.strip_prefix(prefix).is_some_and(|rest| {
-                        !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                        !rest.is_empty()
+                            && rest.len() <= 64
+                            && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
                     })
                 });
             if !looks_like_a_key {

@@ -395,7 +395,7 @@ struct ListQuery {
     /// The `next_cursor` of the previous page; returns payments older than
     /// it. Anything else: `400 invalid_cursor`.
     #[serde(default, deserialize_with = "empty_as_none")]
-    #[param(pattern = "^pay_[A-Za-z0-9_]{26}$")]
+    #[param(pattern = "^pay_[0-9a-z]{1,64}$")]
     cursor: Option<String>,
     /// Admin only: one agent's payments. An agent may pass only its own id
     /// (another id: `403 agent_only`).

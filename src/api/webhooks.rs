@@ -142,7 +142,7 @@ async fn list(
     _: Admin,
     QueryParams(q): QueryParams<PageQuery>,
 ) -> Result<Json<Page<WebhookEndpoint>>> {
-    let req = Paging::admin(Some("wh_")).query(&q)?;
+    let req = Paging::ADMIN.query(&q)?;
     Ok(Json(req.page(state.svc.store.endpoints(req.slice).await?, |e| e.id.clone())))
 }
 
@@ -384,7 +384,7 @@ async fn attempts(
     event: Option<&str>,
     endpoint: Option<&str>,
 ) -> Result<Json<Page<DeliveryAttempt>>> {
-    let req = Paging::admin(Some("att_")).query(q)?;
+    let req = Paging::ADMIN.query(q)?;
     Ok(Json(req.page(state.svc.store.attempts(event, endpoint, req.slice).await?, |a| a.id.clone())))
 }
 

@@ -320,6 +320,9 @@ fn parse_case(ck: &mut Checker, set: &PolicySet, item: &Node) -> Option<Case> {
             Some(n) => ck.string("rail", n)?.to_owned(),
             None => policy.rails.first().cloned().unwrap_or_default(),
         };
+        // As the gateway does: the directory's category wins.
+        let merchant_category =
+            policy.directory.categorize(&merchant_id, merchant_category.as_deref()).category;
         Some(PaymentFacts { amount, fee, currency, merchant_id, merchant_category, rail })
     });
 

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 
 use super::{
     ladder, AgentFacts, Decision, Limits, MerchantRule, MerchantTarget, Outcome, PaymentFacts, Policy,
-    Reason, ReasonCode, ScopeMap, SpendSnapshot, TrustLevel, VelocityRule, WindowKeys,
+    Reason, ReasonCode, ScopeMap, SpendSnapshot, TrustLevel, UnknownMerchants, VelocityRule, WindowKeys,
 };
 use crate::money::{format_exact, Currency};
 
@@ -197,11 +197,33 @@ impl Policy {
             }
         }
 
-        reasons.extend(self.category_reasons(category));
+        let unknown = category.is_none() && self.categories_matter();
+        match self.unknown_merchants {
+            UnknownMerchants::Deny if unknown => reasons.push(reason(
+                ReasonCode::CategoryUnknown,
+                format!(
+                    "merchant {} is not in the merchant directory and the payment has no category, which \
+                     this policy's rules need",
+                    payment.merchant_id
+                ),
+                None,
+                None,
+            )),
+            UnknownMerchants::RequireApproval | UnknownMerchants::Approve if unknown => {}
+            _ => reasons.extend(self.category_reasons(category)),
+        }
 
         let outcome = if !reasons.is_empty() {
             reasons.sort_by_key(|r| r.code);
             Outcome::Deny
+        } else if unknown && self.unknown_merchants == UnknownMerchants::RequireApproval {
+            let message = format!(
+                "merchant {} is not in the merchant directory and the payment has no category: a person \
+                 must approve",
+                payment.merchant_id
+            );
+            reasons.push(reason(ReasonCode::ApprovalRequired, message, None, None));
+            Outcome::RequireApproval
         } else if let Some(approval) = self.approval_reason(payment, spend, total) {
             reasons.push(approval);
             Outcome::RequireApproval
@@ -209,6 +231,15 @@ impl Policy {
             Outcome::Approve
         };
         Decision { outcome, reasons, policy: self.name.clone(), policy_version: self.version.clone() }
+    }
+
+    /// Whether a payment's category changes what this policy decides: it
+    /// blocks categories, allows only some scopes, or lists categories on
+    /// its allowlist.
+    pub fn categories_matter(&self) -> bool {
+        !self.blocked_categories.is_empty()
+            || self.allowed_categories.is_some()
+            || self.merchant_allowlist.iter().any(|r| matches!(r.target, MerchantTarget::Category(_)))
     }
 
     /// What the policy says of a merchant category on its own: blocked, or

@@ -8,6 +8,7 @@
 
 mod cases;
 mod decide;
+mod directory;
 mod evaluate;
 pub mod ladder;
 mod load;
@@ -27,6 +28,7 @@ use crate::money::Currency;
 
 pub use cases::{run_case_sources, run_cases, CaseFailure, CaseReport};
 pub use decide::{Channel, Crossing, Snapshot, Verdict, WARN_AT_PERCENT};
+pub use directory::{Categorized, Directory, UnknownMerchants};
 pub use load::{
     Diagnostic, LoadErrors, ALL_SCOPE, BUILTIN_SCOPES, DEFAULT_BLOCKED_CATEGORIES, EXTRA_CATEGORIES,
 };
@@ -68,6 +70,9 @@ pub enum TrustLevel {
 ///   the policy's time zone.
 /// - `scope_not_allowed`: The merchant category is not covered by the
 ///   policy's `allowed_scopes`.
+/// - `category_unknown`: The payment declares no category, the merchant
+///   directory does not know the merchant, and the policy's rules depend on
+///   categories (`unknown_merchants = "deny"`, the default).
 /// - `currency_not_allowed`: The policy does not accept this currency.
 /// - `rail_not_allowed`: The policy does not allow this rail.
 /// - `agent_frozen`: The agent is frozen by an admin.
@@ -91,6 +96,7 @@ pub enum ReasonCode {
     CategoryBlocked,
     OutsideSchedule,
     ScopeNotAllowed,
+    CategoryUnknown,
     CurrencyNotAllowed,
     RailNotAllowed,
     AgentFrozen,
@@ -256,6 +262,11 @@ pub struct Policy {
     pub(crate) scopes: Arc<ScopeMap>,
     /// Categories covered by `allowed_scopes`, sorted; `None` when "all".
     pub(crate) allowed_categories: Option<Vec<String>>,
+    /// The merchant directory of the whole set (from `[merchants]` tables).
+    pub directory: Arc<Directory>,
+    /// What to do with an unknown merchant and no category, where
+    /// categories matter.
+    pub unknown_merchants: UnknownMerchants,
 }
 
 /// scope name -> merchant categories it covers.

@@ -73,6 +73,8 @@ struct Prepared {
     policy: Arc<Policy>,
     agent: AgentFacts,
     facts: PaymentFacts,
+    /// What the agent declared, when the merchant directory said otherwise.
+    declared_instead: Option<String>,
     windows: WindowKeys,
     velocity: Vec<VelocityRule>,
 }
@@ -86,18 +88,31 @@ impl Prepared {
     ) -> Result<Prepared> {
         // Fail closed: an agent whose policy is gone cannot be evaluated.
         let policy = super::require(policies, &agent.policy)?;
+        // The directory's category, not the agent's word, is evaluated (and
+        // read spend for): a casino cannot pass as `cloud`.
+        let categorized = policy.directory.categorize(&input.merchant_id, input.merchant_category.as_deref());
+        if categorized.declared_instead.is_some() {
+            metrics::counter!("purser_declared_category_mismatch_total").increment(1);
+        }
         let facts = PaymentFacts {
             amount: input.amount,
             fee: input.fee,
             currency: input.currency,
             merchant_id: input.merchant_id.clone(),
-            merchant_category: input.merchant_category.clone(),
+            merchant_category: categorized.category,
             rail: input.rail.clone().unwrap_or_else(|| policy.rails.first().cloned().unwrap_or_default()),
         };
         let agent = AgentFacts { trust_level: agent.trust_level, frozen: agent.frozen };
         let windows = policy.window_keys(now);
         let velocity = policy.velocity_rules(&agent);
-        Ok(Prepared { policy, agent, facts, windows, velocity })
+        Ok(Prepared {
+            policy,
+            agent,
+            facts,
+            declared_instead: categorized.declared_instead,
+            windows,
+            velocity,
+        })
     }
 
     fn spend_query<'a>(&'a self, agent_id: &'a str, now: DateTime<Utc>) -> SpendQuery<'a> {
@@ -323,7 +338,8 @@ fn new_payment(
         fee: money(input.fee),
         currency: input.currency,
         merchant_id: input.merchant_id,
-        merchant_category: input.merchant_category,
+        merchant_category: prep.facts.merchant_category.clone(),
+        declared_category: prep.declared_instead.clone(),
         rail: prep.facts.rail.clone(),
         description: input.description,
         metadata: input.metadata,

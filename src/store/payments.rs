@@ -12,7 +12,7 @@ use crate::money::{from_counter, from_minor, to_minor, Currency};
 use crate::policy::{SpendSnapshot, VelocityRule, WindowKeys};
 
 pub(super) const PAYMENT_SELECT: &str = "SELECT p.id, p.agent_id, p.status, p.amount_minor, p.fee_minor, \
-     p.currency, p.merchant_id, p.merchant_category, p.rail, p.description, p.metadata, \
+     p.currency, p.merchant_id, p.merchant_category, p.declared_category, p.rail, p.description, p.metadata, \
      p.decision, p.provider, p.provider_reference, p.provider_txn_id, p.failure_code, \
      p.failure_message, p.created_at, p.updated_at, p.reserved_units, p.reserved_keys, \
      a.id AS approval_id, a.status AS approval_status, a.approvals_required, a.expires_at \
@@ -136,6 +136,7 @@ pub(super) fn payment_from_row(row: &AnyRow) -> Result<Payment> {
         currency,
         merchant_id: row.get("merchant_id"),
         merchant_category: row.get("merchant_category"),
+        declared_category: row.get("declared_category"),
         rail: row.get("rail"),
         description: row.get("description"),
         metadata: from_json("metadata", row.get("metadata"))?,
@@ -325,9 +326,9 @@ impl WriteTx {
         let p = new.payment;
         query(
             "INSERT INTO payments (id, agent_id, status, amount_minor, fee_minor, currency, merchant_id, \
-             merchant_category, rail, description, metadata, decision, reserved_units, reserved_keys, \
-             provider, provider_reference, idempotency_key, request_hash, created_at, updated_at, claim, \
-             claimed_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             merchant_category, declared_category, rail, description, metadata, decision, reserved_units, \
+             reserved_keys, provider, provider_reference, idempotency_key, request_hash, created_at, updated_at, \
+             claim, claimed_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&p.id)
         .bind(&p.agent_id)
@@ -337,6 +338,7 @@ impl WriteTx {
         .bind(p.currency.code())
         .bind(&p.merchant_id)
         .bind(&p.merchant_category)
+        .bind(&p.declared_category)
         .bind(&p.rail)
         .bind(&p.description)
         .bind(to_json(&p.metadata))
@@ -551,6 +553,7 @@ mod tests {
                             currency: Currency::Usd,
                             merchant_id: "m".into(),
                             merchant_category: None,
+                            declared_category: None,
                             rail: "card".into(),
                             description: None,
                             metadata: Default::default(),

@@ -135,8 +135,7 @@ async fn standing_card_authorizations_are_decided_and_reserved_by_the_policy() {
 async fn an_issued_card_may_be_charged_up_to_its_payment_and_no_more() {
     let Setup { app, sim, .. } = setup().await;
     let agent = app.create_agent("cards").await;
-    let body =
-        json!({ "amount": "42.50", "currency": "USD", "merchant_id": "aws.amazon.com", "rail": "card" });
+    let body = json!({ "amount": "42.50", "currency": "USD", "merchant_id": "aws.amazon.com", "merchant_category": "cloud", "rail": "card" });
     let (_, p) = app.pay(&agent.key, "k1", body).await;
     let done = app.wait_for(&agent.key, p["id"].as_str().unwrap(), "succeeded").await;
     let card = done["provider"]["transaction_id"].as_str().unwrap().to_owned();

@@ -93,8 +93,8 @@ async fn every_list_pages_through_each_item_once_in_order() {
     for (query, code, param) in [
         ("limit=0", "invalid_query", "limit"),
         ("limit=1001", "invalid_query", "limit"),
-        ("cursor=pay_01", "invalid_cursor", "cursor"),
-        ("cursor=AGT_X", "invalid_cursor", "cursor"),
+        ("cursor=a%20b", "invalid_cursor", "cursor"),
+        ("cursor=%C3%A9", "invalid_cursor", "cursor"),
         ("colour=red", "invalid_query", "colour"),
     ] {
         let (status, e) = app.get(ADMIN_TOKEN, &format!("/v1/agents?{query}")).await;

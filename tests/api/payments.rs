@@ -450,3 +450,41 @@ async fn the_audit_log_exports_as_json_lines_and_csv() {
     let resp = app.http.get(app.url("/v1/audit?format=csv")).bearer_auth(&a.key).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN, "admins only");
 }
+
+/// The agent does not choose the category: the merchant directory decides
+/// it for the merchants it knows, the declared one is kept beside, and an
+/// unknown merchant with no category is refused where categories matter.
+#[tokio::test]
+async fn the_merchant_directory_overrides_a_declared_category() {
+    let policies = format!(
+        "{TEST_POLICY}\n[merchants.\"casino.example\"]\ncategory = \"gambling\"\n\
+         [merchants.\"*.amazonaws.com\"]\ncategory = \"cloud\"\n"
+    );
+    let app = spawn_app_with(&policies, default_start()).await;
+    let a = app.create_agent("test").await;
+    let mut lie = payment("20.00", "casino.example");
+    lie["merchant_category"] = "cloud".into();
+    let (status, p) = app.pay(&a.key, "k1", lie).await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    assert_eq!(p["status"], "denied");
+    assert_eq!(reason_codes(&p), ["category_blocked"]);
+    assert_eq!(
+        (p["merchant_category"].as_str(), p["declared_category"].as_str()),
+        (Some("gambling"), Some("cloud"))
+    );
+
+    let mut unknown = payment("20.00", "new.example");
+    unknown.as_object_mut().unwrap().remove("merchant_category");
+    let (_, p) = app.pay(&a.key, "k2", unknown).await;
+    assert_eq!(reason_codes(&p), ["category_unknown"]);
+
+    let mut known = payment("20.00", "s3.amazonaws.com");
+    known.as_object_mut().unwrap().remove("merchant_category");
+    let (_, p) = app.pay(&a.key, "k3", known).await;
+    assert_eq!(
+        (p["status"].as_str(), p["merchant_category"].as_str()),
+        (Some("approved"), Some("cloud")),
+        "{p}"
+    );
+    assert!(p.get("declared_category").is_none(), "{p}");
+}

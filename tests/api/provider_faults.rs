@@ -30,7 +30,7 @@ async fn gateway(sim: &CircleSim, dir: &tempfile::TempDir) -> TestApp {
 }
 
 async fn pay(app: &TestApp, agent: &Agent, key: &str, amount: &str) -> Value {
-    let body = json!({ "amount": amount, "currency": "USDC", "merchant_id": SHOP, "rail": "usdc" });
+    let body = json!({ "amount": amount, "currency": "USDC", "merchant_id": SHOP, "merchant_category": "retail", "rail": "usdc" });
     let (status, p) = app.pay(&agent.key, key, body).await;
     assert_eq!(status, StatusCode::CREATED, "{p}");
     p

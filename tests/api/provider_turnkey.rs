@@ -198,7 +198,7 @@ async fn an_agent_pays_usdc_through_turnkey_end_to_end() {
         .pay(
             &agent.key,
             "turnkey-e2e-1",
-            json!({ "amount": "5.25", "currency": "USDC", "merchant_id": "shop.example", "rail": "usdc" }),
+            json!({ "amount": "5.25", "currency": "USDC", "merchant_id": "shop.example", "merchant_category": "retail", "rail": "usdc" }),
         )
         .await;
     assert!(status.is_success(), "{status} {payment}");

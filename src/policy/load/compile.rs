@@ -16,7 +16,9 @@ use super::checks::{self, Rules};
 use super::tree::{Entry, Node, Val};
 use super::{Context, ALL_SCOPE, DEFAULT_BLOCKED_CATEGORIES};
 use crate::money::Currency;
-use crate::policy::{Limits, MerchantRule, MerchantTarget, Policy, TrustLevel, VelocityRule};
+use crate::policy::{
+    Limits, MerchantRule, MerchantTarget, Policy, TrustLevel, UnknownMerchants, VelocityRule,
+};
 
 const POLICY_KEYS: &[&str] = &[
     "description",
@@ -41,6 +43,7 @@ const POLICY_KEYS: &[&str] = &[
     "new_merchant_approval_ratio",
     "approvals_required",
     "approval_timeout",
+    "unknown_merchants",
 ];
 const ENTRY_KEYS: &[&str] =
     &["merchant_id", "category", "max_per_tx", "expires_at", "lifetime_limit", "schedule"];
@@ -144,6 +147,17 @@ pub(super) fn compile(ck: &mut Checker, ctx: &Context, name: &str, entry: &Entry
     let schedule = field("schedule").and_then(|n| ck.schedule("schedule", n));
     let ratio = field("new_merchant_approval_ratio").map_or(Some(Decimal::new(5, 1)), |n| ratio(ck, n));
     let approvals_required = field("approvals_required").map_or(Some(1), |n| approvals_required(ck, n));
+    let unknown_merchants = field("unknown_merchants").map_or(Some(UnknownMerchants::default()), |n| {
+        let s = ck.string("unknown_merchants", n)?;
+        let parsed = UnknownMerchants::parse(s);
+        if parsed.is_none() {
+            ck.at(
+                &n.span(),
+                format!("unknown_merchants {s:?} must be \"approve\", \"require_approval\" or \"deny\""),
+            );
+        }
+        parsed
+    });
     let approval_timeout = field("approval_timeout")
         .map_or(Some(Duration::from_secs(24 * 3600)), |n| ck.duration("approval_timeout", n));
 
@@ -174,7 +188,12 @@ pub(super) fn compile(ck: &mut Checker, ctx: &Context, name: &str, entry: &Entry
         cats.dedup();
         Some(cats)
     };
-    let content = serde_json::json!({ "policy": entry.node.to_json(), "scopes": ctx.scopes_json });
+    let mut content = serde_json::json!({ "policy": entry.node.to_json(), "scopes": ctx.scopes_json });
+    // Only when there is one: versions of sets without a directory stay as
+    // they were before directories existed.
+    if !ctx.directory.is_empty() {
+        content["merchants"] = ctx.directory_json.clone();
+    }
     let digest = Sha256::digest(serde_json::to_vec(&content).expect("json serializes"));
     let rules =
         |list: Option<Vec<RuleWithSpan>>| list.unwrap_or_default().into_iter().map(|(r, _)| r).collect();
@@ -202,6 +221,8 @@ pub(super) fn compile(ck: &mut Checker, ctx: &Context, name: &str, entry: &Entry
         approval_timeout: approval_timeout?,
         scopes: ctx.scopes.clone(),
         allowed_categories,
+        directory: ctx.directory.clone(),
+        unknown_merchants: unknown_merchants?,
     })
 }
 

@@ -18,7 +18,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{PolicySet, ScopeMap};
+use super::{Directory, PolicySet, ScopeMap};
 use checker::is_name;
 pub(crate) use checker::Checker;
 pub(crate) use tree::{line_col, parse_tree, Entry, Node, Val};
@@ -55,7 +55,7 @@ pub const EXTRA_CATEGORIES: &[&str] = &[
 /// The scope that allows every category.
 pub const ALL_SCOPE: &str = "all";
 
-const TOP_KEYS: &[&str] = &["policies", "scopes"];
+const TOP_KEYS: &[&str] = &["policies", "scopes", "merchants"];
 
 /// One problem (an error or a warning) in one file. `line` and `column`
 /// are 1-based; both are 0 for problems that concern a whole file or
@@ -171,6 +171,8 @@ pub(super) struct Context {
     scopes: Arc<ScopeMap>,
     scopes_json: serde_json::Value,
     known_categories: BTreeSet<String>,
+    directory: Arc<Directory>,
+    directory_json: serde_json::Value,
 }
 
 fn load_sources(sources: &[(String, String)], label: &str) -> Result<PolicySet, LoadErrors> {
@@ -194,6 +196,8 @@ fn load_sources(sources: &[(String, String)], label: &str) -> Result<PolicySet, 
     let mut policies: Vec<(usize, &Entry)> = Vec::new();
     let mut defined: BTreeMap<&str, (usize, Range<usize>)> = BTreeMap::new();
     let mut checkers: Vec<Checker> = parsed.iter().map(|s| Checker::new(s.file, s.text)).collect();
+    // Checked once every file's scopes (and so every known category) are in.
+    let mut merchant_tables: Vec<(usize, &Entry)> = Vec::new();
     for (i, src) in parsed.iter().enumerate() {
         let ck = &mut checkers[i];
         let Some(top) = src.root.table() else {
@@ -206,6 +210,7 @@ fn load_sources(sources: &[(String, String)], label: &str) -> Result<PolicySet, 
                         merge_scopes(ck, table, &mut scopes);
                     }
                 }
+                "merchants" => merchant_tables.push((i, e)),
                 "policies" => {
                     let Some(table) = ck.table("policies", &e.node) else {
                         continue;
@@ -235,7 +240,11 @@ fn load_sources(sources: &[(String, String)], label: &str) -> Result<PolicySet, 
                         policies.push((i, p));
                     }
                 }
-                _ => ck.unknown_key(e, "a policy file (use [policies.<name>] and [scopes])", TOP_KEYS),
+                _ => ck.unknown_key(
+                    e,
+                    "a policy file (use [policies.<name>], [scopes] and [merchants])",
+                    TOP_KEYS,
+                ),
             }
         }
     }
@@ -243,7 +252,19 @@ fn load_sources(sources: &[(String, String)], label: &str) -> Result<PolicySet, 
     let mut known_categories: BTreeSet<String> = scopes.values().flatten().cloned().collect();
     known_categories.extend(DEFAULT_BLOCKED_CATEGORIES.iter().chain(EXTRA_CATEGORIES).map(|c| c.to_string()));
     let scopes_json = serde_json::to_value(&scopes).expect("scope map serializes");
-    let ctx = Context { scopes: Arc::new(scopes), scopes_json, known_categories };
+    let mut merchants = BTreeMap::new();
+    for (i, e) in merchant_tables {
+        merge_merchants(&mut checkers[i], e, &known_categories, &mut merchants);
+    }
+    let directory = Directory::new(merchants);
+    let directory_json = serde_json::to_value(&directory).expect("directory serializes");
+    let ctx = Context {
+        scopes: Arc::new(scopes),
+        scopes_json,
+        known_categories,
+        directory: Arc::new(directory),
+        directory_json,
+    };
 
     // Pass 2: every policy.
     let mut set = BTreeMap::new();
@@ -273,6 +294,54 @@ fn load_sources(sources: &[(String, String)], label: &str) -> Result<PolicySet, 
         return Err(LoadErrors(errors));
     }
     Ok(PolicySet { policies: set, warnings })
+}
+
+/// A `[merchants]` table: `"<merchant id>"` or `"*.<domain>"` = `{ category
+/// = "<known category>" }`, each merchant once across all files.
+fn merge_merchants(
+    ck: &mut Checker,
+    e: &Entry,
+    known: &BTreeSet<String>,
+    merchants: &mut BTreeMap<String, String>,
+) {
+    let Some(table) = ck.table("merchants", &e.node) else { return };
+    for m in table {
+        let id = m.key.to_lowercase();
+        let domain = id.strip_prefix("*.").unwrap_or(&id);
+        if domain.is_empty() || id.len() > 256 || domain.contains('*') || id.chars().any(char::is_whitespace)
+        {
+            ck.key_at(
+                m,
+                format!(
+                    "merchant {:?} must be a merchant id, or `*.` and a domain (any subdomain of it)",
+                    m.key
+                ),
+            );
+            continue;
+        }
+        let Some(entry) = ck.table(&format!("merchants.{}", m.key), &m.node) else { continue };
+        let mut category = None;
+        for field in entry {
+            match field.key.as_str() {
+                "category" => category = ck.string("category", &field.node).map(|c| (c, &field.node)),
+                _ => ck.unknown_key(field, "a merchant directory entry", &["category"]),
+            }
+        }
+        let Some((c, node)) = category else {
+            ck.key_at(m, format!("merchant {:?} needs a `category`", m.key));
+            continue;
+        };
+        let c = c.to_ascii_lowercase();
+        if !known.contains(&c) {
+            let mut msg = format!("unknown merchant category {c:?}");
+            if let Some(g) = checker::suggest(&c, known.iter().map(String::as_str)) {
+                msg.push_str(&format!("; did you mean {g:?}?"));
+            }
+            ck.at(&node.span(), msg);
+        } else if merchants.insert(id.clone(), c).is_some() {
+            ck.key_at(m, format!("merchant {id:?} is already in the directory"));
+        }
+    }
 }
 
 fn merge_scopes(ck: &mut Checker, table: &[Entry], scopes: &mut ScopeMap) {

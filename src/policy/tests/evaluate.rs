@@ -303,9 +303,11 @@ fn scopes_restrict_categories() {
         &eval(&p, low(), &pay("1.00", "shop", Some("retail")), &seen()),
         &[ReasonCode::ScopeNotAllowed],
     );
-    assert_deny(&eval(&p, low(), &pay("1.00", "shop", None), &seen()), &[ReasonCode::ScopeNotAllowed]);
+    // No category and a merchant the directory does not know: fail closed.
+    assert_deny(&eval(&p, low(), &pay("1.00", "shop", None), &seen()), &[ReasonCode::CategoryUnknown]);
     let all = policy("");
-    assert_approve(&eval(&all, low(), &pay("1.00", "shop", None), &seen()));
+    // Blocked categories (the default list) make categories matter too.
+    assert_deny(&eval(&all, low(), &pay("1.00", "shop", None), &seen()), &[ReasonCode::CategoryUnknown]);
     assert_approve(&eval(&all, low(), &pay("1.00", "shop", Some("something-new")), &seen()));
 }
 
@@ -435,4 +437,32 @@ fn names_are_case_insensitive() {
     assert_eq!(p.blocked_categories, ["gambling"]);
     assert_approve(&eval(&p, low(), &cloud("1.00"), &seen()));
     assert_approve(&eval(&p, low(), &pay("1.00", "openai.com", Some("ai")), &seen()));
+}
+
+/// The merchant directory decides a known merchant's category, whatever the
+/// agent declares; an unknown merchant without a category is what
+/// `unknown_merchants` says (deny by default, where categories matter).
+#[test]
+fn the_directory_decides_categories_and_unknown_merchants_fail_closed() {
+    let text = "[merchants.\"casino.example\"]\ncategory = \"gambling\"\n[merchants.\"*.amazonaws.com\"]\ncategory = \"cloud\"\n\n[policies.p]\ncurrency = \"USD\"\nrails = [\"card\"]\n\n[policies.asks]\ncurrency = \"USD\"\nrails = [\"card\"]\nunknown_merchants = \"require_approval\"\n\n[policies.open]\ncurrency = \"USD\"\nrails = [\"card\"]\nunknown_merchants = \"approve\"\n";
+    let set = load(&[("p.toml", text)]);
+    let p = set.get("p").unwrap();
+    let facts = |merchant: &str, declared: Option<&str>| {
+        let mut f = pay("20.00", merchant, None);
+        f.merchant_category = p.directory.categorize(merchant, declared).category;
+        f
+    };
+    // A casino declared as cloud is evaluated as gambling.
+    assert_deny(
+        &eval(&p, low(), &facts("casino.example", Some("cloud")), &seen()),
+        &[ReasonCode::CategoryBlocked],
+    );
+    assert_approve(&eval(&p, low(), &facts("s3.amazonaws.com", None), &seen()));
+    assert_deny(&eval(&p, low(), &facts("new.example", None), &seen()), &[ReasonCode::CategoryUnknown]);
+    // Declared, the category of an unknown merchant is taken as given.
+    assert_approve(&eval(&p, low(), &facts("new.example", Some("saas")), &seen()));
+    let asks = set.get("asks").unwrap();
+    let d = eval(&asks, low(), &facts("new.example", None), &seen());
+    assert_eq!((d.outcome, codes(&d)), (Outcome::RequireApproval, vec![ReasonCode::ApprovalRequired]));
+    assert_approve(&eval(&set.get("open").unwrap(), low(), &facts("new.example", None), &seen()));
 }

@@ -102,8 +102,12 @@ fn an_approval_threshold_is_a_warning_only_when_nothing_reaches_it() {
     let reachable = with("approval_threshold = \"150.00\"\n");
     assert!(load_warnings(&[("p.toml", &reachable)]).is_empty());
     let p = load(&[("p.toml", &reachable)]).get("p").unwrap();
-    let d =
-        eval(&p, agent(TrustLevel::Custom), &pay("80.00", "new.example", None), &SpendSnapshot::default());
+    let d = eval(
+        &p,
+        agent(TrustLevel::Custom),
+        &pay("80.00", "new.example", Some("cloud")),
+        &SpendSnapshot::default(),
+    );
     assert_eq!(codes(&d), [ReasonCode::ApprovalRequired], "{d:?}");
     // 150 × 0.7 = 105 and 150 are both above what per_tx allows.
     let never = with("approval_threshold = \"150.00\"\nnew_merchant_approval_ratio = 0.7\n");

@@ -290,7 +290,7 @@ async fn api10_unsafe_consumption_a_providers_redirect_is_not_followed() {
     )
     .await;
     let agent = app.create_agent("onchain").await;
-    let body = json!({ "amount": "5.00", "currency": "USDC", "merchant_id": SHOP, "rail": "usdc" });
+    let body = json!({ "amount": "5.00", "currency": "USDC", "merchant_id": SHOP, "merchant_category": "retail", "rail": "usdc" });
     let (status, p) = app.pay(&agent.key, "r1", body).await;
     assert_eq!(status, StatusCode::CREATED, "{p}");
     let id = p["id"].as_str().unwrap().to_owned();
