@@ -204,3 +204,10 @@ pub enum ErrorCode {
     /// 409: The kill switch is engaged: nothing can be approved until it is released.
     KillSwitchEngaged,
 }
+
+impl ErrorCode {
+    /// The wire name (`ip_not_allowed`), for logs, metrics and audit data.
+    pub fn name(self) -> String {
+        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    }
+}

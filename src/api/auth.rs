@@ -51,6 +51,15 @@ impl AgentPrincipal {
 }
 
 impl Principal {
+    /// How audit records and refusals name the credential.
+    pub fn credential(&self) -> String {
+        match self {
+            Principal::Admin => "admin".to_owned(),
+            Principal::Agent(a) => a.key_id.clone(),
+            Principal::Approver(a) => format!("approver:{}", a.id),
+        }
+    }
+
     pub fn admin(self) -> Result<()> {
         match self {
             Principal::Admin => Ok(()),
@@ -126,21 +135,45 @@ impl FromRequestParts<Arc<AppState>> for MetricsReader {
     }
 }
 
+/// Which credential a request presented, once it is recognised (a key id,
+/// `approver:<id>`, `admin`): the limits middleware reads it when the
+/// request is then refused (revoked, expired, wrong network, wrong scope or
+/// role), to audit and count a refused use of a real credential.
+#[derive(Clone, Default)]
+pub struct CredentialSlot(Arc<std::sync::OnceLock<String>>);
+
+impl CredentialSlot {
+    pub fn get(&self) -> Option<&str> {
+        self.0.get().map(String::as_str)
+    }
+}
+
+fn recognised(parts: &Parts, credential: &str) {
+    if let Some(slot) = parts.extensions.get::<CredentialSlot>() {
+        let _ = slot.0.set(credential.to_owned());
+    }
+}
+
 impl FromRequestParts<Arc<AppState>> for Principal {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self> {
         let method = &parts.method;
         let agent = if let Some(SignedAgent(agent, rate_limit)) = parts.extensions.get::<SignedAgent>() {
+            recognised(parts, &agent.key_id);
             state.limits.charge(method, &agent.key_id, *rate_limit)?;
             agent.clone()
         } else {
             let token = bearer(parts).ok_or(Error::Unauthenticated("missing bearer token"))?;
             if !token.starts_with(AGENT_KEY_PREFIX) {
-                return other_principal(state, method, token).await;
+                let principal = other_principal(state, method, token).await;
+                if let Ok(p) = &principal {
+                    recognised(parts, &p.credential());
+                }
+                return principal;
             }
             let client = client_ip(&parts.headers, &parts.extensions, &state.config.trusted_proxies);
-            agent_key(state, method, token, client).await?
+            agent_key(parts, state, method, token, client).await?
         };
         alerts::on_agent_request(&state.svc, &agent.agent.id);
         Ok(Principal::Agent(agent))
@@ -174,6 +207,7 @@ fn bearer(parts: &Parts) -> Option<&str> {
 }
 
 async fn agent_key(
+    parts: &Parts,
     state: &AppState,
     method: &Method,
     key: &str,
@@ -188,6 +222,7 @@ async fn agent_key(
         return Err(Error::Unauthenticated("invalid API key"));
     }
     let k = &found.key;
+    recognised(parts, &k.id);
     // Counted as soon as the key is known: a stolen key used from outside
     // its networks spends its budget too.
     state.limits.charge(method, &k.id, k.rate_limit)?;

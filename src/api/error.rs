@@ -65,6 +65,8 @@ impl IntoResponse for Error {
             error["request_id"] = id.into();
         }
         let mut response = (status, Json(json!({ "error": error }))).into_response();
+        // For the middleware that audits refused uses of real credentials.
+        response.extensions_mut().insert(code);
         if let Error::RateLimited { retry_after_secs } = &self {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }

@@ -21,11 +21,12 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use super::auth::CredentialSlot;
 use super::client_ip::client_ip;
 use super::signature;
 use crate::api::AppState;
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::model::KeyRateLimit;
 
 /// Checks between two sweeps of idle limiter entries.
@@ -159,7 +160,7 @@ fn exempt(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz")
 }
 
-pub async fn middleware(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+pub async fn middleware(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     if exempt(&path) {
         return next.run(req).await;
@@ -180,7 +181,19 @@ pub async fn middleware(State(state): State<Arc<AppState>>, req: Request, next: 
             return e.into_response();
         }
     }
+    let credential = CredentialSlot::default();
+    req.extensions_mut().insert(credential.clone());
     let response = next.run(req).await;
+    if let (true, Some(id)) = (response.status().is_client_error(), credential.get()) {
+        if let Some(code) = response.extensions().get::<ErrorCode>().filter(|c| refuses_a_credential(**c)) {
+            let (svc, id, path) = (state.svc.clone(), id.to_owned(), path.clone());
+            let reason = code.name();
+            metrics::counter!("purser_refused_credentials_total", "reason" => reason.clone()).increment(1);
+            tokio::spawn(async move {
+                crate::service::alerts::on_refused_credential(&svc, &id, ip, &path, &reason).await
+            });
+        }
+    }
     if response.status() == StatusCode::UNAUTHORIZED {
         metrics::counter!("purser_failed_auth_total").increment(1);
         if let Some(ip) = ip {
@@ -192,6 +205,20 @@ pub async fn middleware(State(state): State<Arc<AppState>>, req: Request, next: 
         }
     }
     response
+}
+
+/// Refusals of a credential purser recognised: revoked or expired, from
+/// outside its networks, or without the scope or role the request needs.
+fn refuses_a_credential(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::Unauthorized
+            | ErrorCode::IpNotAllowed
+            | ErrorCode::InsufficientScope
+            | ErrorCode::AdminOnly
+            | ErrorCode::AgentOnly
+            | ErrorCode::ApproverOnly
+    )
 }
 
 /// Charges a request no handler took (no route, or not that method) to its

@@ -163,6 +163,27 @@ pub async fn on_failed_auth(svc: &Services, ip: IpAddr, path: &str) {
     }
 }
 
+/// Audits a refused use of a credential purser recognised (`credential`: a
+/// key id, `approver:<id>` or `admin`), with the client address and the
+/// refusal's code. Best effort, like [`on_failed_auth`].
+pub async fn on_refused_credential(
+    svc: &Services,
+    credential: &str,
+    ip: Option<IpAddr>,
+    path: &str,
+    reason: &str,
+) {
+    let address = ip.map(|ip| ip.to_string());
+    let data =
+        serde_json::json!({ "credential": credential, "address": address, "path": path, "reason": reason });
+    let written = svc
+        .audited(credential, |_, act| Box::pin(async move { Ok(((), act.event("auth.refused").data(data))) }))
+        .await;
+    if let Err(e) = written {
+        tracing::warn!(error = %e, "could not audit a refused credential");
+    }
+}
+
 /// Counts one authenticated request of `agent_id`. Cheap when no spike
 /// results, so it runs in the request; a spike is recorded in the
 /// background so the request never waits on the write.

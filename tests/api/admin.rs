@@ -285,3 +285,48 @@ async fn an_agent_cannot_be_custom() {
     let (status, _) = app.admin(Method::PATCH, &format!("/v1/agents/{}", a.id), Some(patch)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+/// A real credential used where it may not be (another network, a missing
+/// scope, a revoked key) is refused, audited with the credential, the
+/// client address and the reason, and counted.
+#[tokio::test]
+async fn refused_uses_of_real_credentials_are_audited_with_the_address() {
+    let app = spawn_app().await;
+    let a = app.create_agent("test").await;
+    let path = format!("/v1/agents/{}/keys", a.id);
+    let body = json!({ "allowed_cidrs": ["10.9.0.0/16"], "scopes": ["payments:create"] });
+    let (_, fenced) = app.admin(Method::POST, &path, Some(body)).await;
+    let (status, e) = app.get(fenced["key"].as_str().unwrap(), "/v1/payments").await;
+    assert_eq!((status, e["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("ip_not_allowed")));
+    let (status, _) = app.get(&a.key, "/v1/agents").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "an agent on an admin route");
+
+    let mut refused = Vec::new();
+    for _ in 0..200 {
+        let (_, page) = app.admin(Method::GET, "/v1/audit?type=auth.refused", None).await;
+        refused = page["data"].as_array().unwrap().clone();
+        if refused.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let data: Vec<Value> = refused
+        .iter()
+        .map(|r| serde_json::from_str(r["data"].as_str().unwrap_or("{}")).unwrap_or(r["data"].clone()))
+        .collect();
+    let reasons: Vec<&str> = data.iter().filter_map(|d| d["reason"].as_str()).collect();
+    assert!(reasons.contains(&"ip_not_allowed") && reasons.contains(&"admin_only"), "{refused:?}");
+    assert!(data.iter().all(|d| d["address"] == "127.0.0.1"), "{data:?}");
+    assert!(data.iter().any(|d| d["credential"] == fenced["id"]), "{data:?}");
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("purser_refused_credentials_total{reason=\"ip_not_allowed\"}"), "{text}");
+}
