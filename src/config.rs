@@ -155,6 +155,12 @@ pub struct Config {
     #[arg(long, env = "PURSER_RATE_LIMIT_FAILED_AUTH", default_value_t = 20)]
     pub rate_limit_failed_auth: u32,
 
+    /// Longest an agent API key may live (e.g. `90d`): keys created without
+    /// `expires_at` expire after it, and a later `expires_at` is refused.
+    /// Unset: keys live until revoked or their own `expires_at`.
+    #[arg(long, env = "PURSER_MAX_KEY_LIFETIME", value_parser = humantime::parse_duration)]
+    pub max_key_lifetime: Option<std::time::Duration>,
+
     /// Providers file (TOML) configuring the real providers (Turnkey,
     /// Circle, Lithic); without it only the built-in sandbox exists.
     #[arg(long, env = "PURSER_PROVIDERS_FILE")]
@@ -338,6 +344,7 @@ impl Config {
             rate_limit_reads: 0,
             rate_limit_writes: 0,
             rate_limit_failed_auth: 0,
+            max_key_lifetime: None,
             providers_file: None,
             reconcile_interval: std::time::Duration::from_millis(50),
             provider_deadline: std::time::Duration::from_secs(60),

@@ -103,6 +103,10 @@ pub struct ApiKey {
     /// cannot be rotated again: rotate its successor).
     #[schema(pattern = "^key_[0-9a-z]{26}$")]
     pub replaced_by: Option<String>,
+    /// When the key last authenticated a request (to the minute: recorded at
+    /// most once a minute); null: never used.
+    #[schema(value_type = Option<Timestamp>)]
+    pub last_used_at: Option<String>,
 }
 
 /// A whole number as JSON may write it: `8`, or `8.0` (JSON Schema counts

@@ -90,7 +90,8 @@ fn check_len(field: &str, text: &str, max: usize) -> Result<()> {
         (status = 400, description = "`invalid_json`, `invalid_request` (not an object, unknown, missing or \
             mistyped field, `name` blank or over 200 characters, unknown `trust_level`, a NUL character), \
             `invalid_body`.", body = ErrorBody),
-        (status = 422, description = "`unknown_policy`: no policy with that name is loaded.", body = ErrorBody),
+        (status = 422, description = "`unknown_policy`: no policy with that name is loaded; \
+            `invalid_trust_level`: `custom` (an agent is low, medium or high).", body = ErrorBody),
     )
 )]
 async fn create(
@@ -228,7 +229,8 @@ struct UpdateAgent {
         (status = 400, description = "`invalid_json`, `invalid_request` (not an object, unknown or mistyped \
             field, unknown `trust_level`), `invalid_body`.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such agent.", body = ErrorBody),
-        (status = 422, description = "`unknown_policy`: no policy with that name is loaded.", body = ErrorBody),
+        (status = 422, description = "`unknown_policy`: no policy with that name is loaded; \
+            `invalid_trust_level`: `custom` (an agent is low, medium or high).", body = ErrorBody),
     )
 )]
 async fn update(
@@ -408,19 +410,30 @@ async fn create_key(
     if body.scopes.is_empty() {
         return Err(Error::invalid(ErrorCode::InvalidRequest, "scopes must not be empty").at("/scopes"));
     }
-    let expires_at =
-        body.expires_at
-            .map(|t| {
-                let at = parse_ts(&t).ok_or_else(|| {
-                    Error::invalid(ErrorCode::InvalidRequest, "expires_at must be RFC 3339").at("/expires_at")
-                })?;
-                if at <= state.svc.clock.now() {
-                    return Err(Error::invalid(ErrorCode::InvalidRequest, "expires_at is in the past")
-                        .at("/expires_at"));
-                }
-                Ok(format_ts(at))
-            })
-            .transpose()?;
+    let now = state.svc.clock.now();
+    let latest =
+        state.config.max_key_lifetime.and_then(|d| chrono::Duration::from_std(d).ok()).map(|d| now + d);
+    let expires_at = match (body.expires_at, latest) {
+        (None, latest) => latest.map(format_ts),
+        (Some(t), latest) => {
+            let at = parse_ts(&t).ok_or_else(|| {
+                Error::invalid(ErrorCode::InvalidRequest, "expires_at must be RFC 3339").at("/expires_at")
+            })?;
+            if at <= now {
+                return Err(
+                    Error::invalid(ErrorCode::InvalidRequest, "expires_at is in the past").at("/expires_at")
+                );
+            }
+            if let Some(latest) = latest.filter(|latest| at > *latest) {
+                let message = format!(
+                    "expires_at is beyond the longest key lifetime (PURSER_MAX_KEY_LIFETIME): {}",
+                    format_ts(latest)
+                );
+                return Err(Error::invalid(ErrorCode::InvalidRequest, message).at("/expires_at"));
+            }
+            Some(format_ts(at))
+        }
+    };
     let mut cidrs = Vec::with_capacity(body.allowed_cidrs.len());
     for (i, c) in body.allowed_cidrs.iter().enumerate() {
         let net: ipnet::IpNet =
@@ -519,7 +532,9 @@ impl Default for RotateKey {
          body = RotatedKey),
         (status = 400, description = "`invalid_json`, `invalid_request` (not an object, unknown field, \
             `grace_seconds` not an integer in 0-2592000), `invalid_body`.", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such live key of this agent.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such key of this agent.", body = ErrorBody),
+        (status = 409, description = "`key_not_rotatable`: the key is revoked, has expired, or was already rotated \
+            (the message names its successor, which can be rotated). Create a new key instead.", body = ErrorBody),
     )
 )]
 async fn rotate_key(

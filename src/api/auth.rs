@@ -15,7 +15,7 @@ use crate::auth::{self, ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, APPROVER_TOKEN_PRE
 use crate::clock::parse_ts;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{Agent, Approver, KeyRateLimit, Scope};
-use crate::service::{alerts, approvals};
+use crate::service::{agents, alerts, approvals};
 
 /// An authenticated caller.
 pub enum Principal {
@@ -244,5 +244,6 @@ async fn agent_key(
             ));
         }
     }
+    agents::key_used(&state.svc, &k.id, k.last_used_at.as_deref());
     Ok(AgentPrincipal { agent: found.agent, key_id: found.key.id, scopes: found.key.scopes })
 }

@@ -1,6 +1,8 @@
 //! Admin operations on agents and their keys. Each change and its audit
 //! record commit together or not at all.
 
+use std::sync::Arc;
+
 use serde_json::json;
 
 use super::Act;
@@ -242,6 +244,23 @@ pub async fn rotate_key(
     .await
 }
 
+/// Records that key `key_id` authenticated a request now, unless it did so
+/// within the last minute (`last_used_at`): a busy key costs one write a
+/// minute, not one per request. Best effort, in the background.
+pub fn key_used(svc: &Arc<Services>, key_id: &str, last_used_at: Option<&str>) {
+    let now = svc.clock.now();
+    if last_used_at.and_then(parse_ts).is_some_and(|last| now - last < chrono::Duration::minutes(1)) {
+        return;
+    }
+    let (store, key_id, at) = (svc.store.clone(), key_id.to_owned(), format_ts(now));
+    tokio::spawn(async move {
+        let touched = store.write(move |tx| Box::pin(async move { tx.touch_key(&key_id, &at).await })).await;
+        if let Err(e) = touched {
+            tracing::warn!(error = %e, "could not record a key's last use");
+        }
+    });
+}
+
 /// Mints a key inside `tx`; answers it with its audit record (which never
 /// holds the key itself).
 pub(crate) async fn insert_key(
@@ -262,6 +281,7 @@ pub(crate) async fn insert_key(
         created_at: act.ts.clone(),
         revoked_at: None,
         replaced_by: None,
+        last_used_at: None,
     };
     tx.insert_key(&record, &auth::hash(&key)).await?;
     let event = act.event("key.created").agent(agent_id).subject(&record.id).data(json!({

@@ -10,9 +10,9 @@ use crate::policy::TrustLevel;
 pub(super) const AGENT_COLUMNS: &str =
     "id, name, policy, trust_level, frozen, frozen_reason, created_at, updated_at";
 const KEY_COLUMNS: &str =
-    "id, agent_id, prefix, scopes, allowed_cidrs, rate_limit, expires_at, created_at, revoked_at, replaced_by";
+    "id, agent_id, prefix, scopes, allowed_cidrs, rate_limit, expires_at, created_at, revoked_at, replaced_by, last_used_at";
 const KEY_COLUMNS_K: &str = "k.id, k.agent_id, k.prefix, k.scopes, k.allowed_cidrs, k.rate_limit, \
-     k.expires_at, k.created_at, k.revoked_at, k.replaced_by";
+     k.expires_at, k.created_at, k.revoked_at, k.replaced_by, k.last_used_at";
 
 pub(super) fn agent_from_row(row: &AnyRow) -> Result<Agent> {
     agent_from_prefixed_row(row, "")
@@ -47,6 +47,7 @@ fn key_from_row(row: &AnyRow) -> Result<ApiKey> {
         created_at: row.get("created_at"),
         revoked_at: row.get("revoked_at"),
         replaced_by: row.get("replaced_by"),
+        last_used_at: row.get("last_used_at"),
     })
 }
 
@@ -240,6 +241,16 @@ impl WriteTx {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ? AND agent_id = ?");
         let row = query(&sql).bind(key_id).bind(agent_id).fetch_optional(self.read()).await?;
         row.as_ref().map(key_from_row).transpose()
+    }
+
+    /// Records that a key authenticated a request at `at`.
+    pub async fn touch_key(&mut self, key_id: &str, at: &str) -> Result<()> {
+        query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
+            .bind(at)
+            .bind(key_id)
+            .execute(self.write())
+            .await?;
+        Ok(())
     }
 
     /// Marks a key replaced by `successor`, working until `expires_at` (the

@@ -330,3 +330,35 @@ async fn refused_uses_of_real_credentials_are_audited_with_the_address() {
         .unwrap();
     assert!(text.contains("purser_refused_credentials_total{reason=\"ip_not_allowed\"}"), "{text}");
 }
+
+/// With PURSER_MAX_KEY_LIFETIME a key never lives longer; every key shows
+/// when it was last used.
+#[tokio::test]
+async fn keys_have_a_maximum_lifetime_and_show_their_last_use() {
+    let app = spawn_app_tweaked(TEST_POLICY, default_start(), |c| {
+        c.max_key_lifetime = Some(std::time::Duration::from_secs(90 * 86_400))
+    })
+    .await;
+    let a = app.create_agent("test").await;
+    let path = format!("/v1/agents/{}/keys", a.id);
+    let (status, key) = app.admin(Method::POST, &path, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    assert_eq!(key["expires_at"], "2027-02-24T17:00:00.000Z", "90 days from 2026-11-26T17:00Z");
+    assert_eq!(key["last_used_at"], Value::Null);
+    let (status, e) =
+        app.admin(Method::POST, &path, Some(json!({ "expires_at": "2027-06-01T00:00:00Z" }))).await;
+    assert_eq!((status, e["error"]["param"].as_str()), (StatusCode::BAD_REQUEST, Some("/expires_at")), "{e}");
+
+    assert_eq!(app.get(key["key"].as_str().unwrap(), "/v1/payments").await.0, StatusCode::OK);
+    let mut used = Value::Null;
+    for _ in 0..200 {
+        let (_, keys) = app.admin(Method::GET, &path, None).await;
+        let mine = keys["data"].as_array().unwrap().iter().find(|k| k["id"] == key["id"]).unwrap().clone();
+        used = mine["last_used_at"].clone();
+        if !used.is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(used, "2026-11-26T17:00:00.000Z");
+}
