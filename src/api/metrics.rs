@@ -6,8 +6,10 @@
 //!   `purser_decision_seconds` (histogram): the payment service;
 //! - `purser_provider_outcomes_total{provider,outcome}`: the forwarder and
 //!   reconciler;
-//! - `purser_failed_auth_total`, `purser_rate_limited_total`: the limits
-//!   middleware;
+//! - `purser_failed_auth_total`, `purser_rate_limited_total`,
+//!   `purser_refused_credentials_total{reason}`: the limits middleware;
+//! - `purser_http_requests_total{method,route,status}`: every routed
+//!   response (`count_response`);
 //! - `purser_retention_deleted_total{kind}`: the retention sweep;
 //! - `purser_webhook_backlog`, `purser_payments_processing`: read from the
 //!   store at scrape time.
@@ -47,6 +49,24 @@ pub fn handle() -> &'static PrometheusHandle {
         let _ = metrics::set_global_recorder(recorder);
         handle
     })
+}
+
+/// Counts each routed response by method, route template and status
+/// (`purser_http_requests_total`), for error-rate alarms per endpoint.
+pub async fn count_response(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(String::new, |p| p.as_str().to_owned());
+    let method = req.method().to_string();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("purser_http_requests_total", "method" => method, "route" => route, "status" => status)
+        .increment(1);
+    response
 }
 
 /// Prometheus metrics (metrics token or admin)

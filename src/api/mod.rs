@@ -33,7 +33,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -141,6 +141,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     }
     let (routes, _) = routes().split_for_parts();
     let router = routes
+        .route_layer(axum::middleware::from_fn(metrics::count_response))
         .fallback(|State(state): State<Arc<AppState>>, req: Request| async move {
             limits::charge_unrouted(&state, &req).err().unwrap_or(Error::NotFound("route")).into_response()
         })
@@ -151,7 +152,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), signature::middleware))
         .layer(axum::middleware::from_fn_with_state(state.clone(), timeout))
         .layer(axum::middleware::from_fn_with_state(state.clone(), limits::middleware))
-        .layer(TraceLayer::new_for_http().make_span_with(request_id::span))
+        // One access-log line per request at `info`, inside the request's
+        // span (request id, method, path): status and latency, never a
+        // header or a body.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_id::span)
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .layer(axum::middleware::from_fn(request_id::middleware))
         .layer(cors(&state.config.cors_origins))
         .with_state(state);

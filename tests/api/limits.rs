@@ -298,6 +298,13 @@ async fn metrics_count_decisions_for_the_metrics_token_and_admins_only() {
     let resp = app.http.get(app.url("/metrics")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let text = resp.text().await.unwrap();
+    // Every routed response is counted by route template and status.
+    assert!(
+        text.lines().any(|l| l.starts_with("purser_http_requests_total{")
+            && l.contains("route=\"/v1/payments\"")
+            && l.contains("status=\"201\"")),
+        "no HTTP count for the payments route:\n{text}"
+    );
     // Other tests in this process count too: only presence is certain.
     for needle in [
         "purser_decisions_total{outcome=\"approved\",reason=\"none\"}",

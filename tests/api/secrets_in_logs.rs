@@ -78,6 +78,11 @@ async fn no_secret_or_key_hash_is_ever_logged() {
         ("presented wrong key", wrong.to_owned()),
         ("encryption key", ENCRYPTION_KEY.to_owned()),
     ];
+    // One access-log line per request (status and latency, at info).
+    assert!(
+        logs.iter().any(|l| l.contains("finished processing request") && l.contains("\"status\":200")),
+        "no access-log line"
+    );
     for (what, secret) in secrets {
         if let Some(line) = logs.iter().find(|l| l.contains(&secret)) {
             panic!("the {what} appears in the log: {line}");
