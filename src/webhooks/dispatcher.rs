@@ -168,6 +168,12 @@ impl Running {
             Err(e) => (None, Some(e)),
         };
         let delivered = error.is_none();
+        if !delivered {
+            // Seen at the first failure, not only when the endpoint is
+            // disabled a whole retry schedule later.
+            metrics::counter!("purser_webhook_delivery_failures_total", "endpoint" => d.endpoint_id.clone())
+                .increment(1);
+        }
         let retry_at =
             (!delivered).then(|| next_attempt(&self.deps.settings.retry_schedule, d.attempts, at)).flatten();
         AttemptResult { delivery: d, at, status_code, latency_ms, error, retry_at }

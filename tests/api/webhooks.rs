@@ -215,6 +215,18 @@ async fn a_receiver_failing_twice_gets_the_third_attempt_with_the_same_webhook_i
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(codes, vec![200, 503, 500], "newest first");
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let failures = format!("purser_webhook_delivery_failures_total{{endpoint=\"{endpoint}\"}} 2");
+    assert!(metrics.contains(&failures), "{failures} missing from:\n{metrics}");
     let per_endpoint = format!("/v1/webhook-endpoints/{endpoint}/attempts");
     let per_event = format!("/v1/webhook-events/{}/attempts", got[0].id);
     let all = crate::pagination::walk(&app, ADMIN_TOKEN, &per_endpoint, 3, "id").await;
