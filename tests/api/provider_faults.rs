@@ -12,11 +12,11 @@ use crate::helpers::{default_start, provider_policy, restart, spawn_with_provide
 use crate::sim::circle::{CircleSim, Faults, SHOP};
 
 /// Circle's section for `sim` with short timeouts and a breaker that opens
-/// after two failures.
-fn providers(sim: &CircleSim, dir: &tempfile::TempDir) -> String {
+/// after two failures and stays open for `cooldown`.
+fn providers(sim: &CircleSim, dir: &tempfile::TempDir, cooldown: &str) -> String {
     let section = sim.section(dir, None).replace(
         "http = { timeout = \"2s\" }",
-        "http = { timeout = \"300ms\", attempts = 2, breaker_failures = 2, breaker_cooldown = \"300ms\" }",
+        &format!("http = {{ timeout = \"300ms\", attempts = 2, breaker_failures = 2, breaker_cooldown = \"{cooldown}\" }}"),
     );
     format!("[circle]\n{section}")
 }
@@ -26,7 +26,7 @@ fn policy() -> String {
 }
 
 async fn gateway(sim: &CircleSim, dir: &tempfile::TempDir) -> TestApp {
-    spawn_with_providers(&policy(), dir, &providers(sim, dir)).await
+    spawn_with_providers(&policy(), dir, &providers(sim, dir, "300ms")).await
 }
 
 async fn pay(app: &TestApp, agent: &Agent, key: &str, amount: &str) -> Value {
@@ -90,7 +90,9 @@ async fn an_unreadable_answer_fails_cleanly_and_releases_the_reservation() {
 async fn a_dead_provider_trips_the_circuit_and_recovers() {
     let mut sim = CircleSim::start(1).await;
     let dir = tempfile::tempdir().unwrap();
-    let app = gateway(&sim, &dir).await;
+    // A cooldown long enough that a loaded machine cannot outlast it
+    // between tripping the breaker and the next forward.
+    let app = spawn_with_providers(&policy(), &dir, &providers(&sim, &dir, "3s")).await;
     let agent = app.create_agent("onchain").await;
     sim.shut_down().await;
 
@@ -110,7 +112,7 @@ async fn a_dead_provider_trips_the_circuit_and_recovers() {
     assert_eq!(sim.requests(), 0);
 
     // After the cooldown a trial call goes through and closes the circuit.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let p = pay(&app, &agent, "k4", "80.00").await;
     assert_eq!(p["status"], "approved", "failed payments still hold their reservations");
     app.wait_for(&agent.key, p["id"].as_str().unwrap(), "succeeded").await;
