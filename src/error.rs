@@ -198,6 +198,9 @@ pub enum ErrorCode {
     RequestTimeout,
     /// 409: This Ed25519 public key is already registered.
     SigningKeyExists,
+    /// 409: This exact signed request (same signature) was already accepted within the last 10 minutes.
+    /// Send a fresh `Purser-Nonce` with each request to make every signature unique.
+    SignatureReplayed,
     /// 409: The API key cannot be rotated: it is revoked, has expired, or was already rotated (the
     /// message names its successor, which can be). Create a new key instead.
     KeyNotRotatable,

@@ -76,6 +76,7 @@ fn cors(origins: &[HeaderValue]) -> CorsLayer {
             HeaderName::from_static(signature::AGENT),
             HeaderName::from_static(signature::TIMESTAMP),
             HeaderName::from_static(signature::SIGNATURE),
+            HeaderName::from_static(signature::NONCE),
         ])
         .expose_headers([HeaderName::from_static(request_id::HEADER), header::RETRY_AFTER])
         .max_age(std::time::Duration::from_secs(600))

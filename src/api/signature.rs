@@ -4,8 +4,11 @@
 //! - `Purser-Agent`: the agent id;
 //! - `Purser-Timestamp`: unix seconds, within 5 minutes of the gateway's clock;
 //! - `Purser-Signature`: standard base64 of the Ed25519 signature of
-//!   `METHOD \n PATH?QUERY \n TIMESTAMP \n hex(SHA-256(body))`
-//!   (see `service::signing::message`) by one of the agent's live keys.
+//!   `METHOD \n PATH?QUERY \n TIMESTAMP \n [NONCE \n] hex(SHA-256(body))`
+//!   (see `service::signing::message`) by one of the agent's live keys;
+//! - optionally `Purser-Nonce`: 1-64 printable characters, different for
+//!   each request (signed as its own line), so that two identical requests
+//!   in the same second are two signatures, not a replay.
 //!
 //! The body is read here (the signature covers it) and handed on
 //! unchanged; the verified agent rides along as a request extension that
@@ -27,6 +30,7 @@ use crate::service::signing::{self, SignedRequest};
 pub const AGENT: &str = "purser-agent";
 pub const TIMESTAMP: &str = "purser-timestamp";
 pub const SIGNATURE: &str = "purser-signature";
+pub const NONCE: &str = "purser-nonce";
 
 /// The agent a request's signature proved, and its key's own rate limit.
 #[derive(Clone)]
@@ -53,6 +57,17 @@ async fn verified(state: &AppState, req: Request) -> Result<Request> {
     let agent_id = header(AGENT).ok_or_else(missing)?.to_owned();
     let timestamp = header(TIMESTAMP).and_then(|t| t.parse().ok()).ok_or_else(missing)?;
     let signature = header(SIGNATURE).ok_or_else(missing)?.to_owned();
+    let nonce = match parts.headers.get(NONCE) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .filter(|n| !n.is_empty() && n.len() <= 64 && n.bytes().all(|b| b.is_ascii_graphic()))
+                .ok_or(Error::Unauthenticated("Purser-Nonce must be 1-64 printable characters"))?
+                .to_owned(),
+        ),
+    };
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let claim = SignedRequest {
         agent_id: &agent_id,
@@ -60,6 +75,7 @@ async fn verified(state: &AppState, req: Request) -> Result<Request> {
         signature: &signature,
         method: parts.method.as_str(),
         path_and_query: &path_and_query,
+        nonce: nonce.as_deref(),
         body: &body,
     };
     let key = signing::verify(&state.svc, &claim).await?;

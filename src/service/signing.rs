@@ -71,13 +71,23 @@ pub struct SignedRequest<'a> {
     pub signature: &'a str,
     pub method: &'a str,
     pub path_and_query: &'a str,
+    /// `Purser-Nonce`, when the client sends one: it makes two identical
+    /// requests in the same second two different signatures.
+    pub nonce: Option<&'a str>,
     pub body: &'a [u8],
 }
 
-/// The text an agent signs: method, path (with query), timestamp and the
-/// hex SHA-256 of the body, one per line.
-pub fn message(method: &str, path_and_query: &str, timestamp: i64, body: &[u8]) -> String {
-    format!("{method}\n{path_and_query}\n{timestamp}\n{}", hex::encode(Sha256::digest(body)))
+/// The text an agent signs: method, path (with query), timestamp, the nonce
+/// when there is one, and the hex SHA-256 of the body, one per line.
+pub fn message(
+    method: &str,
+    path_and_query: &str,
+    timestamp: i64,
+    nonce: Option<&str>,
+    body: &[u8],
+) -> String {
+    let nonce = nonce.map_or_else(String::new, |n| format!("{n}\n"));
+    format!("{method}\n{path_and_query}\n{timestamp}\n{nonce}{}", hex::encode(Sha256::digest(body)))
 }
 
 /// The live signing key that signed `req`, once the request is known not to
@@ -92,7 +102,7 @@ pub async fn verify(svc: &Services, req: &SignedRequest<'_>) -> Result<SigningKe
         .ok()
         .and_then(|b| Signature::from_slice(&b).ok())
         .ok_or(Error::Unauthenticated("malformed signature"))?;
-    let message = message(req.method, req.path_and_query, req.timestamp, req.body);
+    let message = message(req.method, req.path_and_query, req.timestamp, req.nonce, req.body);
     let keys = svc.store.signing_keys(req.agent_id, Slice::all()).await?;
     let key = keys
         .into_iter()
@@ -112,7 +122,13 @@ pub async fn verify(svc: &Services, req: &SignedRequest<'_>) -> Result<SigningKe
         .write(move |tx| Box::pin(async move { tx.remember_signature(&seen, &now_ts, &until).await }))
         .await?;
     if !fresh {
-        return Err(Error::Unauthenticated("replayed signature"));
+        // The signature is genuine: this is the same request again (a retry,
+        // or two identical requests in one second without a nonce), not a
+        // failed authentication, so it brakes no one at this address.
+        return Err(Error::conflict(
+            ErrorCode::SignatureReplayed,
+            "this signed request was already accepted; sign each request with its own Purser-Nonce",
+        ));
     }
     Ok(key)
 }

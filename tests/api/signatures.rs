@@ -69,10 +69,14 @@ async fn a_signed_payment_is_accepted_once_and_only_inside_the_window() {
     let (status, p) = send(request()).await;
     assert_eq!(status, StatusCode::CREATED, "{p}");
     assert_eq!(p["agent_id"], agent.id.as_str());
-    // The very same request again: a replay.
+    // The very same request again: a replay (409: the signature is genuine,
+    // so it is no failed authentication).
     let (status, e) = send(request()).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(e["error"]["message"].as_str().unwrap().contains("replayed"), "{e}");
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("signature_replayed")),
+        "{e}"
+    );
 
     // Reads are signed too (the path includes the query).
     let (status, list) =
@@ -172,4 +176,60 @@ async fn signed_requests_are_limited_per_signing_key_not_per_address() {
         assert_eq!(read(&b, &own, i).await.0, StatusCode::OK, "read {i}");
     }
     assert_eq!(read(&b, &own, 15).await.0, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// The recipe with a `Purser-Nonce`, signed as its own line before the
+/// body's hash.
+fn signed_with_nonce(
+    app: &TestApp,
+    agent: &Agent,
+    key: &SigningKey,
+    timestamp: i64,
+    nonce: &str,
+    path: &str,
+) -> reqwest::RequestBuilder {
+    let message = format!("GET\n{path}\n{timestamp}\n{nonce}\n{}", hex::encode(Sha256::digest(b"")));
+    let signature = base64(&key.sign(message.as_bytes()).to_bytes());
+    app.http
+        .get(app.url(path))
+        .header("Purser-Agent", &agent.id)
+        .header("Purser-Timestamp", timestamp.to_string())
+        .header("Purser-Nonce", nonce)
+        .header("Purser-Signature", signature)
+}
+
+/// Two identical requests in the same second are two signatures with a
+/// nonce each; without one, the second is a replay, answered 409 and
+/// charged to no one: the address is not braked and no alert fires.
+#[tokio::test]
+async fn a_nonce_lets_identical_requests_share_a_second_and_replays_brake_no_one() {
+    let app = spawn_app_tweaked(TEST_POLICY, default_start(), |c| c.rate_limit_failed_auth = 3).await;
+    let agent = app.create_agent("test").await;
+    let key = SigningKey::from_bytes(&[11; 32]);
+    assert_eq!(register(&app, &agent, &key, None).await.0, StatusCode::CREATED);
+    let now = app.clock.now().timestamp();
+    for nonce in ["n-1", "n-2", "n-3"] {
+        let (status, e) = send(signed_with_nonce(&app, &agent, &key, now, nonce, "/v1/payments")).await;
+        assert_eq!(status, StatusCode::OK, "{nonce}: {e}");
+    }
+    // A nonce is signed: another nonce under a signature breaks it.
+    let message = format!("GET\n/v1/payments\n{now}\nn-4\n{}", hex::encode(Sha256::digest(b"")));
+    let forged = app
+        .http
+        .get(app.url("/v1/payments"))
+        .header("Purser-Agent", &agent.id)
+        .header("Purser-Timestamp", now.to_string())
+        .header("Purser-Nonce", "n-9")
+        .header("Purser-Signature", base64(&key.sign(message.as_bytes()).to_bytes()));
+    assert_eq!(send(forged).await.0, StatusCode::UNAUTHORIZED);
+    // Replays, more than the failed-authentication budget: still 409, and
+    // the address keeps working, anonymous requests included.
+    for _ in 0..5 {
+        let (status, _) = send(signed(&app, &agent, &key, now, Method::GET, "/v1/payments", "")).await;
+        if status != StatusCode::OK {
+            assert_eq!(status, StatusCode::CONFLICT);
+        }
+    }
+    let anonymous = app.http.get(app.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::OK, "the replays braked the address");
 }
