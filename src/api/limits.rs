@@ -167,7 +167,7 @@ pub async fn middleware(State(state): State<Arc<AppState>>, mut req: Request, ne
     }
     let ip = client_ip(req.headers(), req.extensions(), &state.config.trusted_proxies);
     let limits = &state.limits;
-    let charged_later = carries_credential(&req) && resolves_credential(&path);
+    let charged_later = charged_by_handler(&req);
     // A braked address is refused outright, except for requests that carry
     // a credential: one misconfigured client behind a NAT must not lock out
     // every agent there. Those are answered normally when the credential is
@@ -225,7 +225,7 @@ fn refuses_a_credential(code: ErrorCode) -> bool {
 /// address when it carried a credential: the middleware left it to the
 /// handler, and a bearer header alone must not buy unlimited requests.
 pub fn charge_unrouted(state: &AppState, req: &Request) -> Result<(), Error> {
-    if !(carries_credential(req) && resolves_credential(req.uri().path())) {
+    if !charged_by_handler(req) {
         // Charged to its address already, by the middleware.
         return Ok(());
     }
@@ -233,8 +233,12 @@ pub fn charge_unrouted(state: &AppState, req: &Request) -> Result<(), Error> {
     state.limits.charge(req.method(), &address(ip), KeyRateLimit::default())
 }
 
-fn carries_credential(req: &Request) -> bool {
-    req.headers().contains_key(header::AUTHORIZATION) || req.headers().contains_key(signature::SIGNATURE)
+/// Whether the handler charges the request to its credential (it carries
+/// one, on a route that resolves one); otherwise its address pays.
+fn charged_by_handler(req: &Request) -> bool {
+    let headers = req.headers();
+    let carries = headers.contains_key(header::AUTHORIZATION) || headers.contains_key(signature::SIGNATURE);
+    carries && resolves_credential(req.uri().path())
 }
 
 /// The budget of requests judged by their address.

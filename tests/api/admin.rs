@@ -318,16 +318,7 @@ async fn refused_uses_of_real_credentials_are_audited_with_the_address() {
     assert!(reasons.contains(&"ip_not_allowed") && reasons.contains(&"admin_only"), "{refused:?}");
     assert!(data.iter().all(|d| d["address"] == "127.0.0.1"), "{data:?}");
     assert!(data.iter().any(|d| d["credential"] == fenced["id"]), "{data:?}");
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(text.contains("purser_refused_credentials_total{reason=\"ip_not_allowed\"}"), "{text}");
 }
 

@@ -384,6 +384,13 @@ impl Client {
         into_parts(resp).await
     }
 
+    /// `/metrics` as the admin reads it: the Prometheus text.
+    pub async fn metrics(&self) -> String {
+        let resp = self.http.get(self.url("/metrics")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.text().await.unwrap()
+    }
+
     pub async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
         into_parts(self.http.get(self.url(path)).bearer_auth(key).send().await.unwrap()).await
     }

@@ -115,12 +115,7 @@ async fn finished_webhook_deliveries_are_deleted_after_the_retention_and_nothing
     assert_eq!(payments["data"].as_array().unwrap().len(), 3);
     let (_, audit_after) = app.admin(Method::GET, "/v1/audit?limit=1000", None).await;
     assert_eq!(audit_after, audit_before);
-    let metrics = app.http.get(app.url("/metrics")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
-    assert!(metrics
-        .text()
-        .await
-        .unwrap()
-        .contains("purser_retention_deleted_total{kind=\"webhook_events\"}"));
+    assert!(app.metrics().await.contains("purser_retention_deleted_total{kind=\"webhook_events\"}"));
 }
 
 #[tokio::test]

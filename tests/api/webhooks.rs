@@ -215,16 +215,7 @@ async fn a_receiver_failing_twice_gets_the_third_attempt_with_the_same_webhook_i
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(codes, vec![200, 503, 500], "newest first");
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     let failures = format!("purser_webhook_delivery_failures_total{{endpoint=\"{endpoint}\"}} 2");
     assert!(metrics.contains(&failures), "{failures} missing from:\n{metrics}");
     let per_endpoint = format!("/v1/webhook-endpoints/{endpoint}/attempts");
