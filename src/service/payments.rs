@@ -91,9 +91,6 @@ impl Prepared {
         // The directory's category, not the agent's word, is evaluated (and
         // read spend for): a casino cannot pass as `cloud`.
         let categorized = policy.directory.categorize(&input.merchant_id, input.merchant_category.as_deref());
-        if categorized.declared_instead.is_some() {
-            metrics::counter!("purser_declared_category_mismatch_total").increment(1);
-        }
         let facts = PaymentFacts {
             amount: input.amount,
             fee: input.fee,
@@ -242,6 +239,9 @@ pub async fn create(
         metrics::counter!("purser_decisions_total", "outcome" => p.status.as_str(), "reason" => reason)
             .increment(1);
         metrics::histogram!("purser_decision_seconds").record(started.elapsed().as_secs_f64());
+        if p.declared_category.is_some() {
+            metrics::counter!("purser_declared_category_mismatch_total").increment(1);
+        }
         if p.status == PaymentStatus::Denied {
             super::alerts::on_denial(svc, &p.agent_id).await;
         }

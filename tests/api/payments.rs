@@ -472,6 +472,7 @@ async fn the_merchant_directory_overrides_a_declared_category() {
         (p["merchant_category"].as_str(), p["declared_category"].as_str()),
         (Some("gambling"), Some("cloud"))
     );
+    assert!(app.metrics().await.contains("purser_declared_category_mismatch_total"));
 
     let mut unknown = payment("20.00", "new.example");
     unknown.as_object_mut().unwrap().remove("merchant_category");
