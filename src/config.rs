@@ -84,6 +84,12 @@ pub struct Config {
     #[arg(long, env = "PURSER_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
+    /// Networks the configured admin token (the bootstrap credential) is
+    /// accepted from (comma-separated CIDRs); anywhere when empty. Named
+    /// administrators carry their own `allowed_cidrs`.
+    #[arg(long, env = "PURSER_ADMIN_ALLOWED_CIDRS", value_delimiter = ',')]
+    pub admin_allowed_cidrs: Vec<ipnet::IpNet>,
+
     /// Browser origins allowed to call the API cross-origin (CORS), e.g.
     /// `https://dashboard.example.com`; comma-separated. None by default.
     #[arg(long, env = "PURSER_CORS_ORIGINS", value_delimiter = ',')]
@@ -332,6 +338,7 @@ impl Config {
             tls_key: None,
             tls_min_version: crate::tls::MinVersion::Tls13,
             trusted_proxies: Vec::new(),
+            admin_allowed_cidrs: Vec::new(),
             cors_origins: Vec::new(),
             webhook_retry_schedule: vec![
                 std::time::Duration::from_secs(5),

@@ -139,8 +139,12 @@ pub enum ErrorCode {
     /// 403: The agent API key lacks the scope the endpoint needs (`payments:create`, `payments:read` or
     /// `policies:read`).
     InsufficientScope,
-    /// 403: The endpoint needs the admin token; an agent API key or an approver token was presented.
+    /// 403: The endpoint needs an admin token (the configured one or an administrator's); an agent API
+    /// key or an approver token was presented.
     AdminOnly,
+    /// 403: The administrator's role is `auditor`, which reads agents (and their keys), payments,
+    /// approvals and the audit log but changes nothing; the endpoint needs the `admin` role.
+    InsufficientRole,
     /// 403: The endpoint is for agents (the admin token or an approver token was presented), or an
     /// agent asked to list another agent's payments, or an approver token asked for an agent's policy
     /// (`GET /v1/agents/{id}/policy` is for the agent and the admin).
@@ -149,7 +153,9 @@ pub enum ErrorCode {
     /// payments; nor the admin token), and only approver tokens and the admin token may read approvals
     /// (an agent API key was presented).
     ApproverOnly,
-    /// 403: The agent API key has a CIDR allowlist and the client address is not in it.
+    /// 403: The credential (an agent API key, an administrator's or approver's token, the configured
+    /// admin token with `PURSER_ADMIN_ALLOWED_CIDRS`, or an approver's console session) has a CIDR
+    /// allowlist and the client address is not in it.
     IpNotAllowed,
     /// 404: No such route or resource, or a payment that belongs to another agent (its existence is not
     /// revealed).

@@ -399,9 +399,64 @@ pub struct Approver {
     #[schema(pattern = "^apr_[0-9a-z]{26}$", example = "apr_01jdx3k8q9m4v7w2c5b6n0p1rt")]
     pub id: String,
     pub name: String,
+    /// Client networks the token (and the console sessions it opens) is
+    /// accepted from (empty: anywhere).
+    #[schema(example = json!(["203.0.113.0/24"]))]
+    pub allowed_cidrs: Vec<String>,
     #[schema(value_type = Timestamp)]
     pub created_at: String,
     /// When the approver was revoked, or null.
+    #[schema(value_type = Option<Timestamp>)]
+    pub revoked_at: Option<String>,
+}
+
+/// What an administrator may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminRole {
+    /// Everything the admin API offers.
+    Admin,
+    /// Reads agents (with their keys), payments and the audit log; changes
+    /// nothing.
+    Auditor,
+}
+
+impl AdminRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminRole::Admin => "admin",
+            AdminRole::Auditor => "auditor",
+        }
+    }
+}
+
+impl FromStr for AdminRole {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "admin" => Ok(AdminRole::Admin),
+            "auditor" => Ok(AdminRole::Auditor),
+            other => Err(format!("unknown admin role {other:?}")),
+        }
+    }
+}
+
+/// A person with an admin token of their own. The token is never shown
+/// after creation; audit records name the administrator who acted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Administrator {
+    /// Administrator id: `adm_` followed by a lower-case ULID.
+    #[schema(pattern = "^adm_[0-9a-z]{26}$", example = "adm_01jdx3k8q9m4v7w2c5b6n0p1rt")]
+    pub id: String,
+    pub name: String,
+    pub role: AdminRole,
+    /// Client networks the token is accepted from (empty: anywhere).
+    #[schema(example = json!(["203.0.113.0/24"]))]
+    pub allowed_cidrs: Vec<String>,
+    #[schema(value_type = Timestamp)]
+    pub created_at: String,
+    /// When the administrator was revoked, or null.
     #[schema(value_type = Option<Timestamp>)]
     pub revoked_at: Option<String>,
 }

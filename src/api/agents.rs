@@ -10,10 +10,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::{Admin, Principal};
+use super::auth::{Admin, AdminReader, Principal};
 use super::extract::{object_only, JsonBody, OptionalJsonBody, PathParams, QueryParams};
 use super::openapi::ErrorBody;
 use super::page::{Page, PageErrors, PageQuery, Paging};
+use super::validate::{self, check_len, MAX_NAME};
 use crate::api::AppState;
 use crate::clock::{format_ts, parse_ts};
 use crate::error::{Error, ErrorCode, Result};
@@ -27,8 +28,6 @@ use crate::store::{AgentPatch, Credential};
 
 /// Admin actor in audit records. There is one admin role; which token was
 /// used is not recorded because the configured token has no id.
-const ADMIN: &str = "admin";
-const MAX_NAME: usize = 200;
 const MAX_REASON: usize = 1000;
 
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
@@ -64,14 +63,6 @@ fn low() -> TrustLevel {
     TrustLevel::Low
 }
 
-fn check_len(field: &str, text: &str, max: usize) -> Result<()> {
-    if text.trim().is_empty() || text.chars().count() > max {
-        return Err(Error::invalid(ErrorCode::InvalidRequest, format!("{field} must be 1-{max} characters"))
-            .at(format!("/{field}")));
-    }
-    Ok(())
-}
-
 /// Create an agent (admin)
 ///
 /// Creates an agent bound to a loaded policy. New agents start unfrozen at
@@ -96,12 +87,12 @@ fn check_len(field: &str, text: &str, max: usize) -> Result<()> {
 )]
 async fn create(
     State(state): State<Arc<AppState>>,
-    _: Admin,
+    Admin(admin): Admin,
     JsonBody { body, .. }: JsonBody<CreateAgent>,
 ) -> Result<(StatusCode, Json<Agent>)> {
     check_len("name", &body.name, MAX_NAME)?;
     let new = NewAgent { name: body.name, policy: body.policy, trust_level: body.trust_level };
-    let agent = agents::create_agent(&state.svc, ADMIN, new).await?;
+    let agent = agents::create_agent(&state.svc, &admin, new).await?;
     Ok((StatusCode::CREATED, Json(agent)))
 }
 
@@ -122,7 +113,7 @@ async fn create(
 )]
 async fn list(
     State(state): State<Arc<AppState>>,
-    _: Admin,
+    _: AdminReader,
     QueryParams(q): QueryParams<PageQuery>,
 ) -> Result<Json<Page<Agent>>> {
     let req = Paging::ADMIN.query(&q)?;
@@ -144,7 +135,7 @@ async fn list(
 )]
 async fn show(
     State(state): State<Arc<AppState>>,
-    _: Admin,
+    _: AdminReader,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Agent>> {
     Ok(Json(state.svc.store.agent(&id).await?.ok_or(Error::NotFound("agent"))?))
@@ -181,7 +172,7 @@ async fn allowance(
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Allowance>> {
     let agent_id = match principal {
-        Principal::Admin => id,
+        Principal::Admin(_) => id,
         Principal::Agent(me) => {
             me.require(Scope::PoliciesRead)?;
             if id != "me" && id != me.agent.id {
@@ -235,7 +226,7 @@ struct UpdateAgent {
 )]
 async fn update(
     State(state): State<Arc<AppState>>,
-    _: Admin,
+    Admin(admin): Admin,
     PathParams(id): PathParams<String>,
     JsonBody { body, .. }: JsonBody<UpdateAgent>,
 ) -> Result<Json<Agent>> {
@@ -243,7 +234,7 @@ async fn update(
         return Ok(Json(state.svc.store.agent(&id).await?.ok_or(Error::NotFound("agent"))?));
     }
     let patch = AgentPatch { trust_level: body.trust_level, policy: body.policy };
-    Ok(Json(agents::update_agent(&state.svc, ADMIN, &id, patch).await?))
+    Ok(Json(agents::update_agent(&state.svc, &admin, &id, patch).await?))
 }
 
 /// Optional: the whole body may be left out. Unknown fields are rejected.
@@ -288,14 +279,14 @@ struct Freeze {
 )]
 async fn freeze(
     State(state): State<Arc<AppState>>,
-    _: Admin,
+    Admin(admin): Admin,
     PathParams(id): PathParams<String>,
     OptionalJsonBody(body): OptionalJsonBody<Freeze>,
 ) -> Result<Json<Agent>> {
     let reason = body.reason.unwrap_or_else(|| "frozen by admin".to_owned());
     check_len("reason", &reason, MAX_REASON)?;
     let options = agents::FreezeOptions { revoke_keys: body.revoke_keys };
-    Ok(Json(agents::set_frozen(&state.svc, ADMIN, &id, Some(reason), options).await?))
+    Ok(Json(agents::set_frozen(&state.svc, &admin, &id, Some(reason), options).await?))
 }
 
 /// Unfreeze an agent (admin)
@@ -316,10 +307,10 @@ async fn freeze(
 )]
 async fn unfreeze(
     State(state): State<Arc<AppState>>,
-    _: Admin,
+    Admin(admin): Admin,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Agent>> {
-    Ok(Json(agents::set_frozen(&state.svc, ADMIN, &id, None, agents::FreezeOptions::default()).await?))
+    Ok(Json(agents::set_frozen(&state.svc, &admin, &id, None, agents::FreezeOptions::default()).await?))
 }
 
 /// All fields are optional; send `{}` for a key with every scope, no
@@ -403,7 +394,7 @@ fn all_scopes() -> Vec<Scope> {
 )]
 async fn create_key(
     State(state): State<Arc<AppState>>,
-    _: Admin,
+    Admin(admin): Admin,
     PathParams(id): PathParams<String>,
     JsonBody { body, .. }: JsonBody<CreateKey>,
 ) -> Result<(StatusCode, Json<IssuedKey>)> {
@@ -434,24 +425,13 @@ async fn create_key(
             Some(format_ts(at))
         }
     };
-    let mut cidrs = Vec::with_capacity(body.allowed_cidrs.len());
-    for (i, c) in body.allowed_cidrs.iter().enumerate() {
-        let net: ipnet::IpNet =
-            c.parse().or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)).map_err(|_| {
-                Error::invalid(
-                    ErrorCode::InvalidRequest,
-                    format!("{c:?} is not a CIDR such as 203.0.113.0/24"),
-                )
-                .at(format!("/allowed_cidrs/{i}"))
-            })?;
-        cidrs.push(net.trunc().to_string());
-    }
+    let cidrs = validate::allowed_cidrs(&body.allowed_cidrs)?;
     check_rate_limit(&body.rate_limit)?;
     let mut scopes = body.scopes;
     scopes.sort();
     scopes.dedup();
     let req = KeyRequest { scopes, expires_at, allowed_cidrs: cidrs, rate_limit: body.rate_limit };
-    let issued = agents::create_key(&state.svc, ADMIN, &id, req).await?;
+    let issued = agents::create_key(&state.svc, &admin, &id, req).await?;
     Ok((StatusCode::CREATED, Json(issued.into())))
 }
 
@@ -539,7 +519,7 @@ impl Default for RotateKey {
 )]
 async fn rotate_key(
     State(state): State<Arc<AppState>>,
-    _: Admin,
+    Admin(admin): Admin,
     PathParams((id, key_id)): PathParams<(String, String)>,
     OptionalJsonBody(body): OptionalJsonBody<RotateKey>,
 ) -> Result<(StatusCode, Json<RotatedKey>)> {
@@ -551,7 +531,7 @@ async fn rotate_key(
         .at("/grace_seconds"));
     }
     let grace = chrono::Duration::seconds(body.grace_seconds as i64);
-    let (issued, previous) = agents::rotate_key(&state.svc, ADMIN, &id, &key_id, grace).await?;
+    let (issued, previous) = agents::rotate_key(&state.svc, &admin, &id, &key_id, grace).await?;
     Ok((StatusCode::CREATED, Json(RotatedKey { new: issued.into(), previous })))
 }
 
@@ -574,7 +554,7 @@ async fn rotate_key(
 )]
 async fn list_keys(
     State(state): State<Arc<AppState>>,
-    _: Admin,
+    _: AdminReader,
     PathParams(id): PathParams<String>,
     QueryParams(q): QueryParams<PageQuery>,
 ) -> Result<Json<Page<ApiKey>>> {
@@ -606,10 +586,10 @@ async fn list_keys(
 )]
 async fn revoke_key(
     State(state): State<Arc<AppState>>,
-    _: Admin,
+    Admin(admin): Admin,
     PathParams((id, key_id)): PathParams<(String, String)>,
 ) -> Result<StatusCode> {
-    agents::revoke_credential(&state.svc, ADMIN, &id, Credential::ApiKey, &key_id).await?;
+    agents::revoke_credential(&state.svc, &admin, &id, Credential::ApiKey, &key_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -660,7 +640,7 @@ struct RegisterSigningKey {
 )]
 async fn register_signing_key(
     State(state): State<Arc<AppState>>,
-    _: Admin,
+    Admin(admin): Admin,
     PathParams(id): PathParams<String>,
     JsonBody { body, .. }: JsonBody<RegisterSigningKey>,
 ) -> Result<(StatusCode, Json<SigningKey>)> {
@@ -671,7 +651,7 @@ async fn register_signing_key(
     scopes.sort();
     scopes.dedup();
     check_rate_limit(&body.rate_limit)?;
-    let key = signing::register(&state.svc, ADMIN, &id, &body.public_key, scopes, body.rate_limit).await?;
+    let key = signing::register(&state.svc, &admin, &id, &body.public_key, scopes, body.rate_limit).await?;
     Ok((StatusCode::CREATED, Json(key)))
 }
 
@@ -694,7 +674,7 @@ async fn register_signing_key(
 )]
 async fn list_signing_keys(
     State(state): State<Arc<AppState>>,
-    _: Admin,
+    _: AdminReader,
     PathParams(id): PathParams<String>,
     QueryParams(q): QueryParams<PageQuery>,
 ) -> Result<Json<Page<SigningKey>>> {
@@ -724,10 +704,10 @@ async fn list_signing_keys(
 )]
 async fn revoke_signing_key(
     State(state): State<Arc<AppState>>,
-    _: Admin,
+    Admin(admin): Admin,
     PathParams((id, key_id)): PathParams<(String, String)>,
 ) -> Result<StatusCode> {
-    agents::revoke_credential(&state.svc, ADMIN, &id, Credential::SigningKey, &key_id).await?;
+    agents::revoke_credential(&state.svc, &admin, &id, Credential::SigningKey, &key_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -14,12 +14,12 @@ use super::auth::{Admin, Principal};
 use super::extract::{empty_as_none, JsonBody, OptionalJsonBody, PathParams, QueryParams};
 use super::openapi::ErrorBody;
 use super::page::{Page, PageErrors, PageQuery, Paging};
+use super::validate::{self, check_len, MAX_NAME};
 use crate::api::AppState;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{Approval, ApprovalStatus, Approver};
 use crate::service::approvals::{self, SpendToday, Verdict};
 
-const MAX_NAME: usize = 200;
 const MAX_COMMENT: usize = 2000;
 const MAX_PAGE: u32 = 200;
 
@@ -35,11 +35,15 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(as = CreateApproverRequest, example = json!({ "name": "Alice (finance)" }))]
+#[schema(as = CreateApproverRequest, example = json!({ "name": "Alice (finance)", "allowed_cidrs": ["203.0.113.0/24"] }))]
 struct CreateApprover {
     /// 1-200 characters, not blank.
     #[schema(min_length = 1, max_length = 200)]
     name: String,
+    /// CIDRs (or single IP addresses) the token, and the console sessions
+    /// it opens, may be used from; empty or absent: anywhere.
+    #[serde(default)]
+    allowed_cidrs: Vec<String>,
 }
 
 /// The new approver's record plus its token, shown this one time only.
@@ -74,17 +78,12 @@ struct IssuedApprover {
 )]
 async fn create_approver(
     State(state): State<Arc<AppState>>,
-    _: Admin,
+    Admin(admin): Admin,
     JsonBody { body, .. }: JsonBody<CreateApprover>,
 ) -> Result<(StatusCode, Json<IssuedApprover>)> {
-    if body.name.trim().is_empty() || body.name.chars().count() > MAX_NAME {
-        return Err(Error::invalid(
-            ErrorCode::InvalidRequest,
-            format!("name must be 1-{MAX_NAME} characters"),
-        )
-        .at("/name"));
-    }
-    let issued = approvals::create_approver(&state.svc, "admin", body.name).await?;
+    check_len("name", &body.name, MAX_NAME)?;
+    let cidrs = validate::allowed_cidrs(&body.allowed_cidrs)?;
+    let issued = approvals::create_approver(&state.svc, &admin, body.name, cidrs).await?;
     let issued = IssuedApprover { approver: issued.approver, token: issued.token };
     Ok((StatusCode::CREATED, Json(issued)))
 }
@@ -135,10 +134,10 @@ async fn list_approvers(
 )]
 async fn revoke_approver(
     State(state): State<Arc<AppState>>,
-    _: Admin,
+    Admin(admin): Admin,
     PathParams(id): PathParams<String>,
 ) -> Result<StatusCode> {
-    approvals::revoke_approver(&state.svc, "admin", &id).await?;
+    approvals::revoke_approver(&state.svc, &admin, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -389,7 +388,8 @@ async fn decide(
         )
         .at("/comment"));
     }
-    let approval = approvals::vote(&state.svc, &approver, &id, verdict, comment).await?;
+    let approval =
+        approvals::vote(&state.svc, &approver.approver, approver.client, &id, verdict, comment).await?;
     // The vote is committed; the spend figure is information, so failing to
     // read it must not turn a recorded vote into an error.
     let spend = approvals::spend_today(&state.svc, &approval.agent.id).await.ok();

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::Admin;
+use super::auth::AdminReader;
 use super::extract::{empty_as_none, QueryParams};
 use super::openapi::ErrorBody;
 use super::page::{Page, Paging};
@@ -64,7 +64,7 @@ struct AuditQuery {
     /// Download every selected record (oldest first, all pages, streamed) as
     /// JSON lines (`jsonl`: `application/x-ndjson`, one record per line, the
     /// same objects as `data`) or CSV (`csv`: `text/csv`, columns
-    /// `seq,id,at,type,actor,agent_id,subject,data,prev_hash,hash`). `limit`
+    /// `seq,id,at,type,actor,client,agent_id,subject,data,prev_hash,hash`). `limit`
     /// is then the page size of the stream; `after`, `since`, `type` and
     /// `agent` select as usual.
     #[serde(default, deserialize_with = "empty_as_none")]
@@ -139,7 +139,7 @@ impl AuditQuery {
 )]
 async fn list(
     State(state): State<Arc<AppState>>,
-    _: Admin,
+    _: AdminReader,
     QueryParams(q): QueryParams<AuditQuery>,
 ) -> Result<Response> {
     let format = match q.format.as_deref() {
@@ -237,5 +237,5 @@ fn render(records: &[AuditRecord], format: Format, header: bool) -> Vec<u8> {
 
 /// The CSV header, for an export with no records (serde writes it from the
 /// first record otherwise).
-const CSV_COLUMNS: [&str; 10] =
-    ["seq", "id", "at", "type", "actor", "agent_id", "subject", "data", "prev_hash", "hash"];
+const CSV_COLUMNS: [&str; 11] =
+    ["seq", "id", "at", "type", "actor", "client", "agent_id", "subject", "data", "prev_hash", "hash"];

@@ -11,17 +11,36 @@ use axum::http::Method;
 use super::client_ip::client_ip;
 use super::signature::SignedAgent;
 use crate::api::AppState;
+use crate::audit::Actor;
 use crate::auth::{self, ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, APPROVER_TOKEN_PREFIX};
 use crate::clock::parse_ts;
 use crate::error::{Error, ErrorCode, Result};
-use crate::model::{Agent, Approver, KeyRateLimit, Scope};
-use crate::service::{agents, alerts, approvals};
+use crate::model::{AdminRole, Agent, Approver, KeyRateLimit, Scope};
+use crate::service::{admins, agents, alerts, approvals};
 
 /// An authenticated caller.
 pub enum Principal {
-    Admin,
+    Admin(AdminPrincipal),
     Agent(AgentPrincipal),
-    Approver(Approver),
+    Approver(ApproverPrincipal),
+}
+
+/// An administrator: the configured bootstrap token (`admin`) or a named
+/// one (`admin:<id>/<name>`), with its role.
+pub struct AdminPrincipal {
+    pub actor: Actor,
+    pub role: AdminRole,
+}
+
+pub struct ApproverPrincipal {
+    pub approver: Approver,
+    pub client: Option<IpAddr>,
+}
+
+impl ApproverPrincipal {
+    pub fn actor(&self) -> Actor {
+        approvals::approver_actor(&self.approver, self.client)
+    }
 }
 
 #[derive(Clone)]
@@ -29,13 +48,14 @@ pub struct AgentPrincipal {
     pub agent: Agent,
     pub key_id: String,
     pub scopes: Vec<Scope>,
+    pub client: Option<IpAddr>,
 }
 
 impl AgentPrincipal {
-    /// Audit actor string: which agent, with which key (an API key
-    /// `key_...` or a signing key `sk_...`).
-    pub fn actor(&self) -> String {
-        format!("agent:{}/key:{}", self.agent.id, self.key_id)
+    /// The audit actor: which agent, with which key (an API key `key_...`
+    /// or a signing key `sk_...`), from where.
+    pub fn actor(&self) -> Actor {
+        Actor::new(format!("agent:{}/key:{}", self.agent.id, self.key_id), self.client)
     }
 
     pub fn require(&self, scope: Scope) -> Result<()> {
@@ -54,16 +74,29 @@ impl Principal {
     /// How audit records and refusals name the credential.
     pub fn credential(&self) -> String {
         match self {
-            Principal::Admin => "admin".to_owned(),
+            Principal::Admin(a) => a.actor.name.clone(),
             Principal::Agent(a) => a.key_id.clone(),
-            Principal::Approver(a) => format!("approver:{}", a.id),
+            Principal::Approver(a) => a.actor().name,
         }
     }
 
-    pub fn admin(self) -> Result<()> {
+    /// An administrator of any role: what auditors may read.
+    pub fn admin_reader(self) -> Result<AdminPrincipal> {
         match self {
-            Principal::Admin => Ok(()),
+            Principal::Admin(a) => Ok(a),
             Principal::Agent(_) | Principal::Approver(_) => Err(not_admin()),
+        }
+    }
+
+    /// An administrator with the `admin` role: whoever may change things.
+    pub fn admin(self) -> Result<Actor> {
+        let admin = self.admin_reader()?;
+        match admin.role {
+            AdminRole::Admin => Ok(admin.actor),
+            AdminRole::Auditor => Err(Error::forbidden(
+                ErrorCode::InsufficientRole,
+                "auditors read agents, payments, approvals and the audit log; this needs the admin role",
+            )),
         }
     }
 
@@ -74,7 +107,7 @@ impl Principal {
                 a.require(scope)?;
                 Ok(a)
             }
-            Principal::Admin | Principal::Approver(_) => {
+            Principal::Admin(_) | Principal::Approver(_) => {
                 Err(Error::forbidden(ErrorCode::AgentOnly, "this endpoint is for agents"))
             }
         }
@@ -88,7 +121,7 @@ fn not_admin() -> Error {
 impl Principal {
     /// The calling approver; agents can never approve (not even their own
     /// payments), and neither can the admin token.
-    pub fn approver(self) -> Result<Approver> {
+    pub fn approver(self) -> Result<ApproverPrincipal> {
         match self {
             Principal::Approver(a) => Ok(a),
             _ => {
@@ -100,7 +133,7 @@ impl Principal {
     /// Approvers and admins may read approvals.
     pub fn approval_reader(self) -> Result<()> {
         match self {
-            Principal::Approver(_) | Principal::Admin => Ok(()),
+            Principal::Approver(_) | Principal::Admin(_) => Ok(()),
             Principal::Agent(_) => {
                 Err(Error::forbidden(ErrorCode::ApproverOnly, "only approvers and admins read approvals"))
             }
@@ -108,14 +141,27 @@ impl Principal {
     }
 }
 
-/// Extracts an admin principal or rejects the request.
-pub struct Admin;
+/// An administrator with the `admin` role, as the audit names it, or a
+/// rejected request.
+pub struct Admin(pub Actor);
 
 impl FromRequestParts<Arc<AppState>> for Admin {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self> {
-        Principal::from_request_parts(parts, state).await?.admin().map(|()| Admin)
+        Principal::from_request_parts(parts, state).await?.admin().map(Admin)
+    }
+}
+
+/// An administrator of any role (`admin` or `auditor`): the reads auditors
+/// may make.
+pub struct AdminReader;
+
+impl FromRequestParts<Arc<AppState>> for AdminReader {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self> {
+        Principal::from_request_parts(parts, state).await?.admin_reader().map(|_| AdminReader)
     }
 }
 
@@ -131,12 +177,12 @@ impl FromRequestParts<Arc<AppState>> for MetricsReader {
             state.limits.charge(&parts.method, "metrics", KeyRateLimit::default())?;
             return Ok(MetricsReader);
         }
-        Admin::from_request_parts(parts, state).await.map(|Admin| MetricsReader)
+        Admin::from_request_parts(parts, state).await.map(|_| MetricsReader)
     }
 }
 
 /// Which credential a request presented, once it is recognised (a key id,
-/// `approver:<id>`, `admin`): the limits middleware reads it when the
+/// `approver:<id>`, `admin`, `admin:<id>/<name>`): the limits middleware reads it when the
 /// request is then refused (revoked, expired, wrong network, wrong scope or
 /// role), to audit and count a refused use of a real credential.
 #[derive(Clone, Default)]
@@ -146,11 +192,16 @@ impl CredentialSlot {
     pub fn get(&self) -> Option<&str> {
         self.0.get().map(String::as_str)
     }
+
+    /// Notes the credential the request presented (the first one counts).
+    pub fn recognise(&self, credential: &str) {
+        let _ = self.0.set(credential.to_owned());
+    }
 }
 
 fn recognised(parts: &Parts, credential: &str) {
     if let Some(slot) = parts.extensions.get::<CredentialSlot>() {
-        let _ = slot.0.set(credential.to_owned());
+        slot.recognise(credential);
     }
 }
 
@@ -165,14 +216,10 @@ impl FromRequestParts<Arc<AppState>> for Principal {
             agent.clone()
         } else {
             let token = bearer(parts).ok_or(Error::Unauthenticated("missing bearer token"))?;
-            if !token.starts_with(AGENT_KEY_PREFIX) {
-                let principal = other_principal(state, method, token).await;
-                if let Ok(p) = &principal {
-                    recognised(parts, &p.credential());
-                }
-                return principal;
-            }
             let client = client_ip(&parts.headers, &parts.extensions, &state.config.trusted_proxies);
+            if !token.starts_with(AGENT_KEY_PREFIX) {
+                return other_principal(parts, state, token, client).await;
+            }
             agent_key(parts, state, method, token, client).await?
         };
         alerts::on_agent_request(&state.svc, &agent.agent.id);
@@ -180,24 +227,51 @@ impl FromRequestParts<Arc<AppState>> for Principal {
     }
 }
 
-/// An approver or the admin, by bearer token; each approver has the
-/// gateway's default budget, and so do admin tokens, together.
-async fn other_principal(state: &AppState, method: &Method, token: &str) -> Result<Principal> {
-    if token.starts_with(APPROVER_TOKEN_PREFIX) {
+/// An approver or an administrator, by bearer token. Each approver and
+/// each named administrator has the gateway's default budget; the
+/// bootstrap token has its own.
+async fn other_principal(
+    parts: &Parts,
+    state: &AppState,
+    token: &str,
+    client: Option<IpAddr>,
+) -> Result<Principal> {
+    let (principal, networks) = if token.starts_with(APPROVER_TOKEN_PREFIX) {
         let approver = approvals::approver_for_token(&state.svc, token)
             .await?
             .ok_or(Error::Unauthenticated("invalid approver token"))?;
-        state.limits.charge(method, &format!("approver:{}", approver.id), KeyRateLimit::default())?;
-        return Ok(Principal::Approver(approver));
+        let networks = approver.allowed_cidrs.clone();
+        (Principal::Approver(ApproverPrincipal { approver, client }), networks)
+    } else if state.is_config_admin_token(token) {
+        let actor = Actor::new("admin", client);
+        let networks = state.config.admin_allowed_cidrs.iter().map(ToString::to_string).collect();
+        (Principal::Admin(AdminPrincipal { actor, role: AdminRole::Admin }), networks)
+    } else if token.starts_with(ADMIN_TOKEN_PREFIX) {
+        let admin = admins::for_token(&state.svc, token)
+            .await?
+            .ok_or(Error::Unauthenticated("invalid admin token"))?;
+        let actor = Actor::new(format!("admin:{}/{}", admin.id, admin.name), client);
+        (Principal::Admin(AdminPrincipal { actor, role: admin.role }), admin.allowed_cidrs)
+    } else {
+        return Err(Error::Unauthenticated("invalid credentials"));
+    };
+    let credential = principal.credential();
+    recognised(parts, &credential);
+    state.limits.charge(&parts.method, &credential, KeyRateLimit::default())?;
+    check_network(&networks, client, "token")?;
+    Ok(principal)
+}
+
+/// Refuses a credential limited to networks that `client` is not in.
+fn check_network(networks: &[String], client: Option<IpAddr>, what: &str) -> Result<()> {
+    if auth::network_allows(networks, client) {
+        Ok(())
+    } else {
+        Err(Error::forbidden(
+            ErrorCode::IpNotAllowed,
+            format!("this {what} may not be used from this address"),
+        ))
     }
-    if state.is_config_admin_token(token)
-        || (token.starts_with(ADMIN_TOKEN_PREFIX)
-            && state.svc.store.admin_token_valid(&auth::hash(token)).await?)
-    {
-        state.limits.charge(method, "admin", KeyRateLimit::default())?;
-        return Ok(Principal::Admin);
-    }
-    Err(Error::Unauthenticated("invalid credentials"))
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {
@@ -233,17 +307,7 @@ async fn agent_key(
     if k.expires_at.as_deref().and_then(parse_ts).is_some_and(|exp| exp <= now) {
         return Err(Error::Unauthenticated("API key expired"));
     }
-    if !k.allowed_cidrs.is_empty() {
-        let allowed = client.is_some_and(|ip| {
-            k.allowed_cidrs.iter().filter_map(|c| c.parse::<ipnet::IpNet>().ok()).any(|net| net.contains(&ip))
-        });
-        if !allowed {
-            return Err(Error::forbidden(
-                ErrorCode::IpNotAllowed,
-                "this API key may not be used from this address",
-            ));
-        }
-    }
+    check_network(&k.allowed_cidrs, client, "API key")?;
     agents::key_used(&state.svc, &k.id, k.last_used_at.as_deref());
-    Ok(AgentPrincipal { agent: found.agent, key_id: found.key.id, scopes: found.key.scopes })
+    Ok(AgentPrincipal { agent: found.agent, key_id: found.key.id, scopes: found.key.scopes, client })
 }

@@ -22,7 +22,6 @@ use crate::model::Card;
 use crate::providers::lithic::asa::{self, Decline};
 use crate::service::cards;
 
-const ADMIN: &str = "admin";
 const MAX_TOKEN: usize = 128;
 
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
@@ -68,7 +67,7 @@ struct RegisterCard {
 )]
 async fn register(
     State(state): State<Arc<AppState>>,
-    _: Admin,
+    Admin(admin): Admin,
     PathParams(agent_id): PathParams<String>,
     JsonBody { body, .. }: JsonBody<RegisterCard>,
 ) -> Result<(StatusCode, Json<Card>)> {
@@ -80,7 +79,7 @@ async fn register(
         )
         .at("/card_token"));
     }
-    Ok((StatusCode::CREATED, Json(cards::register(&state.svc, ADMIN, &agent_id, token).await?)))
+    Ok((StatusCode::CREATED, Json(cards::register(&state.svc, &admin, &agent_id, token).await?)))
 }
 
 /// List an agent's standing cards (admin)
@@ -135,10 +134,10 @@ async fn list(
 )]
 async fn remove(
     State(state): State<Arc<AppState>>,
-    _: Admin,
+    Admin(admin): Admin,
     PathParams((agent_id, token)): PathParams<(String, String)>,
 ) -> Result<StatusCode> {
-    cards::remove(&state.svc, ADMIN, &agent_id, &token).await?;
+    cards::remove(&state.svc, &admin, &agent_id, &token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -4,14 +4,31 @@
 //! authentication brake, key CIDR allowlists and audit records all use it.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
-use axum::extract::ConnectInfo;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap};
 use ipnet::IpNet;
+
+use super::AppState;
 
 pub fn client_ip(headers: &HeaderMap, extensions: &Extensions, trusted: &[IpNet]) -> Option<IpAddr> {
     let peer = extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
     Some(forwarded_for(peer, headers, trusted))
+}
+
+/// The client's address, for handlers that act without a bearer
+/// credential (the console); `None` only when the server runs without
+/// connection info (in-process tests).
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl FromRequestParts<Arc<AppState>> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(client_ip(&parts.headers, &parts.extensions, &state.config.trusted_proxies)))
+    }
 }
 
 fn forwarded_for(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {

@@ -18,7 +18,6 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::model::KillSwitchState;
 use crate::service::kill_switch;
 
-const ADMIN: &str = "admin";
 const MAX_REASON: usize = 1000;
 
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
@@ -72,7 +71,7 @@ async fn show(State(state): State<Arc<AppState>>, _: Admin) -> Json<KillSwitchSt
 )]
 async fn engage(
     State(state): State<Arc<AppState>>,
-    _: Admin,
+    Admin(admin): Admin,
     OptionalJsonBody(body): OptionalJsonBody<Engage>,
 ) -> Result<Json<KillSwitchState>> {
     let reason = body.reason.unwrap_or_else(|| "engaged by admin".to_owned());
@@ -83,7 +82,7 @@ async fn engage(
         )
         .at("/reason"));
     }
-    Ok(Json(kill_switch::set(&state.svc, ADMIN, Some(reason)).await?.into()))
+    Ok(Json(kill_switch::set(&state.svc, &admin, Some(reason)).await?.into()))
 }
 
 /// Release the kill switch (admin)
@@ -98,8 +97,8 @@ async fn engage(
     security(("adminToken" = [])),
     responses((status = 200, description = "The kill switch, released.", body = KillSwitchState))
 )]
-async fn release(State(state): State<Arc<AppState>>, _: Admin) -> Result<Json<KillSwitchState>> {
-    Ok(Json(kill_switch::set(&state.svc, ADMIN, None).await?.into()))
+async fn release(State(state): State<Arc<AppState>>, Admin(admin): Admin) -> Result<Json<KillSwitchState>> {
+    Ok(Json(kill_switch::set(&state.svc, &admin, None).await?.into()))
 }
 
 #[cfg(test)]

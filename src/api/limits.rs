@@ -216,6 +216,7 @@ fn refuses_a_credential(code: ErrorCode) -> bool {
             | ErrorCode::IpNotAllowed
             | ErrorCode::InsufficientScope
             | ErrorCode::AdminOnly
+            | ErrorCode::InsufficientRole
             | ErrorCode::AgentOnly
             | ErrorCode::ApproverOnly
     )

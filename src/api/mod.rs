@@ -1,6 +1,7 @@
 //! The HTTP API: routes, extractors and the error mapping. Handlers parse,
 //! call a service function and render; they hold no business logic.
 
+mod admins;
 mod agents;
 mod approvals;
 mod audit;
@@ -21,6 +22,7 @@ mod request_id;
 mod signature;
 mod state;
 mod strict_json;
+mod validate;
 mod webhooks;
 
 use std::sync::Arc;
@@ -100,6 +102,7 @@ fn routes() -> OpenApiRouter<Arc<AppState>> {
         .merge(agents::router())
         .merge(cards::router())
         .merge(approvals::router())
+        .merge(admins::router())
         .merge(webhooks::router())
         .merge(audit::router())
         .merge(health::router())

@@ -65,6 +65,7 @@ struct ErrorDetail {
         (name = "keys", description = "Admin: agent API keys and Ed25519 signing keys."),
         (name = "cards", description = "Admin: standing cards registered to agents. The card issuer's real-time authorizations on a standing card are decided by its agent's policy, like the agent's own payments (see the `providers` tag)."),
         (name = "approvers", description = "Admin: the people who approve payments, and their tokens."),
+        (name = "admins", description = "Admin: the people who administer purser, each with a token and a role (`admin` or `auditor`)."),
         (name = "audit", description = "Admin: the hash-chained audit log."),
         (name = "webhooks", description = "Admin: outbound webhook endpoints, their signing secrets, delivery attempts and replays. The deliveries themselves (bodies, headers, retries) are described in the top-level `webhooks` section, one entry per event type."),
         (name = "providers", description = "Callbacks from payment providers, authenticated by the provider's signature instead of a bearer token: Lithic's Auth Stream Access, which asks purser in real time whether to approve each authorization on a card. Exists only when the providers file (`PURSER_PROVIDERS_FILE`) configures it."),
@@ -122,9 +123,12 @@ impl Modify for SecuritySchemes {
             "adminToken",
             bearer(
                 None,
-                "Admin token: the value of `PURSER_ADMIN_TOKEN` (required outside `--dev`), or, when none is \
-                 configured, the `psr_admin_...` token `purser serve --dev` creates and prints. Grants the \
-                 admin API and read access to every payment.",
+                "Admin token: the value of `PURSER_ADMIN_TOKEN` (required outside `--dev`; the bootstrap \
+                 credential, audited as `admin`), a named administrator's `psr_admin_...` token from `POST \
+                 /v1/admins` (audited as `admin:<id>/<name>`), or, when none is configured, the token \
+                 `purser serve --dev` creates and prints. The `admin` role grants the admin API and read \
+                 access to every payment; the `auditor` role reads agents, keys, payments, approvals and \
+                 the audit log and changes nothing (`403 insufficient_role`).",
             ),
         );
         components.add_security_scheme(
@@ -395,8 +399,10 @@ fn add_common_responses(operation: &mut Operation) {
         common.push((
             "403",
             error(
-                "`admin_only`: an agent API key or an approver token was presented; `ip_not_allowed`: \
-                 an agent API key used from outside its CIDR allowlist.",
+                "`admin_only`: an agent API key or an approver token was presented; \
+                 `insufficient_role`: an auditor's token on an endpoint that changes something (auditors \
+                 read agents, keys, payments, approvals and the audit log); `ip_not_allowed`: a credential \
+                 used from outside its CIDR allowlist.",
             )
             .build(),
         ));

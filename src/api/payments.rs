@@ -369,7 +369,7 @@ async fn show(
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Payment>> {
     let owner = match principal {
-        Principal::Admin => None,
+        Principal::Admin(_) => None,
         p => Some(p.agent(Scope::PaymentsRead)?.agent.id),
     };
     // Another agent's payment is "not found", not "forbidden": its existence
@@ -431,7 +431,7 @@ async fn list(
     QueryParams(q): QueryParams<ListQuery>,
 ) -> Result<Json<Page<Payment>>> {
     let agent_id = match principal {
-        Principal::Admin => q.agent_id,
+        Principal::Admin(_) => q.agent_id,
         p => {
             let a = p.agent(Scope::PaymentsRead)?;
             if q.agent_id.as_ref().is_some_and(|id| *id != a.agent.id) {

@@ -22,6 +22,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::auth::AgentPrincipal;
+use super::client_ip::client_ip;
 use crate::api::AppState;
 use crate::error::{Error, Result};
 use crate::model::KeyRateLimit;
@@ -81,7 +82,8 @@ async fn verified(state: &AppState, req: Request) -> Result<Request> {
     let key = signing::verify(&state.svc, &claim).await?;
     let agent =
         state.svc.store.agent(&agent_id).await?.ok_or(Error::Unauthenticated("agent no longer exists"))?;
-    let principal = AgentPrincipal { agent, key_id: key.id, scopes: key.scopes };
+    let client = client_ip(&parts.headers, &parts.extensions, &state.config.trusted_proxies);
+    let principal = AgentPrincipal { agent, key_id: key.id, scopes: key.scopes, client };
     parts.extensions.insert(SignedAgent(principal, key.rate_limit));
     Ok(Request::from_parts(parts, Body::from(body)))
 }

@@ -22,7 +22,6 @@ use crate::service::webhooks;
 use crate::store::EndpointPatch;
 use crate::webhooks::EventSelector;
 
-const ADMIN: &str = "admin";
 const MAX_DESCRIPTION: usize = 500;
 const DEFAULT_GRACE_SECONDS: u64 = 24 * 60 * 60;
 const MAX_GRACE_SECONDS: u64 = 30 * 24 * 60 * 60;
@@ -112,12 +111,12 @@ struct IssuedEndpoint {
 )]
 async fn create(
     State(state): State<Arc<AppState>>,
-    _: Admin,
+    Admin(admin): Admin,
     JsonBody { body, .. }: JsonBody<CreateEndpoint>,
 ) -> Result<(StatusCode, Json<IssuedEndpoint>)> {
     check_description(&body.description)?;
     let issued =
-        webhooks::create_endpoint(&state.svc, ADMIN, &body.url, body.events, body.description).await?;
+        webhooks::create_endpoint(&state.svc, &admin, &body.url, body.events, body.description).await?;
     Ok((StatusCode::CREATED, Json(IssuedEndpoint { endpoint: issued.endpoint, secret: issued.secret })))
 }
 
@@ -211,7 +210,7 @@ struct UpdateEndpoint {
 )]
 async fn update(
     State(state): State<Arc<AppState>>,
-    _: Admin,
+    Admin(admin): Admin,
     PathParams(id): PathParams<String>,
     JsonBody { body, .. }: JsonBody<UpdateEndpoint>,
 ) -> Result<Json<WebhookEndpoint>> {
@@ -222,7 +221,7 @@ async fn update(
         events: body.events,
         disabled: body.disabled,
     };
-    Ok(Json(webhooks::update_endpoint(&state.svc, ADMIN, &id, patch).await?))
+    Ok(Json(webhooks::update_endpoint(&state.svc, &admin, &id, patch).await?))
 }
 
 /// Delete a webhook endpoint (admin)
@@ -245,10 +244,10 @@ async fn update(
 )]
 async fn remove(
     State(state): State<Arc<AppState>>,
-    _: Admin,
+    Admin(admin): Admin,
     PathParams(id): PathParams<String>,
 ) -> Result<StatusCode> {
-    webhooks::delete_endpoint(&state.svc, ADMIN, &id).await?;
+    webhooks::delete_endpoint(&state.svc, &admin, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -305,7 +304,7 @@ struct RotatedSecret {
 )]
 async fn rotate(
     State(state): State<Arc<AppState>>,
-    _: Admin,
+    Admin(admin): Admin,
     PathParams(id): PathParams<String>,
     OptionalJsonBody(body): OptionalJsonBody<Rotate>,
 ) -> Result<Json<RotatedSecret>> {
@@ -317,7 +316,8 @@ async fn rotate(
         )
         .at("/grace_seconds"));
     }
-    let (secret, until) = webhooks::rotate_secret(&state.svc, ADMIN, &id, Duration::from_secs(grace)).await?;
+    let (secret, until) =
+        webhooks::rotate_secret(&state.svc, &admin, &id, Duration::from_secs(grace)).await?;
     Ok(Json(RotatedSecret { id, secret, previous_secret_until: until }))
 }
 
@@ -435,11 +435,11 @@ struct Replayed {
 )]
 async fn replay(
     State(state): State<Arc<AppState>>,
-    _: Admin,
+    Admin(admin): Admin,
     PathParams(id): PathParams<String>,
     OptionalJsonBody(body): OptionalJsonBody<Replay>,
 ) -> Result<(StatusCode, Json<Replayed>)> {
-    let queued = webhooks::replay(&state.svc, ADMIN, &id, body.endpoint_id).await?;
+    let queued = webhooks::replay(&state.svc, &admin, &id, body.endpoint_id).await?;
     Ok((StatusCode::ACCEPTED, Json(Replayed { event_id: id, queued })))
 }
 

@@ -2,25 +2,61 @@
 //! and how a chain is verified. Appending happens in `store`, inside the same
 //! transaction as the change the record describes.
 
+use std::net::IpAddr;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The `prev_hash` of the first record.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// Who acts, and from which network address: every record of a request
+/// names both. The gateway's own work (`system`, `provider:...`) has no
+/// address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub name: String,
+    pub client: Option<IpAddr>,
+}
+
+impl Actor {
+    pub fn new(name: impl Into<String>, client: Option<IpAddr>) -> Self {
+        Actor { name: name.into(), client }
+    }
+
+    /// The gateway itself, or a component of it.
+    pub fn system(name: impl Into<String>) -> Self {
+        Actor::new(name, None)
+    }
+}
+
 /// Something that happened, before it is placed in the chain.
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
     pub kind: &'static str,
     pub actor: String,
+    pub client: Option<IpAddr>,
     pub agent_id: Option<String>,
     pub subject: Option<String>,
     pub data: serde_json::Value,
 }
 
 impl AuditEvent {
+    /// An event of the gateway's own (no client address).
     pub fn new(kind: &'static str, actor: impl Into<String>) -> Self {
-        Self { kind, actor: actor.into(), agent_id: None, subject: None, data: serde_json::Value::Null }
+        Self::by(kind, &Actor::system(actor))
+    }
+
+    /// An event done by `actor`, from its address.
+    pub fn by(kind: &'static str, actor: &Actor) -> Self {
+        Self {
+            kind,
+            actor: actor.name.clone(),
+            client: actor.client,
+            agent_id: None,
+            subject: None,
+            data: serde_json::Value::Null,
+        }
     }
 
     pub fn agent(mut self, agent_id: impl Into<String>) -> Self {
@@ -41,7 +77,9 @@ impl AuditEvent {
 
 /// One record of the hash-chained audit log, as stored and exported (and
 /// read back from an export). `hash` = hex SHA-256 of `prev_hash`, a newline
-/// and the JSON array `[seq, id, at, type, actor, agent_id, subject, data]`;
+/// and the JSON array `[seq, id, at, type, actor, agent_id, subject, data]`,
+/// with `client` appended as a ninth element when the record has one
+/// (records written before addresses were kept hash as they always did);
 /// the first record's `prev_hash` is 64 zeros.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditRecord {
@@ -60,6 +98,10 @@ pub struct AuditRecord {
     /// `approver:<approver id>`, `provider:<name>`, `card:<card token>`,
     /// `system` or `system:<component>`.
     pub actor: String,
+    /// The network address the action came from (after trusted proxies),
+    /// or null for the gateway's own work.
+    #[serde(default)]
+    pub client: Option<String>,
     /// The agent concerned, if any.
     pub agent_id: Option<String>,
     /// The object concerned (payment id, key id, card token, ...), if any.
@@ -78,7 +120,7 @@ impl AuditRecord {
     pub fn expected_hash(&self) -> String {
         // A JSON array is an unambiguous encoding of the fields: no separator
         // inside a field can make two different records hash the same.
-        let canonical = serde_json::to_string(&(
+        let fields = (
             self.seq,
             &self.id,
             &self.at,
@@ -87,7 +129,14 @@ impl AuditRecord {
             &self.agent_id,
             &self.subject,
             &self.data,
-        ))
+        );
+        let canonical = match &self.client {
+            None => serde_json::to_string(&fields),
+            Some(client) => {
+                let (seq, id, at, kind, actor, agent_id, subject, data) = fields;
+                serde_json::to_string(&(seq, id, at, kind, actor, agent_id, subject, data, client))
+            }
+        }
         .expect("tuple of strings serializes");
         let mut h = Sha256::new();
         h.update(self.prev_hash.as_bytes());
@@ -158,6 +207,7 @@ mod tests {
                     at: "2026-11-26T00:00:00.000Z".into(),
                     kind: "agent.created".into(),
                     actor: "admin".into(),
+                    client: (seq % 2 == 0).then(|| "192.0.2.7".into()),
                     agent_id: Some("agt_1".into()),
                     subject: None,
                     data: format!("{{\"n\":{seq}}}"),
@@ -205,5 +255,13 @@ mod tests {
         let mut reordered = chain(5);
         reordered.swap(1, 2);
         assert!(verify(&reordered).is_err());
+
+        // The client address is covered by the hash, and so is its absence.
+        let mut moved = chain(5);
+        moved[1].client = Some("198.51.100.1".into());
+        assert_eq!(verify(&moved), Err(ChainBreak::Altered { seq: 2 }));
+        let mut erased = chain(5);
+        erased[1].client = None;
+        assert_eq!(verify(&erased), Err(ChainBreak::Altered { seq: 2 }));
     }
 }

@@ -1,6 +1,8 @@
 //! Credentials: generating, hashing and comparing secrets. The HTTP side of
 //! authentication (extractors) lives in `api::auth`.
 
+use std::net::IpAddr;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
@@ -32,6 +34,15 @@ pub fn ct_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
+/// Whether a credential limited to `cidrs` (empty: anywhere) may be used
+/// from `client`; an unknown address is outside every network.
+pub fn network_allows(cidrs: &[String], client: Option<IpAddr>) -> bool {
+    cidrs.is_empty()
+        || client.is_some_and(|ip| {
+            cidrs.iter().filter_map(|c| c.parse::<ipnet::IpNet>().ok()).any(|net| net.contains(&ip))
+        })
+}
+
 /// The part of a generated key that may be shown after creation, to tell
 /// keys apart: the prefix and the first 6 characters of the random part.
 pub fn display_prefix(secret: &str) -> String {
@@ -53,6 +64,16 @@ mod tests {
         assert!(a.starts_with(AGENT_KEY_PREFIX));
         assert_ne!(a, b);
         assert_eq!(a.len(), AGENT_KEY_PREFIX.len() + 43);
+    }
+
+    #[test]
+    fn networks_allow_their_addresses_only() {
+        let nets = ["10.9.0.0/16".to_owned(), "2001:db8::/32".to_owned()];
+        assert!(network_allows(&[], None));
+        assert!(network_allows(&nets, Some("10.9.200.1".parse().unwrap())));
+        assert!(network_allows(&nets, Some("2001:db8::7".parse().unwrap())));
+        assert!(!network_allows(&nets, Some("127.0.0.1".parse().unwrap())));
+        assert!(!network_allows(&nets, None));
     }
 
     #[test]

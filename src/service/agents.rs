@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::Act;
 use super::Services;
-use crate::audit::AuditEvent;
+use crate::audit::{Actor, AuditEvent};
 use crate::auth::{self, AGENT_KEY_PREFIX};
 use crate::clock::{format_ts, parse_ts};
 use crate::error::{Error, ErrorCode, OrNotFound, Result};
@@ -59,7 +59,7 @@ fn require_ladder_level(level: TrustLevel) -> Result<()> {
     Ok(())
 }
 
-pub async fn create_agent(svc: &Services, actor: &str, new: NewAgent) -> Result<Agent> {
+pub async fn create_agent(svc: &Services, actor: &Actor, new: NewAgent) -> Result<Agent> {
     require_policy(svc, &new.policy)?;
     require_ladder_level(new.trust_level)?;
     svc.audited(actor, move |tx, act| {
@@ -84,7 +84,7 @@ pub async fn create_agent(svc: &Services, actor: &str, new: NewAgent) -> Result<
     .await
 }
 
-pub async fn update_agent(svc: &Services, actor: &str, id: &str, patch: AgentPatch) -> Result<Agent> {
+pub async fn update_agent(svc: &Services, actor: &Actor, id: &str, patch: AgentPatch) -> Result<Agent> {
     if let Some(p) = &patch.policy {
         require_policy(svc, p)?;
     }
@@ -120,7 +120,7 @@ pub struct FreezeOptions {
 /// transaction, so no approver can let one through afterwards.
 pub async fn set_frozen(
     svc: &Services,
-    actor: &str,
+    actor: &Actor,
     id: &str,
     reason: Option<String>,
     options: FreezeOptions,
@@ -145,7 +145,7 @@ pub async fn set_frozen(
     .await
 }
 
-pub async fn create_key(svc: &Services, actor: &str, agent_id: &str, req: KeyRequest) -> Result<IssuedKey> {
+pub async fn create_key(svc: &Services, actor: &Actor, agent_id: &str, req: KeyRequest) -> Result<IssuedKey> {
     let agent_id = agent_id.to_owned();
     svc.audited(actor, move |tx, act| {
         Box::pin(async move {
@@ -160,7 +160,7 @@ pub async fn create_key(svc: &Services, actor: &str, agent_id: &str, req: KeyReq
 /// `key.revoked` or `signing_key.revoked`.
 pub async fn revoke_credential(
     svc: &Services,
-    actor: &str,
+    actor: &Actor,
     agent_id: &str,
     kind: Credential,
     id: &str,
@@ -190,7 +190,7 @@ pub const MAX_ROTATION_GRACE_SECS: u64 = 30 * 24 * 3600;
 /// without an outage; a zero grace revokes it at once.
 pub async fn rotate_key(
     svc: &Services,
-    actor: &str,
+    actor: &Actor,
     agent_id: &str,
     key_id: &str,
     grace: chrono::Duration,

@@ -18,6 +18,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::Services;
+use crate::audit::Actor;
 
 /// Events per subject in the current clock minute.
 #[derive(Debug, Default)]
@@ -143,7 +144,7 @@ pub async fn on_denial(svc: &Services, agent_id: &str) {
 pub async fn on_failed_auth(svc: &Services, ip: IpAddr, path: &str) {
     let data = serde_json::json!({ "path": path });
     let written = svc
-        .audited(&format!("ip:{ip}"), |_, act| {
+        .audited(&Actor::new(format!("ip:{ip}"), Some(ip)), |_, act| {
             Box::pin(async move { Ok(((), act.event("auth.failed").data(data))) })
         })
         .await;
@@ -177,7 +178,9 @@ pub async fn on_refused_credential(
     let data =
         serde_json::json!({ "credential": credential, "address": address, "path": path, "reason": reason });
     let written = svc
-        .audited(credential, |_, act| Box::pin(async move { Ok(((), act.event("auth.refused").data(data))) }))
+        .audited(&Actor::new(credential, ip), |_, act| {
+            Box::pin(async move { Ok(((), act.event("auth.refused").data(data))) })
+        })
         .await;
     if let Err(e) = written {
         tracing::warn!(error = %e, "could not audit a refused credential");
@@ -211,7 +214,7 @@ async fn raise<T: Serialize + Send + 'static>(
     let audited = serde_json::to_value(&data).expect("signals serialize");
     let agent_id = agent_id.map(str::to_owned);
     let written = svc
-        .audited("system", move |tx, act| {
+        .audited(&Actor::system("system"), move |tx, act| {
             Box::pin(async move {
                 tx.emit(kind, &data, act.now);
                 let event = act.event(kind).data(audited);

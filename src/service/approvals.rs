@@ -5,6 +5,7 @@
 //! together are decided one after the other and exactly one of them closes
 //! the approval; the other finds it closed and answers `409`.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -12,7 +13,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{Act, Services};
-use crate::audit::AuditEvent;
+use crate::audit::{Actor, AuditEvent};
 use crate::auth::{self, APPROVER_TOKEN_PREFIX};
 use crate::clock::{format_ts, parse_ts};
 use crate::error::{Error, ErrorCode, OrNotFound, Result};
@@ -65,16 +66,26 @@ pub async fn approver_for_token(svc: &Services, token: &str) -> Result<Option<Ap
     Ok(found.filter(|(_, stored)| auth::ct_eq(stored, &presented)).map(|(approver, _)| approver))
 }
 
-pub async fn create_approver(svc: &Services, actor: &str, name: String) -> Result<IssuedApprover> {
+pub async fn create_approver(
+    svc: &Services,
+    actor: &Actor,
+    name: String,
+    allowed_cidrs: Vec<String>,
+) -> Result<IssuedApprover> {
     let token = auth::generate(APPROVER_TOKEN_PREFIX);
     let token_hash = auth::hash(&token);
     let approver = svc
         .audited(actor, move |tx, act| {
             Box::pin(async move {
-                let approver =
-                    Approver { id: ids::new("apr"), name, created_at: act.ts.clone(), revoked_at: None };
+                let approver = Approver {
+                    id: ids::new("apr"),
+                    name,
+                    allowed_cidrs,
+                    created_at: act.ts.clone(),
+                    revoked_at: None,
+                };
                 tx.insert_approver(&approver, &token_hash).await?;
-                let data = json!({ "name": approver.name });
+                let data = json!({ "name": approver.name, "allowed_cidrs": approver.allowed_cidrs });
                 let event = act.event("approver.created").subject(&approver.id).data(data);
                 Ok((approver, event))
             })
@@ -83,7 +94,7 @@ pub async fn create_approver(svc: &Services, actor: &str, name: String) -> Resul
     Ok(IssuedApprover { approver, token })
 }
 
-pub async fn revoke_approver(svc: &Services, actor: &str, id: &str) -> Result<()> {
+pub async fn revoke_approver(svc: &Services, actor: &Actor, id: &str) -> Result<()> {
     let id = id.to_owned();
     svc.audited(actor, move |tx, act| {
         Box::pin(async move {
@@ -96,17 +107,23 @@ pub async fn revoke_approver(svc: &Services, actor: &str, id: &str) -> Result<()
     .await
 }
 
+/// How audit records name an approver acting from `client`.
+pub fn approver_actor(approver: &Approver, client: Option<IpAddr>) -> Actor {
+    Actor::new(format!("approver:{}", approver.id), client)
+}
+
 /// Records `approver`'s vote. A deny rejects the payment at once; approvals
 /// from `approvals_required` distinct approvers approve it and forward it.
 pub async fn vote(
     svc: &Arc<Services>,
     approver: &Approver,
+    client: Option<IpAddr>,
     approval_id: &str,
     verdict: Verdict,
     comment: Option<String>,
 ) -> Result<Approval> {
     let (st, approver_id, id) = (svc.clone(), approver.id.clone(), approval_id.to_owned());
-    let actor = format!("approver:{approver_id}");
+    let actor = approver_actor(approver, client);
     let voted = svc
         .audited(&actor, move |tx, act| Box::pin(vote_job(tx, act, st, approver_id, id, verdict, comment)))
         .await?;

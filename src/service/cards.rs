@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::payments::{self, Created, Idempotency, PaymentInput, Settlement};
 use super::Services;
-use crate::audit::AuditEvent;
+use crate::audit::{Actor, AuditEvent};
 use crate::clock::format_ts;
 use crate::error::{Error, ErrorCode, OrNotFound, Result};
 use crate::model::{Card, Payment, PaymentStatus};
@@ -23,7 +23,7 @@ pub type Answer = std::result::Result<(), Decline>;
 /// The issuer whose authorizations purser answers.
 const ISSUER: &str = "lithic";
 
-pub async fn register(svc: &Services, actor: &str, agent_id: &str, card_token: String) -> Result<Card> {
+pub async fn register(svc: &Services, actor: &Actor, agent_id: &str, card_token: String) -> Result<Card> {
     let agent_id = agent_id.to_owned();
     svc.audited(actor, move |tx, act| {
         Box::pin(async move {
@@ -43,7 +43,7 @@ pub async fn register(svc: &Services, actor: &str, agent_id: &str, card_token: S
     .await
 }
 
-pub async fn remove(svc: &Services, actor: &str, agent_id: &str, card_token: &str) -> Result<()> {
+pub async fn remove(svc: &Services, actor: &Actor, agent_id: &str, card_token: &str) -> Result<()> {
     let (agent_id, token) = (agent_id.to_owned(), card_token.to_owned());
     svc.audited(actor, move |tx, act| {
         Box::pin(async move {
@@ -229,7 +229,7 @@ async fn authorize_standing(
     };
     let settlement =
         Settlement::Authorization { provider: ISSUER, transaction_id: auth.token.clone(), answer_by };
-    let actor = format!("card:{}", card.card_token);
+    let actor = Actor::system(format!("card:{}", card.card_token));
     let payment = match payments::create(svc, &agent, &actor, &idem, input, settlement).await? {
         Created::New(p) | Created::Replayed(p) => p,
     };

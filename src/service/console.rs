@@ -2,9 +2,11 @@
 //! (audited), signing out ends it. The store keeps only the session id's
 //! hash.
 
+use std::net::IpAddr;
+
 use chrono::Duration;
 
-use super::Services;
+use super::{approvals, Services};
 use crate::auth;
 use crate::error::Result;
 use crate::model::Approver;
@@ -16,10 +18,10 @@ pub const SESSION_HOURS: i64 = 8;
 /// Opens a session for `approver`, audited as `console.sign_in`, with a
 /// fresh CSRF token for its forms; answers the session id for the cookie
 /// (the only time it exists outside the browser).
-pub async fn sign_in(svc: &Services, approver: &Approver) -> Result<String> {
+pub async fn sign_in(svc: &Services, approver: &Approver, client: Option<IpAddr>) -> Result<String> {
     let session_id = auth::generate("");
     let (id_hash, approver_id) = (auth::hash(&session_id), approver.id.clone());
-    svc.audited(&format!("approver:{approver_id}"), move |tx, act| {
+    svc.audited(&approvals::approver_actor(approver, client), move |tx, act| {
         Box::pin(async move {
             let expires = crate::clock::format_ts(act.now + Duration::hours(SESSION_HOURS));
             tx.insert_console_session(&id_hash, &approver_id, &auth::generate(""), &act.ts, &expires).await?;

@@ -6,17 +6,22 @@
 
 use serde_json::json;
 
+use super::admins;
 use super::agents::{insert_key, KeyRequest};
 use super::{Act, Services};
+use crate::audit::Actor;
 use crate::auth::{self, ADMIN_TOKEN_PREFIX, APPROVER_TOKEN_PREFIX};
 use crate::error::Result;
 use crate::ids;
-use crate::model::{Agent, Approver, Scope};
+use crate::model::{AdminRole, Administrator, Agent, Approver, Scope};
 use crate::policy::TrustLevel;
 use crate::store::WriteTx;
 
 /// Audit actor for what dev mode does on its own.
 const DEV: &str = "system:dev";
+/// The administrator dev mode mints a token for on each start (the name
+/// earlier dev tokens were given when admins got names).
+const DEV_ADMIN: &str = "dev";
 
 pub const DEMO_AGENT: &str = "demo-agent";
 pub const DEMO_POLICY: &str = "demo";
@@ -38,7 +43,7 @@ pub struct DevCredentials {
 /// is kept and no dev token is minted.
 pub async fn bootstrap(svc: &Services, configured_admin: bool) -> Result<DevCredentials> {
     let with_agent = svc.policies.current().get(DEMO_POLICY).is_some();
-    let act = Act::new(DEV, svc.clock.now());
+    let act = Act::new(Actor::system(DEV), svc.clock.now());
     svc.store
         .write(move |tx| Box::pin(async move { mint(tx, &act, configured_admin, with_agent).await }))
         .await
@@ -55,9 +60,17 @@ async fn mint(
         None
     } else {
         let token = auth::generate(ADMIN_TOKEN_PREFIX);
-        let id = ids::new("adm");
-        tx.replace_admin_tokens(&id, &auth::hash(&token), &act.ts).await?;
-        tx.append_audit(act.event("admin_token.created").subject(&id), act.now).await?;
+        tx.revoke_admins_named(DEV_ADMIN, &act.ts).await?;
+        let admin = Administrator {
+            id: ids::new("adm"),
+            name: DEV_ADMIN.to_owned(),
+            role: AdminRole::Admin,
+            allowed_cidrs: vec![],
+            created_at: act.ts.clone(),
+            revoked_at: None,
+        };
+        tx.insert_admin(&admin, &auth::hash(&token)).await?;
+        tx.append_audit(admins::created_event(act, &admin), act.now).await?;
         Some(token)
     };
 
@@ -68,6 +81,7 @@ async fn mint(
         let approver = Approver {
             id: ids::new("apr"),
             name: DEMO_APPROVER.to_owned(),
+            allowed_cidrs: vec![],
             created_at: act.ts.clone(),
             revoked_at: None,
         };

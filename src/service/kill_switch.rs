@@ -4,13 +4,14 @@
 //! releasing are audited and emitted as webhooks.
 
 use super::Services;
+use crate::audit::Actor;
 use crate::error::Result;
 use crate::model::{KillSwitch, KillSwitchState};
 
 /// Engages the switch (`Some(reason)`) or releases it (`None`); returns
 /// the switch as it now stands. Doing what is already done changes nothing.
-pub async fn set(svc: &Services, actor: &str, reason: Option<String>) -> Result<Option<KillSwitch>> {
-    let by = actor.to_owned();
+pub async fn set(svc: &Services, actor: &Actor, reason: Option<String>) -> Result<Option<KillSwitch>> {
+    let by = actor.name.clone();
     svc.audited(actor, move |tx, act| {
         Box::pin(async move {
             let to = reason.map(|reason| KillSwitch { reason, actor: by, engaged_at: act.ts.clone() });

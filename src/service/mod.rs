@@ -3,6 +3,7 @@
 //! HTTP. Every change to the store goes through a function here, and every
 //! admin change is one [`Services::audited`] operation.
 
+pub mod admins;
 pub mod agents;
 pub mod alerts;
 pub mod allowance;
@@ -23,7 +24,7 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
-use crate::audit::AuditEvent;
+use crate::audit::{Actor, AuditEvent};
 use crate::clock::{format_ts, Clock};
 use crate::error::{Error, Result};
 use crate::policy::{LoadErrors, Policy, PolicySet};
@@ -53,17 +54,17 @@ pub struct Act {
     pub now: DateTime<Utc>,
     /// `now` as stored (RFC 3339, fixed width).
     pub ts: String,
-    actor: String,
+    actor: Actor,
 }
 
 impl Act {
-    fn new(actor: &str, now: DateTime<Utc>) -> Act {
-        Act { now, ts: format_ts(now), actor: actor.to_owned() }
+    fn new(actor: Actor, now: DateTime<Utc>) -> Act {
+        Act { now, ts: format_ts(now), actor }
     }
 
-    /// An audit record of this operation.
+    /// An audit record of this operation, naming its actor and address.
     pub fn event(&self, kind: &'static str) -> AuditEvent {
-        AuditEvent::new(kind, self.actor.as_str())
+        AuditEvent::by(kind, &self.actor)
     }
 }
 
@@ -73,7 +74,7 @@ impl Services {
     /// of what it did (or `None` when it found nothing to do). The change and
     /// the record commit together or not at all; an error undoes the
     /// operation alone.
-    pub async fn audited<T, A, F>(&self, actor: &str, op: F) -> Result<T>
+    pub async fn audited<T, A, F>(&self, actor: &Actor, op: F) -> Result<T>
     where
         T: Send + 'static,
         A: Into<Option<AuditEvent>> + Send,
@@ -84,7 +85,7 @@ impl Services {
             .write(move |tx| {
                 Box::pin(async move {
                     // Read under the write lock: the time the change commits.
-                    let act = Act::new(&actor, clock.now());
+                    let act = Act::new(actor, clock.now());
                     let (value, event) = op(tx, &act).await?;
                     if let Some(event) = event.into() {
                         tx.append_audit(event, act.now).await?;

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use super::Services;
-use crate::audit::AuditEvent;
+use crate::audit::{Actor, AuditEvent};
 use crate::clock::format_ts;
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids;
@@ -142,7 +142,7 @@ impl Prepared {
 pub async fn create(
     svc: &Services,
     caller: &Agent,
-    actor: &str,
+    actor: &Actor,
     idem: &Idempotency,
     input: PaymentInput,
     settlement: Settlement,
@@ -391,13 +391,13 @@ impl SpendThresholdWarning {
     }
 }
 
-fn decision_event(p: &Payment, actor: &str) -> AuditEvent {
+fn decision_event(p: &Payment, actor: &Actor) -> AuditEvent {
     let kind = match p.status {
         PaymentStatus::Approved => "payment.approved",
         PaymentStatus::PendingApproval => "payment.pending_approval",
         _ => "payment.denied",
     };
-    AuditEvent::new(kind, actor).agent(&p.agent_id).subject(&p.id).data(json!({
+    AuditEvent::by(kind, actor).agent(&p.agent_id).subject(&p.id).data(json!({
         "amount": p.amount.to_string(),
         "fee": p.fee.to_string(),
         "currency": p.currency,

@@ -7,6 +7,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::Services;
+use crate::audit::Actor;
 use crate::clock::format_ts;
 use crate::error::{Error, ErrorCode, OrNotFound, Result};
 use crate::ids;
@@ -20,7 +21,7 @@ pub const WINDOW_SECS: i64 = 300;
 /// Registers `public_key` (standard base64 of 32 bytes) for `agent_id`.
 pub async fn register(
     svc: &Services,
-    actor: &str,
+    actor: &Actor,
     agent_id: &str,
     public_key: &str,
     scopes: Vec<Scope>,

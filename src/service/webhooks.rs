@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::Services;
+use crate::audit::Actor;
 use crate::clock::format_ts;
 use crate::error::{Error, ErrorCode, OrNotFound, Result};
 use crate::ids;
@@ -54,7 +55,7 @@ fn check_events(events: &[String]) -> Result<()> {
 
 pub async fn create_endpoint(
     svc: &Services,
-    actor: &str,
+    actor: &Actor,
     url: &str,
     mut events: Vec<String>,
     description: Option<String>,
@@ -92,7 +93,7 @@ pub async fn create_endpoint(
 
 pub async fn update_endpoint(
     svc: &Services,
-    actor: &str,
+    actor: &Actor,
     id: &str,
     mut patch: EndpointPatch,
 ) -> Result<WebhookEndpoint> {
@@ -120,7 +121,7 @@ pub async fn update_endpoint(
     Ok(endpoint)
 }
 
-pub async fn delete_endpoint(svc: &Services, actor: &str, id: &str) -> Result<()> {
+pub async fn delete_endpoint(svc: &Services, actor: &Actor, id: &str) -> Result<()> {
     let id = id.to_owned();
     svc.audited(actor, move |tx, act| {
         Box::pin(async move {
@@ -139,7 +140,7 @@ pub async fn delete_endpoint(svc: &Services, actor: &str, id: &str) -> Result<()
 /// for `grace`, so receivers can switch without missing a delivery.
 pub async fn rotate_secret(
     svc: &Services,
-    actor: &str,
+    actor: &Actor,
     id: &str,
     grace: Duration,
 ) -> Result<(String, String)> {
@@ -164,7 +165,12 @@ pub async fn rotate_secret(
 
 /// Queues an event again (same `webhook-id`) for one endpoint or for every
 /// endpoint subscribed to it. Returns how many deliveries were queued.
-pub async fn replay(svc: &Services, actor: &str, event_id: &str, endpoint_id: Option<String>) -> Result<u64> {
+pub async fn replay(
+    svc: &Services,
+    actor: &Actor,
+    event_id: &str,
+    endpoint_id: Option<String>,
+) -> Result<u64> {
     if !svc.store.event_exists(event_id).await? {
         return Err(Error::NotFound("webhook event"));
     }

@@ -137,14 +137,6 @@ impl Store {
             agent: agent_from_prefixed_row(&row, "a_")?,
         }))
     }
-
-    pub async fn admin_token_valid(&self, token_hash: &str) -> Result<bool> {
-        let found = query("SELECT 1 FROM admin_tokens WHERE token_hash = ? AND revoked_at IS NULL")
-            .bind(token_hash)
-            .fetch_optional(&self.read)
-            .await?;
-        Ok(found.is_some())
-    }
 }
 
 impl WriteTx {
@@ -289,21 +281,6 @@ impl WriteTx {
                 .execute(self.write())
                 .await?;
         Ok(done.rows_affected())
-    }
-
-    /// Replaces all dev admin tokens with one new token hash.
-    pub async fn replace_admin_tokens(&mut self, id: &str, token_hash: &str, now: &str) -> Result<()> {
-        query("UPDATE admin_tokens SET revoked_at = ? WHERE revoked_at IS NULL")
-            .bind(now)
-            .execute(self.write())
-            .await?;
-        query("INSERT INTO admin_tokens (id, token_hash, created_at) VALUES (?, ?, ?)")
-            .bind(id)
-            .bind(token_hash)
-            .bind(now)
-            .execute(self.write())
-            .await?;
-        Ok(())
     }
 
     pub async fn agent_by_name(&mut self, name: &str) -> Result<Option<Agent>> {

@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::payments::{payment_by_id, Claim};
-use super::{query, Result, Slice, Store, StoreError, WriteTx};
+use super::{from_json, query, to_json, Result, Slice, Store, StoreError, WriteTx};
 use crate::clock::format_ts;
 use crate::model::{AgentRef, Approval, Approver, PaymentStatus, ProviderRef, Vote};
 
@@ -30,13 +30,16 @@ pub struct ConsoleSession {
     pub csrf_token: String,
 }
 
-fn approver_from_row(row: &AnyRow) -> Approver {
-    Approver {
+const APPROVER_COLUMNS: &str = "id, name, allowed_cidrs, created_at, revoked_at";
+
+fn approver_from_row(row: &AnyRow) -> Result<Approver> {
+    Ok(Approver {
         id: row.get("id"),
         name: row.get("name"),
+        allowed_cidrs: from_json("allowed_cidrs", row.get("allowed_cidrs"))?,
         created_at: row.get("created_at"),
         revoked_at: row.get("revoked_at"),
-    }
+    })
 }
 
 /// Loads full approvals (payment, agent, votes) for rows of APPROVAL_SELECT.
@@ -82,27 +85,24 @@ async fn approvals_from_rows(conn: &mut AnyConnection, rows: Vec<AnyRow>) -> Res
 impl Store {
     /// Oldest first.
     pub async fn approvers(&self, page: Slice<'_>) -> Result<Vec<Approver>> {
-        let rows = query(
-            "SELECT id, name, created_at, revoked_at FROM approvers WHERE (? IS NULL OR id > ?) ORDER BY id LIMIT ?",
-        )
-        .bind(page.after)
-        .bind(page.after)
-        .bind(page.limit())
-        .fetch_all(&self.read)
-        .await?;
-        Ok(rows.iter().map(approver_from_row).collect())
+        let sql = format!(
+            "SELECT {APPROVER_COLUMNS} FROM approvers WHERE (? IS NULL OR id > ?) ORDER BY id LIMIT ?"
+        );
+        let rows =
+            query(&sql).bind(page.after).bind(page.after).bind(page.limit()).fetch_all(&self.read).await?;
+        rows.iter().map(approver_from_row).collect()
     }
 
     /// A live (not revoked) approver by the SHA-256 of its token.
     pub async fn approver_by_token_hash(&self, token_hash: &str) -> Result<Option<(Approver, String)>> {
         let row = query(
-            "SELECT id, name, created_at, revoked_at, token_hash FROM approvers \
+            "SELECT id, name, allowed_cidrs, created_at, revoked_at, token_hash FROM approvers \
              WHERE token_hash = ? AND revoked_at IS NULL",
         )
         .bind(token_hash)
         .fetch_optional(&self.read)
         .await?;
-        Ok(row.map(|r| (approver_from_row(&r), r.get("token_hash"))))
+        row.map(|r| Ok((approver_from_row(&r)?, r.get("token_hash")))).transpose()
     }
 
     /// Approvals with `status`, pending ones soonest-expiring first, decided
@@ -148,7 +148,7 @@ impl Store {
     /// approver not revoked.
     pub async fn console_session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<ConsoleSession>> {
         let row = query(
-            "SELECT r.id, r.name, r.created_at, r.revoked_at, s.csrf_token FROM console_sessions s \
+            "SELECT r.id, r.name, r.allowed_cidrs, r.created_at, r.revoked_at, s.csrf_token FROM console_sessions s \
              JOIN approvers r ON r.id = s.approver_id \
              WHERE s.id_hash = ? AND s.expires_at > ? AND r.revoked_at IS NULL",
         )
@@ -156,19 +156,23 @@ impl Store {
         .bind(format_ts(now))
         .fetch_optional(&self.read)
         .await?;
-        Ok(row.map(|r| ConsoleSession { approver: approver_from_row(&r), csrf_token: r.get("csrf_token") }))
+        row.map(|r| Ok(ConsoleSession { approver: approver_from_row(&r)?, csrf_token: r.get("csrf_token") }))
+            .transpose()
     }
 }
 
 impl WriteTx {
     pub async fn insert_approver(&mut self, approver: &Approver, token_hash: &str) -> Result<()> {
-        query("INSERT INTO approvers (id, name, token_hash, created_at) VALUES (?, ?, ?, ?)")
-            .bind(&approver.id)
-            .bind(&approver.name)
-            .bind(token_hash)
-            .bind(&approver.created_at)
-            .execute(self.write())
-            .await?;
+        query(
+            "INSERT INTO approvers (id, name, allowed_cidrs, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&approver.id)
+        .bind(&approver.name)
+        .bind(to_json(&approver.allowed_cidrs))
+        .bind(token_hash)
+        .bind(&approver.created_at)
+        .execute(self.write())
+        .await?;
         Ok(())
     }
 
@@ -178,13 +182,13 @@ impl WriteTx {
         let row = query(
             "UPDATE approvers SET token_hash = ? WHERE id = \
              (SELECT id FROM approvers WHERE name = ? AND revoked_at IS NULL ORDER BY id LIMIT 1) \
-             RETURNING id, name, created_at, revoked_at",
+             RETURNING id, name, allowed_cidrs, created_at, revoked_at",
         )
         .bind(token_hash)
         .bind(name)
         .fetch_optional(self.write())
         .await?;
-        Ok(row.as_ref().map(approver_from_row))
+        row.as_ref().map(approver_from_row).transpose()
     }
 
     /// Revokes a live approver and ends its console sessions.

@@ -9,7 +9,7 @@ use crate::audit::{AuditEvent, AuditRecord, GENESIS_HASH};
 use crate::clock::format_ts;
 use crate::ids;
 
-const AUDIT_COLUMNS: &str = "seq, id, at, type, actor, agent_id, subject, data, prev_hash, hash";
+const AUDIT_COLUMNS: &str = "seq, id, at, type, actor, client, agent_id, subject, data, prev_hash, hash";
 
 fn record_from_row(row: &AnyRow) -> AuditRecord {
     AuditRecord {
@@ -18,6 +18,7 @@ fn record_from_row(row: &AnyRow) -> AuditRecord {
         at: row.get("at"),
         kind: row.get("type"),
         actor: row.get("actor"),
+        client: row.get("client"),
         agent_id: row.get("agent_id"),
         subject: row.get("subject"),
         data: row.get("data"),
@@ -93,6 +94,7 @@ impl WriteTx {
             at: format_ts(at),
             kind: event.kind.to_owned(),
             actor: event.actor,
+            client: event.client.map(|ip| ip.to_string()),
             agent_id: event.agent_id,
             subject: event.subject,
             data: to_json(&event.data),
@@ -111,7 +113,7 @@ impl WriteTx {
         for chunk in runs(&pending) {
             let sql = format!(
                 "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES {}",
-                vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+                vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
             );
             let mut query = query(&sql);
             for r in chunk {
@@ -121,6 +123,7 @@ impl WriteTx {
                     .bind(&r.at)
                     .bind(&r.kind)
                     .bind(&r.actor)
+                    .bind(&r.client)
                     .bind(&r.agent_id)
                     .bind(&r.subject)
                     .bind(&r.data)

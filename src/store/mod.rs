@@ -18,6 +18,7 @@
 //! fsync for the batch). Jobs still see each other's writes in order, so
 //! the result is exactly that of running them one by one.
 
+mod admins;
 mod agents;
 mod approvals;
 mod audit;

@@ -3,6 +3,7 @@
 //! or an attacker would.
 
 mod admin;
+mod admins;
 mod allowance;
 mod approvals;
 mod bad_input;

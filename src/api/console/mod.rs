@@ -11,6 +11,7 @@ use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Extension;
 use axum::Form;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
@@ -18,6 +19,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api::auth::CredentialSlot;
+use crate::api::client_ip::ClientAddr;
 use crate::api::AppState;
 use crate::api::PathParams;
 use crate::auth;
@@ -38,10 +41,17 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(decide))
 }
 
-/// The signed-in approver, if the cookie names a live session.
-async fn session(state: &AppState, jar: &CookieJar) -> Result<Option<ConsoleSession>, Error> {
+/// The signed-in approver, if the cookie names a live session used from a
+/// network the approver's token allows (elsewhere, a copied cookie is no
+/// session).
+async fn session(
+    state: &AppState,
+    jar: &CookieJar,
+    ClientAddr(client): &ClientAddr,
+) -> Result<Option<ConsoleSession>, Error> {
     let Some(cookie) = jar.get(COOKIE) else { return Ok(None) };
-    console::session(&state.svc, cookie.value()).await
+    let session = console::session(&state.svc, cookie.value()).await?;
+    Ok(session.filter(|s| auth::network_allows(&s.approver.allowed_cidrs, *client)))
 }
 
 /// Set by the redirect after a decision. Anything the page cannot read (an
@@ -83,12 +93,13 @@ struct Notice {
 )]
 async fn home(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     jar: CookieJar,
     notice: Result<Query<Notice>, QueryRejection>,
 ) -> Response {
     let notice = notice.map(|Query(n)| n).unwrap_or_default();
     let result = async {
-        let Some(session) = session(&state, &jar).await? else {
+        let Some(session) = session(&state, &jar, &client).await? else {
             return Ok(Html(pages::sign_in(None).into_string()).into_response());
         };
         let pending = state.svc.store.approvals("pending", Slice::first(100)).await?;
@@ -148,6 +159,8 @@ struct LoginForm {
 )]
 async fn login(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
+    Extension(slot): Extension<CredentialSlot>,
     headers: HeaderMap,
     jar: CookieJar,
     form: Result<Form<LoginForm>, FormRejection>,
@@ -167,7 +180,17 @@ async fn login(
         }
         Err(e) => return error_page(e),
     };
-    let session_id = match console::sign_in(&state.svc, &approver).await {
+    let ClientAddr(address) = client;
+    if !auth::network_allows(&approver.allowed_cidrs, address) {
+        // A refused use of a real credential: the limits middleware audits
+        // and counts it from the slot and the code.
+        slot.recognise(&approvals::approver_actor(&approver, address).name);
+        let page = pages::sign_in(Some("This approver token may not be used from this address."));
+        let mut response = (StatusCode::FORBIDDEN, Html(page.into_string())).into_response();
+        response.extensions_mut().insert(ErrorCode::IpNotAllowed);
+        return response;
+    }
+    let session_id = match console::sign_in(&state.svc, &approver, address).await {
         Ok(id) => id,
         Err(e) => return error_page(e),
     };
@@ -210,11 +233,12 @@ struct CsrfForm {
 )]
 async fn logout(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     jar: CookieJar,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else { return bad_form() };
-    if let Ok(Some(session)) = session(&state, &jar).await {
+    if let Ok(Some(session)) = session(&state, &jar, &client).await {
         if auth::ct_eq(&session.csrf_token, &form.csrf) {
             if let Some(cookie) = jar.get(COOKIE) {
                 // Best effort: the cookie is cleared below either way.
@@ -273,6 +297,7 @@ struct DecideForm {
 )]
 async fn decide(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     jar: CookieJar,
     headers: HeaderMap,
     PathParams((id, verdict)): PathParams<(String, String)>,
@@ -292,7 +317,7 @@ async fn decide(
             let text = format!("Comments are limited to {MAX_COMMENT} characters. Nothing was changed.");
             return Ok((StatusCode::BAD_REQUEST, Html(pages::message(&text).into_string())).into_response());
         }
-        let Some(session) = session(&state, &jar).await? else {
+        let Some(session) = session(&state, &jar, &client).await? else {
             return Ok(Redirect::to("/console").into_response());
         };
         // SameSite=Strict keeps other sites' forms from carrying the cookie;
@@ -304,16 +329,17 @@ async fn decide(
             )
                 .into_response());
         }
-        let notice = match approvals::vote(&state.svc, &session.approver, &id, verdict, comment).await {
-            Ok(approval) => match (verdict, approval.status.as_str()) {
-                (Verdict::Approve, "approved") => "approved",
-                (Verdict::Approve, _) => "vote_recorded",
-                (Verdict::Deny, _) => "rejected",
-            },
-            Err(Error::Conflict { code: ErrorCode::ApprovalExpired, .. }) => "expired",
-            Err(Error::Conflict { .. }) => "already_decided",
-            Err(e) => return Err(e),
-        };
+        let notice =
+            match approvals::vote(&state.svc, &session.approver, client.0, &id, verdict, comment).await {
+                Ok(approval) => match (verdict, approval.status.as_str()) {
+                    (Verdict::Approve, "approved") => "approved",
+                    (Verdict::Approve, _) => "vote_recorded",
+                    (Verdict::Deny, _) => "rejected",
+                },
+                Err(Error::Conflict { code: ErrorCode::ApprovalExpired, .. }) => "expired",
+                Err(Error::Conflict { .. }) => "already_decided",
+                Err(e) => return Err(e),
+            };
         let payment = state.svc.store.approval(&id).await?.map(|a| a.payment.id).unwrap_or_default();
         Ok(Redirect::to(&format!("/console?notice={notice}&payment={payment}")).into_response())
     }
