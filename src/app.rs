@@ -104,6 +104,9 @@ impl App {
                 delete_expired(store.clone(), clock.now(), retention)
             })));
         }
+        if !config.audit_checkpoint.is_zero() {
+            workers.push(tokio::spawn(send_checkpoints(svc.clone(), config.audit_checkpoint)));
+        }
         workers.push(dispatcher.start()?);
         let state = Arc::new(AppState::new(svc, config, asa_secret));
         Ok(App { state, tls, workers })
@@ -183,6 +186,26 @@ async fn periodically<F: std::future::Future<Output = ()>>(
     loop {
         tick.tick().await;
         round().await;
+    }
+}
+
+/// Sends the audit head every `period`, the first one `period` after start
+/// (a restart loop must not flood the endpoints), skipping rounds in which
+/// the log did not grow.
+async fn send_checkpoints(svc: Arc<Services>, period: std::time::Duration) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = None;
+    loop {
+        tick.tick().await;
+        match crate::service::audit::checkpoint(&svc, last).await {
+            Ok(Some(head)) => {
+                tracing::info!(%head, "sent the audit checkpoint");
+                last = Some(head.seq);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not send the audit checkpoint"),
+        }
     }
 }
 

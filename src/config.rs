@@ -146,6 +146,12 @@ pub struct Config {
     #[arg(long, env = "PURSER_RETENTION_SWEEP", default_value = "1h", value_parser = humantime::parse_duration)]
     pub retention_sweep: std::time::Duration,
 
+    /// How often the audit chain's head is sent as the signed
+    /// `audit.checkpoint` webhook (when the log grew since the last one);
+    /// `0` never sends it.
+    #[arg(long, env = "PURSER_AUDIT_CHECKPOINT", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub audit_checkpoint: std::time::Duration,
+
     /// Reads (GET) per minute per credential, or per client address for
     /// requests without one. `0` disables (for benchmarks).
     #[arg(long, env = "PURSER_RATE_LIMIT_READS", default_value_t = 600)]
@@ -332,6 +338,7 @@ impl Config {
             approval_sweep: std::time::Duration::from_millis(20),
             webhook_retention: std::time::Duration::from_secs(30 * 86_400),
             retention_sweep: std::time::Duration::from_secs(3600),
+            audit_checkpoint: std::time::Duration::from_secs(3600),
             encryption_key: Some("test-encryption-key-0123456789abcdef".to_owned()),
             webhook_allowed_nets: Vec::new(),
             tls_cert: None,

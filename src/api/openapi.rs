@@ -78,6 +78,7 @@ struct ErrorDetail {
         ErrorCode,
         crate::service::payments::SpendThresholdWarning,
         crate::service::alerts::ViolationSpike,
+        crate::service::audit::AuditCheckpoint,
         crate::service::alerts::FailureSpike,
         crate::service::alerts::VolumeSpike,
         crate::webhooks::EventSelector,

@@ -1,9 +1,15 @@
-//! Verifying the stored audit chain end to end.
+//! Verifying the stored audit chain end to end, and publishing its head
+//! outside the database.
 
 use std::fmt;
 use std::str::FromStr;
 
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::Services;
 use crate::audit::{ChainBreak, ChainVerifier};
+use crate::error::Result;
 use crate::store::{AuditFilter, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -103,4 +109,46 @@ pub async fn verify(store: &Store, expect: Option<&Head>) -> Result<Verified, Ve
         return Err(VerifyError::HeadNotReached { expected: expected.clone(), last });
     }
     Ok(Verified { checked: verifier.checked, head })
+}
+
+/// The `audit.checkpoint` webhook's data: the chain's head when it was
+/// sent. Kept by whoever receives it, it lets `purser audit verify
+/// --expect-head` show records removed from the end of the log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditCheckpoint {
+    /// `<seq>:<sha256>`, as `purser audit head` prints it.
+    #[schema(
+        pattern = "^[0-9]+:[0-9a-f]{64}$",
+        example = "1207:9f2c4e1b7a0d3c5e8f6a2b4d1c0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e"
+    )]
+    pub head: String,
+    /// The newest record's `seq`.
+    pub seq: i64,
+    /// The newest record's `hash`.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub hash: String,
+}
+
+/// Emits `audit.checkpoint` with the chain's head, unless the log is empty
+/// or its head is still `unchanged_since` (the last checkpoint's `seq`);
+/// answers the head it sent. The head is read in the write transaction
+/// that emits it, so it is the head at that instant.
+pub async fn checkpoint(svc: &Services, unchanged_since: Option<i64>) -> Result<Option<Head>> {
+    let clock = svc.clock.clone();
+    let sent = svc
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                let Some((seq, hash)) = tx.audit_head().await? else { return Ok(None) };
+                if unchanged_since == Some(seq) {
+                    return Ok(None);
+                }
+                let head = Head { seq, hash };
+                let data = AuditCheckpoint { head: head.to_string(), seq, hash: head.hash.clone() };
+                tx.emit("audit.checkpoint", &data, clock.now());
+                Ok::<_, StoreError>(Some(head))
+            })
+        })
+        .await?;
+    Ok(sent)
 }

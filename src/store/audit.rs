@@ -74,20 +74,7 @@ impl WriteTx {
     /// with the rest of the batch by [`WriteTx::flush_audit`], one statement
     /// for many records, before the COMMIT.
     pub async fn append_audit(&mut self, event: AuditEvent, at: DateTime<Utc>) -> Result<()> {
-        // The write lock is held for the whole transaction, so the head read
-        // once stays the head; later appends use the cached one.
-        let (prev_seq, prev_hash) = match self.audit_head.take() {
-            Some(head) => head,
-            None => {
-                let head = query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                    .fetch_optional(self.read())
-                    .await?;
-                match head {
-                    Some(row) => (row.get::<i64, _>("seq"), row.get::<String, _>("hash")),
-                    None => (0, GENESIS_HASH.to_owned()),
-                }
-            }
-        };
+        let (prev_seq, prev_hash) = self.audit_head().await?.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
         let mut record = AuditRecord {
             seq: prev_seq + 1,
             id: ids::new("aud"),
@@ -105,6 +92,20 @@ impl WriteTx {
         self.audit_head = Some((record.seq, record.hash.clone()));
         self.pending_audit.push(record);
         Ok(())
+    }
+
+    /// The chain's head as this transaction sees it (its own appends
+    /// included), or `None` for an empty log. The write lock is held for the
+    /// whole transaction, so the head read once stays the head; later reads
+    /// use the cached one.
+    pub async fn audit_head(&mut self) -> Result<Option<(i64, String)>> {
+        if self.audit_head.is_none() {
+            let head = query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(self.read())
+                .await?;
+            self.audit_head = head.map(|row| (row.get::<i64, _>("seq"), row.get::<String, _>("hash")));
+        }
+        Ok(self.audit_head.clone())
     }
 
     /// Writes the records appended since the last flush.

@@ -26,7 +26,7 @@ const PAYMENT_AFTER: &str = "The payment record, as it is after the change.";
 /// list, so an endpoint cannot subscribe to a type that never comes (a typo
 /// would silently receive nothing); `*` subscribes to all. The webhook
 /// section of the OpenAPI description is built from it.
-pub const EVENTS: [EventType; 18] = [
+pub const EVENTS: [EventType; 19] = [
     EventType {
         name: "spend.threshold_warning",
         summary: "An agent's reserved spend crossed 80% of a daily, weekly or monthly limit. Emitted with the \
@@ -147,6 +147,15 @@ pub const EVENTS: [EventType; 18] = [
         summary: "An admin released the kill switch: payments are decided and forwarded again.",
         data: "KillSwitchState",
         data_summary: "The kill switch as it now stands (`engaged: false`).",
+    },
+    EventType {
+        name: "audit.checkpoint",
+        summary: "The audit chain's head, sent every `PURSER_AUDIT_CHECKPOINT` (default 1 h) when the log has \
+                  grown since the last one, so a copy of the head lives outside the database: `purser audit \
+                  verify --expect-head <head>` then detects records removed from the end of the log, which no \
+                  link inside the chain can show. Each replica sends its own; keep the newest.",
+        data: "AuditCheckpoint",
+        data_summary: "The head as `<seq>:<sha256>`, and its two parts.",
     },
     EventType {
         name: "endpoint.disabled",

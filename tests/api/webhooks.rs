@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use axum::routing::post;
 use axum::Router;
 use purser::clock::Clock;
+use purser::config::Config;
 use purser::webhooks::signature::{verify, Secret};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -463,4 +464,35 @@ async fn a_slow_endpoint_does_not_hold_the_others() {
     // its first (a round that waited for every send would take 3 s each).
     let took = started.elapsed();
     assert!(took < Duration::from_millis(2500), "the fast endpoint waited for the slow one: {took:?}");
+}
+
+/// The chain's head leaves the database as a signed `audit.checkpoint`
+/// every period in which the log grew, and never while it stands still.
+#[tokio::test]
+async fn the_audit_head_is_sent_as_a_signed_checkpoint_when_the_log_grows() {
+    let app = spawn_app_tweaked(TEST_POLICY, default_start(), |c: &mut Config| {
+        local_webhooks(c);
+        c.audit_checkpoint = Duration::from_millis(150);
+    })
+    .await;
+    let receiver = Receiver::start(&[]).await;
+    let (_, secret) = register(&app, &receiver.url, json!(["audit.checkpoint"])).await;
+    let first = receiver.wait_for(1).await;
+    let body: Value = serde_json::from_str(&first[0].body).unwrap();
+    assert_eq!(body["type"], "audit.checkpoint");
+    let seq = body["data"]["seq"].as_i64().unwrap();
+    let (_, page) = app.admin(Method::GET, &format!("/v1/audit?after={}&limit=1", seq - 1), None).await;
+    let record = &page["data"][0];
+    assert_eq!(body["data"]["hash"], record["hash"]);
+    assert_eq!(body["data"]["head"], format!("{seq}:{}", record["hash"].as_str().unwrap()));
+    assert_eq!(page["next_cursor"], Value::Null, "the checkpoint names the newest record");
+
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(receiver.received().len(), 1, "an idle log sends no more checkpoints");
+    app.create_agent("test").await;
+    let both = receiver.wait_for(2).await;
+    let later: Value = serde_json::from_str(&both[1].body).unwrap();
+    assert!(later["data"]["seq"].as_i64().unwrap() > seq, "{later}");
+    verify_all(&both, &secret, app.clock.now().timestamp());
+    verify_with_python_library(&both, &secret);
 }
