@@ -58,7 +58,9 @@ impl App {
         let secrets = match config.encryption_key.take() {
             Some(key) => SecretBox::from_key(&key).context("PURSER_ENCRYPTION_KEY")?,
             None => dev_secret_box(&config.database_url)?,
-        };
+        }
+        .with_old_keys(&std::mem::take(&mut config.encryption_old_keys))
+        .context("PURSER_ENCRYPTION_OLD_KEYS")?;
         // Plain http and loopback targets only in dev mode (a local receiver
         // during development), and wherever the operator allows a network.
         let mut allowed_nets = config.webhook_allowed_nets.clone();

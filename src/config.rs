@@ -54,6 +54,18 @@ pub struct Config {
     #[arg(long, env = "PURSER_ENCRYPTION_KEY_FILE")]
     pub encryption_key_file: Option<PathBuf>,
 
+    /// Earlier encryption keys, comma-separated: secrets sealed with them
+    /// are still read (new ones are sealed with PURSER_ENCRYPTION_KEY)
+    /// while `purser secrets rotate` re-seals them. Empty once a rotation
+    /// is done.
+    #[arg(long, env = "PURSER_ENCRYPTION_OLD_KEYS", value_delimiter = ',', hide_env_values = true)]
+    pub encryption_old_keys: Vec<String>,
+
+    /// Reads the earlier encryption keys from this file instead, one per
+    /// line.
+    #[arg(long, env = "PURSER_ENCRYPTION_OLD_KEYS_FILE")]
+    pub encryption_old_keys_file: Option<PathBuf>,
+
     /// A bearer token that reads `GET /metrics` and nothing else, for a
     /// Prometheus scraper (which should not hold the admin token). At least
     /// 32 characters, e.g. from `purser token`. Never logged.
@@ -249,9 +261,17 @@ impl Config {
             if value.is_some() {
                 return Err(format!("set {name} or {name}_FILE, not both"));
             }
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| format!("reading {name}_FILE {}: {e}", file.display()))?;
-            *value = Some(text.trim().to_owned());
+            *value = Some(read_secret_file(name, file)?.trim().to_owned());
+        }
+        if let Some(file) = &self.encryption_old_keys_file {
+            if !self.encryption_old_keys.is_empty() {
+                return Err(
+                    "set PURSER_ENCRYPTION_OLD_KEYS or PURSER_ENCRYPTION_OLD_KEYS_FILE, not both".into()
+                );
+            }
+            let text = read_secret_file("PURSER_ENCRYPTION_OLD_KEYS", file)?;
+            self.encryption_old_keys =
+                text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
         }
         Ok(())
     }
@@ -330,6 +350,8 @@ impl Config {
             admin_token: Some(admin_token),
             admin_token_file: None,
             encryption_key_file: None,
+            encryption_old_keys: Vec::new(),
+            encryption_old_keys_file: None,
             metrics_token: None,
             metrics_token_file: None,
             dev: false,
@@ -401,6 +423,10 @@ fn env_from_toml(text: &str) -> Result<Vec<(String, String)>, String> {
         vars.push((env.to_string_lossy().into_owned(), value));
     }
     Ok(vars)
+}
+
+fn read_secret_file(name: &str, file: &std::path::Path) -> Result<String, String> {
+    std::fs::read_to_string(file).map_err(|e| format!("reading {name}_FILE {}: {e}", file.display()))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use purser::app::App;
 use purser::clock::SystemClock;
@@ -36,6 +37,22 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Work with the secrets stored encrypted (webhook signing secrets).
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+    /// Write a consistent copy of a running gateway's SQLite database to a
+    /// new file, then verify the copy's audit chain. With PostgreSQL, runs
+    /// `pg_dump --format=custom` (see docs/operations.md for base backups
+    /// and point-in-time recovery).
+    Backup {
+        #[arg(long, env = "PURSER_DATABASE_URL", default_value = "sqlite://purser.db")]
+        database_url: String,
+        /// The file to write; it must not exist.
+        #[arg(long)]
+        to: PathBuf,
     },
     /// Print a new random admin token (for PURSER_ADMIN_TOKEN).
     Token,
@@ -110,6 +127,24 @@ enum AuditCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Re-seal every stored secret under a new encryption key, in one
+    /// transaction. Run it while the gateways already have the new key as
+    /// PURSER_ENCRYPTION_KEY and the old one in PURSER_ENCRYPTION_OLD_KEYS;
+    /// then remove the old key. Safe to run again.
+    Rotate {
+        #[arg(long, env = "PURSER_DATABASE_URL", default_value = "sqlite://purser.db")]
+        database_url: String,
+        /// File holding the key the secrets are sealed with now.
+        #[arg(long)]
+        from_key_file: PathBuf,
+        /// File holding the new key (e.g. from `openssl rand -base64 32`).
+        #[arg(long)]
+        to_key_file: PathBuf,
+    },
+}
+
 fn main() -> ExitCode {
     unset_empty_settings();
     let cli = match with_config_file(Cli::parse()) {
@@ -135,6 +170,10 @@ fn main() -> ExitCode {
             audit_verify(&database_url, expect_head.as_ref())
         }
         Command::Audit { command: AuditCommand::Head { database_url } } => audit_head(&database_url),
+        Command::Secrets { command: SecretsCommand::Rotate { database_url, from_key_file, to_key_file } } => {
+            secrets_rotate(&database_url, &from_key_file, &to_key_file)
+        }
+        Command::Backup { database_url, to } => backup(&database_url, &to),
         Command::Token => {
             println!("{}", purser::auth::generate(purser::auth::ADMIN_TOKEN_PREFIX));
             Ok(())
@@ -222,6 +261,59 @@ async fn audit_head(database_url: &str) -> anyhow::Result<()> {
     let head =
         purser::service::audit::head(&store).await?.ok_or(anyhow::anyhow!("the audit log is empty"))?;
     println!("{head}");
+    Ok(())
+}
+
+#[tokio::main]
+async fn secrets_rotate(
+    database_url: &str,
+    from: &std::path::Path,
+    to: &std::path::Path,
+) -> anyhow::Result<()> {
+    use purser::webhooks::secretbox::SecretBox;
+    let key = |path: &std::path::Path| -> anyhow::Result<SecretBox> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        SecretBox::from_key(&text).with_context(|| format!("the key in {}", path.display()))
+    };
+    let (from, to) = (key(from)?, key(to)?);
+    let store = purser::store::Store::open_existing(database_url).await?;
+    let done = purser::service::secrets::rotate(&store, &from, &to).await?;
+    println!("re-sealed {} secret(s) under the new key; {} already under it", done.resealed, done.already);
+    if done.changed > 0 {
+        anyhow::bail!(
+            "{} secret(s) changed meanwhile (an endpoint's secret was rotated): run again",
+            done.changed
+        );
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn backup(database_url: &str, to: &std::path::Path) -> anyhow::Result<()> {
+    if to.exists() {
+        anyhow::bail!("{} exists; a backup never overwrites a file", to.display());
+    }
+    if purser::store::Backend::of(database_url)? == purser::store::Backend::Postgres {
+        let status = std::process::Command::new("pg_dump")
+            .args(["--format=custom", "--file"])
+            .arg(to)
+            .arg(database_url)
+            .status()
+            .context("running pg_dump (install the PostgreSQL client tools)")?;
+        anyhow::ensure!(status.success(), "pg_dump failed ({status})");
+        println!("backup written: {} (pg_dump custom format; restore with pg_restore)", to.display());
+        return Ok(());
+    }
+    let target = to.to_str().context("the backup path is not UTF-8")?;
+    let store = purser::store::Store::open_existing(database_url).await?;
+    store.backup_sqlite(target).await?;
+    store.close().await;
+    // The copy is only a backup if it can be restored: open it and walk
+    // its audit chain.
+    let copy = purser::store::Store::open_existing(&format!("sqlite://{target}")).await?;
+    let verified = purser::service::audit::verify(&copy, None).await?;
+    let head = verified.head.map_or("empty".to_owned(), |h| format!("head {h}"));
+    println!("backup written: {} ({} audit records intact, {head})", to.display(), verified.checked);
     Ok(())
 }
 

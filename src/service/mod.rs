@@ -15,6 +15,7 @@ pub mod dev;
 pub mod kill_switch;
 pub mod payments;
 pub mod retention;
+pub mod secrets;
 pub mod signing;
 pub mod webhooks;
 

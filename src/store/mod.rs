@@ -22,6 +22,7 @@ mod admins;
 mod agents;
 mod approvals;
 mod audit;
+mod backup;
 mod cards;
 mod kill_switch;
 mod migrations;
@@ -46,7 +47,7 @@ pub use audit::AuditFilter;
 pub use cards::IssuedAuthorization;
 pub use payments::{Claim, DecisionContext, ForwardOutcome, NewPayment, PaymentFilter, SpendQuery};
 pub use retention::Expired;
-pub use webhooks::{AttemptResult, DueDelivery, EndpointPatch, SealedSecrets};
+pub use webhooks::{AttemptResult, DueDelivery, EndpointPatch, SealedSecrets, StoredSecret};
 
 /// One page of a list as the store reads it: at most `limit` items, after
 /// the item whose key (its id; a card's token) is `after`, in the list's
@@ -402,19 +403,18 @@ pub(crate) async fn test_postgres() -> Option<String> {
 /// loss, not just a process crash (measured cost in docs/performance.md).
 async fn sqlite_pool(url: &str, mode: &str, connections: u32) -> anyhow::Result<AnyPool> {
     let url = with_param(url, &format!("mode={mode}"));
+    // A read-only connection cannot switch a file to WAL, and need not: a
+    // backup copy (`VACUUM INTO` writes a rollback-journal file) must open
+    // for `audit verify` as it is.
+    let pragmas = if mode == "ro" {
+        "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;"
+    } else {
+        "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+    };
     let pool = AnyPoolOptions::new()
         .max_connections(connections)
         .acquire_timeout(Duration::from_secs(10))
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                conn.execute(
-                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-                )
-                .await
-                .map(drop)
-            })
-        })
+        .after_connect(move |conn, _| Box::pin(async move { conn.execute(pragmas).await.map(drop) }))
         .connect(&url)
         .await?;
     Ok(pool)

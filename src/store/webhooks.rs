@@ -61,6 +61,25 @@ pub struct SealedSecrets {
     pub previous: Option<(String, String)>,
 }
 
+/// One sealed signing secret as stored: an endpoint's current secret, or
+/// the rotated-out one it keeps for a grace period.
+#[derive(Debug, Clone)]
+pub struct StoredSecret {
+    pub endpoint_id: String,
+    pub previous: bool,
+    pub sealed: String,
+}
+
+impl StoredSecret {
+    fn column(&self) -> &'static str {
+        if self.previous {
+            "previous_secret"
+        } else {
+            "secret"
+        }
+    }
+}
+
 /// A delivery whose next attempt is due, with what sending it needs.
 #[derive(Debug, Clone)]
 pub struct DueDelivery {
@@ -184,6 +203,27 @@ impl Store {
         Ok(rows.iter().map(attempt_from_row).collect())
     }
 
+    /// Every sealed secret in the store, the rotated-out ones included.
+    pub async fn stored_secrets(&self) -> Result<Vec<StoredSecret>> {
+        let rows = query("SELECT id, secret, previous_secret FROM webhook_endpoints ORDER BY id")
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .iter()
+            .flat_map(|row| {
+                let id: String = row.get("id");
+                let current =
+                    StoredSecret { endpoint_id: id.clone(), previous: false, sealed: row.get("secret") };
+                let previous = row.get::<Option<String>, _>("previous_secret").map(|sealed| StoredSecret {
+                    endpoint_id: id,
+                    previous: true,
+                    sealed,
+                });
+                std::iter::once(current).chain(previous)
+            })
+            .collect())
+    }
+
     /// The event's stored body, if it exists.
     pub async fn event_exists(&self, id: &str) -> Result<bool> {
         Ok(query("SELECT 1 FROM webhook_events WHERE id = ?")
@@ -195,6 +235,21 @@ impl Store {
 }
 
 impl WriteTx {
+    /// Stores `stored` sealed anew as `sealed`, unless the value changed
+    /// since it was read (a rotation of the endpoint's secret meanwhile);
+    /// answers whether it was replaced.
+    pub async fn reseal(&mut self, stored: &StoredSecret, sealed: &str) -> Result<bool> {
+        let column = stored.column();
+        let sql = format!("UPDATE webhook_endpoints SET {column} = ? WHERE id = ? AND {column} = ?");
+        let done = query(&sql)
+            .bind(sealed)
+            .bind(&stored.endpoint_id)
+            .bind(&stored.sealed)
+            .execute(self.write())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Puts a webhook event in the outbox, in this transaction: it exists if
     /// and only if the change it describes commits. Written with the batch
     /// (see `flush_outbox`). Skipped when no endpoint subscribes to `kind`.

@@ -48,10 +48,15 @@ pub enum OpenError {
 }
 
 /// Encrypts and decrypts small secrets with the operator's key (ChaCha20-Poly1305, random nonces).
+/// While the key is being rotated it also opens values sealed with the older keys it was given
+/// ([`SecretBox::with_old_keys`]); it always seals with the current one.
 ///
-/// Its `Debug` prints `SecretBox(..)`, never the key.
+/// Its `Debug` prints `SecretBox(..)`, never a key.
 #[derive(Clone)]
-pub struct SecretBox(ChaCha20Poly1305);
+pub struct SecretBox {
+    current: ChaCha20Poly1305,
+    old: Vec<ChaCha20Poly1305>,
+}
 
 impl SecretBox {
     /// Builds the box from the operator's `PURSER_ENCRYPTION_KEY`. Surrounding whitespace (such as
@@ -66,13 +71,14 @@ impl SecretBox {
     /// Changing the key (or switching between the two forms) makes existing sealed values
     /// unreadable, so the same text must be used for the life of the database.
     pub fn from_key(text: &str) -> Result<SecretBox, KeyError> {
-        let text = text.trim();
-        let key: [u8; KEY_BYTES] = match STANDARD.decode(text) {
-            Ok(bytes) if bytes.len() == KEY_BYTES => bytes.try_into().expect("length checked"),
-            _ if text.chars().count() >= MIN_PASSPHRASE_CHARS => Sha256::digest(text.as_bytes()).into(),
-            _ => return Err(KeyError::TooShort),
-        };
-        Ok(SecretBox(ChaCha20Poly1305::new(Key::from_slice(&key))))
+        Ok(SecretBox { current: cipher(text)?, old: Vec::new() })
+    }
+
+    /// The same box, also opening values sealed with any of `keys` (the keys a rotation is moving
+    /// away from; `purser secrets rotate` re-seals those values under the current key).
+    pub fn with_old_keys<S: AsRef<str>>(mut self, keys: &[S]) -> Result<SecretBox, KeyError> {
+        self.old = keys.iter().map(|k| cipher(k.as_ref())).collect::<Result<_, _>>()?;
+        Ok(self)
     }
 
     /// Encrypts `plaintext` as `v1:` + base64(12-byte nonce || ciphertext || 16-byte tag).
@@ -84,7 +90,7 @@ impl SecretBox {
         let mut nonce = [0u8; NONCE_BYTES];
         OsRng.fill_bytes(&mut nonce);
         let ciphertext = self
-            .0
+            .current
             .encrypt(Nonce::from_slice(&nonce), plaintext)
             .expect("ChaCha20-Poly1305 encryption only fails for inputs larger than 256 GiB");
         let mut out = Vec::with_capacity(NONCE_BYTES + ciphertext.len());
@@ -96,14 +102,43 @@ impl SecretBox {
     /// Decrypts a value produced by [`SecretBox::seal`]. Fails if the format is wrong, the key is
     /// different, or any byte was changed (the Poly1305 tag is checked before anything is returned).
     pub fn open(&self, sealed: &str) -> Result<Vec<u8>, OpenError> {
-        let encoded = sealed.strip_prefix(SEALED_PREFIX).ok_or(OpenError::UnknownVersion)?;
-        let bytes = STANDARD.decode(encoded).map_err(|_| OpenError::Malformed)?;
-        if bytes.len() < NONCE_BYTES + TAG_BYTES {
-            return Err(OpenError::Malformed);
-        }
-        let (nonce, ciphertext) = bytes.split_at(NONCE_BYTES);
-        self.0.decrypt(Nonce::from_slice(nonce), ciphertext).map_err(|_| OpenError::Decrypt)
+        let bytes = decode(sealed)?;
+        std::iter::once(&self.current)
+            .chain(&self.old)
+            .find_map(|key| decrypt(key, &bytes))
+            .ok_or(OpenError::Decrypt)
     }
+
+    /// Whether `sealed` opens with the current key (a rotation leaves such values alone).
+    pub fn sealed_with_current(&self, sealed: &str) -> bool {
+        decode(sealed).is_ok_and(|bytes| decrypt(&self.current, &bytes).is_some())
+    }
+}
+
+/// The nonce, ciphertext and tag of a sealed value.
+fn decode(sealed: &str) -> Result<Vec<u8>, OpenError> {
+    let encoded = sealed.strip_prefix(SEALED_PREFIX).ok_or(OpenError::UnknownVersion)?;
+    let bytes = STANDARD.decode(encoded).map_err(|_| OpenError::Malformed)?;
+    if bytes.len() < NONCE_BYTES + TAG_BYTES {
+        return Err(OpenError::Malformed);
+    }
+    Ok(bytes)
+}
+
+fn decrypt(key: &ChaCha20Poly1305, bytes: &[u8]) -> Option<Vec<u8>> {
+    let (nonce, ciphertext) = bytes.split_at(NONCE_BYTES);
+    key.decrypt(Nonce::from_slice(nonce), ciphertext).ok()
+}
+
+/// The cipher for one operator key, in either of the forms [`SecretBox::from_key`] accepts.
+fn cipher(text: &str) -> Result<ChaCha20Poly1305, KeyError> {
+    let text = text.trim();
+    let key: [u8; KEY_BYTES] = match STANDARD.decode(text) {
+        Ok(bytes) if bytes.len() == KEY_BYTES => bytes.try_into().expect("length checked"),
+        _ if text.chars().count() >= MIN_PASSPHRASE_CHARS => Sha256::digest(text.as_bytes()).into(),
+        _ => return Err(KeyError::TooShort),
+    };
+    Ok(ChaCha20Poly1305::new(Key::from_slice(&key)))
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -168,6 +203,20 @@ mod tests {
         let sealed = sbox().seal(b"merchant secret");
         let other = SecretBox::from_key(PASSPHRASE).unwrap();
         assert_eq!(other.open(&sealed), Err(OpenError::Decrypt));
+    }
+
+    #[test]
+    fn old_keys_open_during_a_rotation_and_never_seal() {
+        let old = SecretBox::from_key(PASSPHRASE).unwrap();
+        let sealed_before = old.seal(b"merchant secret");
+        let rotating = sbox().with_old_keys(&[PASSPHRASE]).unwrap();
+        assert_eq!(rotating.open(&sealed_before).unwrap(), b"merchant secret");
+        assert!(!rotating.sealed_with_current(&sealed_before));
+        let sealed_now = rotating.seal(b"new secret");
+        assert!(rotating.sealed_with_current(&sealed_now));
+        assert_eq!(sbox().open(&sealed_now).unwrap(), b"new secret", "sealed with the current key");
+        assert_eq!(sbox().open(&sealed_before), Err(OpenError::Decrypt), "once rotated, the old key is gone");
+        assert_eq!(sbox().with_old_keys(&["short"]).unwrap_err(), KeyError::TooShort);
     }
 
     #[test]

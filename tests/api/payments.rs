@@ -443,7 +443,7 @@ async fn the_audit_log_exports_as_json_lines_and_csv() {
 
     let csv = download("format=csv&type=payment.approved").await.text().await.unwrap();
     let mut rows = csv.lines();
-    assert_eq!(rows.next().unwrap(), "seq,id,at,type,actor,agent_id,subject,data,prev_hash,hash");
+    assert_eq!(rows.next().unwrap(), "seq,id,at,type,actor,client,agent_id,subject,data,prev_hash,hash");
     assert_eq!(rows.count(), 5);
     let (status, e) = app.admin(Method::GET, "/v1/audit?format=xml", None).await;
     assert_eq!((status, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")));

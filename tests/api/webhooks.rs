@@ -496,3 +496,67 @@ async fn the_audit_head_is_sent_as_a_signed_checkpoint_when_the_log_grows() {
     verify_all(&both, &secret, app.clock.now().timestamp());
     verify_with_python_library(&both, &secret);
 }
+
+/// The encryption key rotates with webhooks flowing: gateways that have the
+/// new key and the old one for reading sign as before; `purser secrets
+/// rotate` re-seals every stored secret (the rotated-out one too); then the
+/// new key alone suffices. A wrong old key changes nothing.
+#[tokio::test]
+async fn the_encryption_key_rotates_without_losing_a_signing_secret() {
+    const OLD: &str = "old-encryption-key-0123456789-abcdefghij";
+    const NEW: &str = "new-encryption-key-0123456789-abcdefghij";
+    let with_keys = |current: &'static str, old: &'static [&'static str]| {
+        move |c: &mut Config| {
+            local_webhooks(c);
+            c.encryption_key = Some(current.to_owned());
+            c.encryption_old_keys = old.iter().map(|k| k.to_string()).collect();
+        }
+    };
+    let app = spawn_app_tweaked(TEST_POLICY, default_start(), with_keys(OLD, &[])).await;
+    let receiver = Receiver::start(&[]).await;
+    let (endpoint, _) = register(&app, &receiver.url, json!(["payment.denied"])).await;
+    let path = format!("/v1/webhook-endpoints/{endpoint}/rotate-secret");
+    let (_, rotated) = app.admin(Method::POST, &path, Some(json!({ "grace_seconds": 3600 }))).await;
+    let secret = rotated["secret"].as_str().unwrap().to_owned();
+    let agent = app.create_agent("test").await;
+
+    let app = restart(app, default_start(), with_keys(NEW, &[OLD])).await;
+    app.pay(&agent.key, "r1", payment("500.00", "aws.amazon.com")).await;
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got[0].signature.split(' ').count(), 2, "both secrets still sign: {}", got[0].signature);
+    verify_all(&got, &secret, app.clock.now().timestamp());
+
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = |name: &str, key: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("{key}\n")).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let (old, new) = (key_file("old", OLD), key_file("new", NEW));
+    let wrong = key_file("wrong", "wrong-encryption-key-0123456789-abcdefgh");
+    let rotate = |from: &str, to: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_purser"))
+            .args(["secrets", "rotate", "--database-url", &app.database_url, "--from-key-file", from])
+            .args(["--to-key-file", to])
+            .output()
+            .unwrap()
+    };
+    let out = rotate(&wrong, &new);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&endpoint), "names the endpoint");
+    let out = rotate(&old, &new);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("re-sealed 2 secret(s) under the new key; 0 already"), "{said}");
+    let again = rotate(&old, &new);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("re-sealed 0 secret(s) under the new key; 2 already")
+    );
+
+    let app = restart(app, default_start(), with_keys(NEW, &[])).await;
+    app.pay(&agent.key, "r2", payment("500.00", "aws.amazon.com")).await;
+    let got = receiver.wait_for(2).await;
+    assert_eq!(got[1].signature.split(' ').count(), 2, "{}", got[1].signature);
+    verify_all(&got, &secret, app.clock.now().timestamp());
+    verify_with_python_library(&got, &secret);
+}
