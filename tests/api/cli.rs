@@ -153,7 +153,11 @@ async fn backup_makes_a_verified_copy_of_a_running_store() {
     let to = copy.to_str().unwrap();
     let out = purser(&["backup", "--database-url", &url, "--to", to]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains(&format!("audit records intact, head {head}")), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains(&format!("audit records intact, head {head}")),
+        "{}",
+        text(&out.stdout)
+    );
     let copied = format!("sqlite://{to}");
     assert!(purser(&["audit", "verify", "--database-url", &copied, "--expect-head", &head]).status.success());
     // The gateway went on serving meanwhile, and the copy is its own file.
@@ -181,6 +185,10 @@ async fn backup_of_postgres_is_a_pg_dump_archive() {
     let out = purser(&["backup", "--database-url", &url, "--to", archive.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let listed = std::process::Command::new("pg_restore").arg("--list").arg(&archive).output().unwrap();
-    assert!(listed.status.success() && text(&listed.stdout).contains("audit_log"), "{}", text(&listed.stdout));
+    assert!(
+        listed.status.success() && text(&listed.stdout).contains("audit_log"),
+        "{}",
+        text(&listed.stdout)
+    );
     sqlx::query(&format!("DROP DATABASE {name}")).execute(&admin).await.unwrap();
 }
