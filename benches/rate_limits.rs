@@ -15,7 +15,7 @@ fn limits() -> RateLimits {
     let mut config = Config::for_tests("sqlite://x".into(), "policies".into(), "t".into());
     // Budgets no benchmark loop spends: every charge is counted and passes.
     (config.rate_limit_reads, config.rate_limit_writes) = (1_000_000, 1_000_000);
-    RateLimits::new(&config)
+    RateLimits::new(&config, None)
 }
 
 fn bench(c: &mut Criterion) {
@@ -26,18 +26,18 @@ fn bench(c: &mut Criterion) {
     c.bench_function("charge, default budget, 1,000 keys", |b| {
         b.iter(|| {
             i = (i + 1) % keys.len();
-            black_box(l.charge(&Method::POST, &keys[i], KeyRateLimit::default())).unwrap();
+            black_box(l.charge_here(&Method::POST, &keys[i], KeyRateLimit::default())).unwrap();
         })
     });
     c.bench_function("charge, a key's own budget, 1,000 keys", |b| {
         b.iter(|| {
             i = (i + 1) % keys.len();
-            black_box(l.charge(&Method::POST, &keys[i], own)).unwrap();
+            black_box(l.charge_here(&Method::POST, &keys[i], own)).unwrap();
         })
     });
-    let off = RateLimits::new(&Config::for_tests("sqlite://x".into(), "policies".into(), "t".into()));
+    let off = RateLimits::new(&Config::for_tests("sqlite://x".into(), "policies".into(), "t".into()), None);
     c.bench_function("charge, limits off", |b| {
-        b.iter(|| black_box(off.charge(&Method::POST, &keys[0], KeyRateLimit::default())).unwrap())
+        b.iter(|| black_box(off.charge_here(&Method::POST, &keys[0], KeyRateLimit::default())).unwrap())
     });
 }
 

@@ -1,29 +1,55 @@
 #!/usr/bin/env bash
-# Durable decisions per second and latency on each store, and each store's
-# own commit rate measured the same way (the ceiling the gateway is compared
-# with). Needs PostgreSQL (PURSER_BENCH_DATABASE_URL, default the local one);
-# every run uses a fresh SQLite file or a fresh PostgreSQL schema.
-#   scripts/bench-stores.sh [requests]
+# The write path against its physical ceilings, in one run on one machine:
+# PostgreSQL's own commit rate (pgbench, one small INSERT per transaction),
+# SQLite's (purser bench-store, one committer), then durable decisions of
+# purser on SQLite and on 1 and 2 PostgreSQL replicas, each as a ratio of
+# its store's ceiling, with p50 and p99. Every purser run uses a fresh
+# SQLite file or PostgreSQL schema, rate limits off.
+#   scripts/bench-stores.sh [requests] [clients]
+# Needs pgbench and a PostgreSQL (PURSER_BENCH_DATABASE_URL, default the
+# local one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 requests="${1:-10000}"
+clients="${2:-32}"
 pg="${PURSER_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 cargo build --release --locked --quiet
 purser=target/release/purser
 
-echo "== the stores' own commit rates (one row per transaction)"
-for c in 1 32; do
-    printf 'sqlite      %s\n' "$($purser bench-store --database-url sqlite://bench --concurrency "$c" --commits 3000)"
-done
-for c in 1 32 64; do
-    printf 'postgresql  %s\n' "$($purser bench-store --database-url "$pg" --concurrency "$c" --commits 5000)"
-done
+# pgbench: $clients connections, 2 threads, 10 s, each transaction one
+# INSERT of a small row into a table of its own (dropped afterwards).
+work=$(mktemp -d)
+trap 'rm -rf "$work"; psql -q "$pg" -c "DROP TABLE IF EXISTS purser_pgbench_rows" >/dev/null 2>&1 || true' EXIT
+psql -q "$pg" -c "DROP TABLE IF EXISTS purser_pgbench_rows; \
+    CREATE TABLE purser_pgbench_rows (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), v text)" >/dev/null
+echo "INSERT INTO purser_pgbench_rows (v) VALUES ('decision');" > "$work/insert.sql"
+pg_tps=$(pgbench -n -c "$clients" -j 2 -T 10 -f "$work/insert.sql" "$pg" 2>/dev/null |
+    awk '/^tps = / { print int($3); exit }')
+# SQLite: one committer is its ceiling (it has one writer).
+sqlite_tps=$($purser bench-store --database-url sqlite://bench --concurrency 1 --commits 3000 |
+    grep -oE '[0-9]+ commits/s' | grep -oE '^[0-9]+')
 
-echo "== the gateway: durable decisions (rate limits off)"
-for c in 32 128; do
-    printf 'sqlite, 1 process        %s\n' "$($purser bench --requests "$requests" --concurrency "$c")"
-    for r in 1 2; do
-        printf 'postgresql, %s replica(s)  %s\n' "$r" \
-            "$($purser bench --database-url "$pg" --replicas "$r" --requests "$requests" --concurrency "$c")"
-    done
-done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { print a / b }'; }
+# `purser bench` prints "... N durable decisions/s; latency p50 A ms, p90 B ms, p99 C ms, ...".
+field() { grep -oE "$1" | grep -oE '[0-9.]+' | head -1; }
+row() { # label ceiling output
+    local rate p50 p99
+    rate=$(field '[0-9]+ durable decisions/s' <<<"$3")
+    p50=$(field 'p50 [0-9.]+' <<<"$3")
+    p99=$(field 'p99 [0-9.]+' <<<"$3")
+    printf '%-34s %8s %8s %9.2f %8s %8s\n' "$1" "$clients" "$rate" "$(ratio "$rate" "$2")" "$p50" "$p99"
+    echo "$rate" > "$work/last"
+}
+
+printf '%-34s %8s %8s %9s %8s %8s\n' "run" "clients" "per s" "x ceiling" "p50 ms" "p99 ms"
+printf '%-34s %8s %8s %9.2f %8s %8s\n' "pgbench, one INSERT per tx" "$clients" "$pg_tps" 1 - -
+printf '%-34s %8s %8s %9.2f %8s %8s\n' "sqlite bench-store, 1 committer" 1 "$sqlite_tps" 1 - -
+row "purser, sqlite" "$sqlite_tps" \
+    "$($purser bench --requests "$requests" --concurrency "$clients")"
+row "purser, postgresql, 1 replica" "$pg_tps" \
+    "$($purser bench --database-url "$pg" --replicas 1 --requests "$requests" --concurrency "$clients")"
+one=$(cat "$work/last")
+row "purser, postgresql, 2 replicas" "$pg_tps" \
+    "$($purser bench --database-url "$pg" --replicas 2 --requests "$requests" --concurrency "$clients")"
+two=$(cat "$work/last")
+printf '2 replicas / 1 replica: %.2f\n' "$(ratio "$two" "$one")"

@@ -174,7 +174,7 @@ impl FromRequestParts<Arc<AppState>> for MetricsReader {
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self> {
         if bearer(parts).is_some_and(|token| state.is_metrics_token(token)) {
-            state.limits.charge(&parts.method, "metrics", KeyRateLimit::default())?;
+            state.limits.charge(&parts.method, "metrics", KeyRateLimit::default()).await?;
             return Ok(MetricsReader);
         }
         Admin::from_request_parts(parts, state).await.map(|_| MetricsReader)
@@ -212,7 +212,7 @@ impl FromRequestParts<Arc<AppState>> for Principal {
         let method = &parts.method;
         let agent = if let Some(SignedAgent(agent, rate_limit)) = parts.extensions.get::<SignedAgent>() {
             recognised(parts, &agent.key_id);
-            state.limits.charge(method, &agent.key_id, *rate_limit)?;
+            state.limits.charge(method, &agent.key_id, *rate_limit).await?;
             agent.clone()
         } else {
             let token = bearer(parts).ok_or(Error::Unauthenticated("missing bearer token"))?;
@@ -257,7 +257,7 @@ async fn other_principal(
     };
     let credential = principal.credential();
     recognised(parts, &credential);
-    state.limits.charge(&parts.method, &credential, KeyRateLimit::default())?;
+    state.limits.charge(&parts.method, &credential, KeyRateLimit::default()).await?;
     check_network(&networks, client, "token")?;
     Ok(principal)
 }
@@ -299,7 +299,7 @@ async fn agent_key(
     recognised(parts, &k.id);
     // Counted as soon as the key is known: a stolen key used from outside
     // its networks spends its budget too.
-    state.limits.charge(method, &k.id, k.rate_limit)?;
+    state.limits.charge(method, &k.id, k.rate_limit).await?;
     if k.revoked_at.is_some() {
         return Err(Error::Unauthenticated("API key revoked"));
     }

@@ -6,6 +6,10 @@
 //! signed request counts against its agent's key, not its address. Requests
 //! with no credential, and routes that take none (console, OpenAPI), are
 //! limited per client address here, before any work is done.
+//!
+//! On SQLite the budgets are kept in this process (there is one). On
+//! PostgreSQL, where replicas share the database, they are kept there
+//! ([`SharedBudgets`]), so a budget holds across replicas.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -23,6 +27,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::auth::CredentialSlot;
 use super::client_ip::client_ip;
+use super::shared_budgets::{SharedBudgets, Wait};
 use super::signature;
 use crate::api::AppState;
 use crate::config::Config;
@@ -39,6 +44,9 @@ pub struct RateLimits {
     /// value in use), so keys with their own `rate_limit` need no limiter
     /// each; the key names the subject and whether it reads or writes.
     by_budget: RwLock<HashMap<NonZeroU32, Arc<DefaultKeyedRateLimiter<String>>>>,
+    /// With PostgreSQL: the budgets all replicas spend together, in place
+    /// of `by_budget`.
+    shared: Option<SharedBudgets>,
     checks: AtomicU64,
     failed_auth: Option<DefaultKeyedRateLimiter<IpAddr>>,
     /// Addresses whose failed authentications used up their budget, and
@@ -48,11 +56,14 @@ pub struct RateLimits {
 }
 
 impl RateLimits {
-    pub fn new(config: &Config) -> Self {
+    /// Budgets kept in this process, or, with `shared`, in the database
+    /// the replicas share.
+    pub fn new(config: &Config, shared: Option<SharedBudgets>) -> Self {
         RateLimits {
             reads: config.rate_limit_reads,
             writes: config.rate_limit_writes,
             by_budget: RwLock::default(),
+            shared,
             checks: AtomicU64::new(0),
             failed_auth: NonZeroU32::new(config.rate_limit_failed_auth)
                 .map(|n| RateLimiter::keyed(Quota::per_minute(n))),
@@ -64,23 +75,38 @@ impl RateLimits {
     /// Counts one request of `subject` (a key id, `approver:ID`, `admin`)
     /// against its budget: the key's own `rate_limit` where it sets one,
     /// else the gateway's default. `429` with `Retry-After` when spent.
-    pub fn charge(&self, method: &Method, subject: &str, own: KeyRateLimit) -> Result<(), Error> {
+    pub async fn charge(&self, method: &Method, subject: &str, own: KeyRateLimit) -> Result<(), Error> {
+        let Some(shared) = &self.shared else { return self.charge_here(method, subject, own) };
+        let Some((key, budget)) = self.budget(method, subject, own) else { return Ok(()) };
+        match shared.take(&key, budget).await {
+            Ok(()) => Ok(()),
+            Err(Wait::For(wait)) => Err(refused(wait)),
+            Err(Wait::Unavailable(e)) => Err(e),
+        }
+    }
+
+    /// [`RateLimits::charge`] against the budgets of this process.
+    pub fn charge_here(&self, method: &Method, subject: &str, own: KeyRateLimit) -> Result<(), Error> {
+        let Some((key, budget)) = self.budget(method, subject, own) else { return Ok(()) };
+        self.limiter(budget)
+            .check_key(&key)
+            .map_err(|not_until| refused(not_until.wait_time_from(self.clock.now())))
+    }
+
+    /// The budget a request of `subject` is counted against, and its
+    /// requests per minute; `None` when unlimited (`0`).
+    fn budget(&self, method: &Method, subject: &str, own: KeyRateLimit) -> Option<(String, NonZeroU32)> {
         let write = is_write(method);
         let per_minute = if write {
             own.writes_per_minute.unwrap_or(self.writes)
         } else {
             own.reads_per_minute.unwrap_or(self.reads)
         };
-        // `0` is unlimited.
-        let Some(budget) = NonZeroU32::new(per_minute) else { return Ok(()) };
-        let key = format!("{}:{subject}", if write { "w" } else { "r" });
+        let budget = NonZeroU32::new(per_minute)?;
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.sweep();
         }
-        self.limiter(budget).check_key(&key).map_err(|not_until| {
-            metrics::counter!("purser_rate_limited_total").increment(1);
-            rate_limited(not_until.wait_time_from(self.clock.now()))
-        })
+        Some((format!("{}:{subject}", if write { "w" } else { "r" }), budget))
     }
 
     fn limiter(&self, budget: NonZeroU32) -> Arc<DefaultKeyedRateLimiter<String>> {
@@ -95,6 +121,9 @@ impl RateLimits {
     /// full budget anyway): memory stays bounded by recent callers, even
     /// when many addresses call without a credential or fail to log in.
     fn sweep(&self) {
+        if let Some(shared) = &self.shared {
+            shared.sweep();
+        }
         for limiter in self.by_budget.read().expect("rate limit lock").values() {
             limiter.retain_recent();
             limiter.shrink_to_fit();
@@ -131,6 +160,12 @@ impl RateLimits {
             blocked.insert(ip, Instant::now() + wait);
         }
     }
+}
+
+/// A request over its budget, counted.
+fn refused(wait: Duration) -> Error {
+    metrics::counter!("purser_rate_limited_total").increment(1);
+    rate_limited(wait)
 }
 
 fn rate_limited(wait: Duration) -> Error {
@@ -177,7 +212,7 @@ pub async fn middleware(State(state): State<Arc<AppState>>, mut req: Request, ne
         return rate_limited(wait).into_response();
     }
     if !charged_later && !issuer_callback(&path) {
-        if let Err(e) = limits.charge(req.method(), &address(ip), KeyRateLimit::default()) {
+        if let Err(e) = limits.charge(req.method(), &address(ip), KeyRateLimit::default()).await {
             return e.into_response();
         }
     }
@@ -225,13 +260,13 @@ fn refuses_a_credential(code: ErrorCode) -> bool {
 /// Charges a request no handler took (no route, or not that method) to its
 /// address when it carried a credential: the middleware left it to the
 /// handler, and a bearer header alone must not buy unlimited requests.
-pub fn charge_unrouted(state: &AppState, req: &Request) -> Result<(), Error> {
-    if !charged_by_handler(req) {
+pub async fn charge_unrouted(state: &AppState, req: Request) -> Result<(), Error> {
+    if !charged_by_handler(&req) {
         // Charged to its address already, by the middleware.
         return Ok(());
     }
     let ip = client_ip(req.headers(), req.extensions(), &state.config.trusted_proxies);
-    state.limits.charge(req.method(), &address(ip), KeyRateLimit::default())
+    state.limits.charge(req.method(), &address(ip), KeyRateLimit::default()).await
 }
 
 /// Whether the handler charges the request to its credential (it carries
@@ -262,21 +297,21 @@ mod tests {
     fn limits(reads: u32, writes: u32) -> RateLimits {
         let mut config = Config::for_tests("sqlite://x".into(), "policies".into(), "t".into());
         (config.rate_limit_reads, config.rate_limit_writes) = (reads, writes);
-        RateLimits::new(&config)
+        RateLimits::new(&config, None)
     }
 
     #[test]
     fn a_keys_own_budget_replaces_the_default_for_its_kind_only() {
         let l = limits(2, 0);
         let own = KeyRateLimit { reads_per_minute: None, writes_per_minute: Some(1) };
-        assert!(l.charge(&Method::POST, "key_a", own).is_ok());
-        assert!(matches!(l.charge(&Method::POST, "key_a", own), Err(Error::RateLimited { .. })));
+        assert!(l.charge_here(&Method::POST, "key_a", own).is_ok());
+        assert!(matches!(l.charge_here(&Method::POST, "key_a", own), Err(Error::RateLimited { .. })));
         // Reads: the default of 2; the default writes (0) are unlimited.
-        assert!(l.charge(&Method::GET, "key_a", own).is_ok());
-        assert!(l.charge(&Method::GET, "key_a", own).is_ok());
-        assert!(l.charge(&Method::GET, "key_a", own).is_err());
+        assert!(l.charge_here(&Method::GET, "key_a", own).is_ok());
+        assert!(l.charge_here(&Method::GET, "key_a", own).is_ok());
+        assert!(l.charge_here(&Method::GET, "key_a", own).is_err());
         for _ in 0..100 {
-            assert!(l.charge(&Method::DELETE, "key_b", KeyRateLimit::default()).is_ok());
+            assert!(l.charge_here(&Method::DELETE, "key_b", KeyRateLimit::default()).is_ok());
         }
     }
 
@@ -284,7 +319,7 @@ mod tests {
     fn the_sweep_forgets_callers_whose_budget_has_refilled() {
         let l = limits(60_000, 0);
         for i in 0..50 {
-            l.charge(&Method::GET, &format!("ip:10.0.0.{i}"), KeyRateLimit::default()).unwrap();
+            l.charge_here(&Method::GET, &format!("ip:10.0.0.{i}"), KeyRateLimit::default()).unwrap();
         }
         let budget = NonZeroU32::new(60_000).unwrap();
         assert_eq!(l.limiter(budget).len(), 50);

@@ -19,6 +19,7 @@ mod openapi;
 mod page;
 mod payments;
 mod request_id;
+mod shared_budgets;
 mod signature;
 mod state;
 mod strict_json;
@@ -147,10 +148,18 @@ pub fn router(state: Arc<AppState>) -> Router {
     let router = routes
         .route_layer(axum::middleware::from_fn(metrics::count_response))
         .fallback(|State(state): State<Arc<AppState>>, req: Request| async move {
-            limits::charge_unrouted(&state, &req).err().unwrap_or(Error::NotFound("route")).into_response()
+            limits::charge_unrouted(&state, req)
+                .await
+                .err()
+                .unwrap_or(Error::NotFound("route"))
+                .into_response()
         })
         .method_not_allowed_fallback(|State(state): State<Arc<AppState>>, req: Request| async move {
-            limits::charge_unrouted(&state, &req).err().unwrap_or(Error::MethodNotAllowed).into_response()
+            limits::charge_unrouted(&state, req)
+                .await
+                .err()
+                .unwrap_or(Error::MethodNotAllowed)
+                .into_response()
         })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), signature::middleware))

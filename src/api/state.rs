@@ -4,11 +4,13 @@
 
 use std::sync::Arc;
 
+use super::shared_budgets::SharedBudgets;
 use super::RateLimits;
 use crate::auth;
 use crate::config::Config;
 use crate::providers::Secret;
 use crate::service::Services;
+use crate::store::Backend;
 
 pub struct AppState {
     pub svc: Arc<Services>,
@@ -28,7 +30,10 @@ impl AppState {
     pub fn new(svc: Arc<Services>, mut config: Config, asa_secret: Option<Secret>) -> AppState {
         let admin_token_hash = config.admin_token.take().map(|t| auth::hash(&t));
         let metrics_token_hash = config.metrics_token.take().map(|t| auth::hash(&t));
-        let limits = RateLimits::new(&config);
+        // Replicas share a PostgreSQL database, and so their budgets.
+        let shared =
+            (svc.store.backend() == Backend::Postgres).then(|| SharedBudgets::new(svc.store.clone()));
+        let limits = RateLimits::new(&config, shared);
         AppState { svc, config, limits, admin_token_hash, metrics_token_hash, asa_secret }
     }
 

@@ -27,6 +27,7 @@ mod cards;
 mod kill_switch;
 mod migrations;
 mod payments;
+mod rate_budgets;
 mod retention;
 mod signing;
 mod webhooks;

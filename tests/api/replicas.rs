@@ -207,3 +207,35 @@ async fn killing_a_replica_mid_load_loses_no_payment_audit_record_or_webhook() {
     let missing: Vec<_> = expected.difference(&seen).collect();
     assert!(missing.is_empty(), "{} webhooks never arrived, e.g. {:?}", missing.len(), missing.first());
 }
+
+/// A key allowed 10 writes a minute gets 10 of 30 through two replicas
+/// (not 20): its budget lives in the database both share. Reads of a key
+/// with its own read budget hold the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_keys_rate_limit_holds_across_replicas() {
+    let Some(cluster) = Cluster::new().await else { return };
+    let (a, b) = (cluster.replica().await, cluster.replica().await);
+    let agent = a.create_agent("shared").await;
+    let path = format!("/v1/agents/{}/keys", agent.id);
+    let limited = json!({ "rate_limit": { "writes_per_minute": 10, "reads_per_minute": 20 } });
+    let (status, key) = a.admin(Method::POST, &path, Some(limited)).await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    let key = key["key"].as_str().unwrap();
+
+    let writes = join_all((0..30).map(|i| {
+        let replica = if i % 2 == 0 { &a } else { &b };
+        async move { replica.pay(key, &format!("w{i}"), payment("0.10", "aws.amazon.com")).await.0 }
+    }))
+    .await;
+    let created = writes.iter().filter(|s| **s == StatusCode::CREATED).count();
+    let limited = writes.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!((created, limited), (10, 20), "{writes:?}");
+
+    let reads = join_all((0..60).map(|i| {
+        let replica = if i % 2 == 0 { &a } else { &b };
+        async move { replica.get(key, "/v1/payments?limit=1").await.0 }
+    }))
+    .await;
+    let served = reads.iter().filter(|s| **s == StatusCode::OK).count();
+    assert!((18..=20).contains(&served), "at most the 20 reads of the budget, leases aside: {reads:?}");
+}
