@@ -106,6 +106,12 @@ impl App {
                 delete_expired(store.clone(), clock.now(), retention)
             })));
         }
+        if svc.store.backend() == crate::store::Backend::Postgres {
+            // Decisions leave their audit records waiting; chain them
+            // within moments even when nothing else writes.
+            let store = svc.store.clone();
+            workers.push(tokio::spawn(periodically(AUDIT_SEAL, move || seal_audit(store.clone()))));
+        }
         if !config.audit_checkpoint.is_zero() {
             workers.push(tokio::spawn(send_checkpoints(svc.clone(), config.audit_checkpoint)));
         }
@@ -188,6 +194,16 @@ async fn periodically<F: std::future::Future<Output = ()>>(
     loop {
         tick.tick().await;
         round().await;
+    }
+}
+
+/// How often a PostgreSQL replica chains the audit records decisions left
+/// waiting (reads of the log chain them first anyway).
+const AUDIT_SEAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+async fn seal_audit(store: Store) {
+    if let Err(e) = store.seal_audit().await {
+        tracing::warn!(error = %e, "could not chain the waiting audit records");
     }
 }
 

@@ -249,6 +249,7 @@ async fn audit_verify(
     expect: Option<&purser::service::audit::Head>,
 ) -> anyhow::Result<()> {
     let store = purser::store::Store::open_existing(database_url).await?;
+    store.seal_audit().await?;
     let verified = purser::service::audit::verify(&store, expect).await?;
     let head = verified.head.map_or("empty".to_owned(), |h| format!("head {h}"));
     println!("audit chain intact: {} records, {head}", verified.checked);
@@ -258,6 +259,7 @@ async fn audit_verify(
 #[tokio::main]
 async fn audit_head(database_url: &str) -> anyhow::Result<()> {
     let store = purser::store::Store::open_existing(database_url).await?;
+    store.seal_audit().await?;
     let head =
         purser::service::audit::head(&store).await?.ok_or(anyhow::anyhow!("the audit log is empty"))?;
     println!("{head}");

@@ -103,7 +103,7 @@ fn the_http_layer_writes_only_through_services() {
     rust_files(&api, &mut files);
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
-        for call in [".write(move |tx|", ".write_validated("] {
+        for call in [".write(move |tx|", ".write_validated(", ".write_for_agent(", ".seal_audit("] {
             assert!(
                 !text.contains(call),
                 "{} calls the store's {call}: go through a service",

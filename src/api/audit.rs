@@ -22,6 +22,7 @@ use crate::api::AppState;
 use crate::audit::AuditRecord;
 use crate::clock::{format_ts, parse_ts};
 use crate::error::{Error, ErrorCode, Result};
+use crate::service::audit;
 use crate::store::AuditFilter;
 
 const MAX_PAGE: u32 = 1000;
@@ -152,6 +153,8 @@ async fn list(
     };
     // The cursor is a `seq`, checked by `filter`.
     let req = AUDIT.request(q.limit, None)?;
+    // Every committed decision's record is in the chain before it is read.
+    audit::seal(&state.svc).await?;
     if let Some(format) = format {
         let page_size = q.limit.unwrap_or(MAX_PAGE);
         return export(state, q.filter(page_size)?, format).await;

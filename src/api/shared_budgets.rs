@@ -59,9 +59,14 @@ impl SharedBudgets {
             match self.store.take_from_budget(key, requests, interval_us, period_us).await {
                 Ok(None) => {
                     if requests > 1 {
-                        let lasts = Duration::from_micros((interval_us * i64::from(requests)) as u64);
-                        let lease = Lease { requests: requests - 1, until: Instant::now() + lasts };
-                        self.leases.lock().expect("lease lock").insert(key.to_owned(), lease);
+                        // Added to what a concurrent request may have
+                        // leased meanwhile: both were paid for.
+                        let until = Instant::now()
+                            + Duration::from_micros((interval_us * i64::from(requests)) as u64);
+                        let mut leases = self.leases.lock().expect("lease lock");
+                        let lease = leases.entry(key.to_owned()).or_insert(Lease { requests: 0, until });
+                        lease.requests += requests - 1;
+                        lease.until = lease.until.max(until);
                     }
                     return Ok(());
                 }

@@ -111,6 +111,12 @@ pub async fn verify(store: &Store, expect: Option<&Head>) -> Result<Verified, Ve
     Ok(Verified { checked: verifier.checked, head })
 }
 
+/// Chains the audit records decisions left waiting (PostgreSQL), so that a
+/// reader of the log sees every committed record.
+pub async fn seal(svc: &Services) -> Result<()> {
+    Ok(svc.store.seal_audit().await?)
+}
+
 /// The `audit.checkpoint` webhook's data: the chain's head when it was
 /// sent. Kept by whoever receives it, it lets `purser audit verify
 /// --expect-head` show records removed from the end of the log.

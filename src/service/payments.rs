@@ -148,13 +148,16 @@ pub async fn create(
     settlement: Settlement,
 ) -> Result<Created> {
     let (caller, actor, idem) = (caller.clone(), actor.to_owned(), idem.clone());
+    let agent_id = caller.id.clone();
     let (clock, policies, forwarder) = (svc.clock.clone(), svc.policies.current(), svc.forwarder.clone());
     let started = std::time::Instant::now();
     // Validated: every refusal (policy unavailable, idempotency conflict)
-    // comes before the first write, so the hot path needs no savepoint.
+    // comes before the first write, so the hot path needs no savepoint;
+    // and it touches this agent's data only, so on PostgreSQL it commits
+    // beside other agents' decisions.
     let created = svc
         .store
-        .write_validated(move |tx| {
+        .write_for_agent(&agent_id, move |tx| {
             Box::pin(async move {
                 // Time, agent and spend are read under the write lock: they
                 // are those of the moment the decision commits, and of two

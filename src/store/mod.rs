@@ -225,6 +225,9 @@ pub struct Store {
     backend: Backend,
     read: AnyPool,
     write: AnyPool,
+    /// PostgreSQL: connections for payment decisions, which commit beside
+    /// each other (see [`Store::write_for_agent`]).
+    decisions: Option<AnyPool>,
     jobs: mpsc::Sender<writer::Job>,
     subscriptions: std::sync::Arc<webhooks::Subscriptions>,
     kill_switch: std::sync::Arc<kill_switch::KillSwitchCache>,
@@ -236,20 +239,29 @@ impl Store {
     pub async fn connect(url: &str) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of(url)?;
-        let (write, read) = match backend {
+        let (write, read, decisions) = match backend {
             Backend::Sqlite => {
                 create_private(url)?;
                 let write = sqlite_pool(url, "rwc", 1).await?;
                 migrations::sqlite(&write).await?;
-                (write, sqlite_pool(url, "ro", 8).await?)
+                (write, sqlite_pool(url, "ro", 8).await?, None)
             }
             Backend::Postgres => {
                 // Replicas share the database: the write pool holds the
-                // writer's connection and the sweeps' leases; reads scale.
-                let pool =
-                    |n| AnyPoolOptions::new().max_connections(n).acquire_timeout(Duration::from_secs(10));
+                // writer's connection and the sweeps' leases; reads scale,
+                // and so do decisions, up to PostgreSQL's own commit rate.
+                let pool = |n| {
+                    AnyPoolOptions::new()
+                        .max_connections(n)
+                        .acquire_timeout(Duration::from_secs(10))
+                        .idle_timeout(Duration::from_secs(60))
+                };
                 migrations::postgres(url).await?;
-                (pool(2).connect(url).await?, pool(16).connect(url).await?)
+                (
+                    pool(2).connect(url).await?,
+                    pool(16).connect(url).await?,
+                    Some(pool(16).connect(url).await?),
+                )
             }
         };
         let subscriptions = std::sync::Arc::new(webhooks::Subscriptions::default());
@@ -257,7 +269,7 @@ impl Store {
         let shared =
             writer::Shared { subscriptions: subscriptions.clone(), kill_switch: kill_switch.clone() };
         let jobs = writer::start(backend, write.clone(), shared)?;
-        let store = Store { backend, read, write, jobs, subscriptions, kill_switch };
+        let store = Store { backend, read, write, decisions, jobs, subscriptions, kill_switch };
         store.refresh_subscriptions().await?;
         store.reload_kill_switch().await?;
         Ok(store)
@@ -319,6 +331,45 @@ impl Store {
         self.submit(job, true).await
     }
 
+    /// A validated write (see [`Store::write_validated`]) that reads and
+    /// changes one agent's data only: a payment decision. On SQLite it
+    /// joins the single writer's batches. On PostgreSQL it commits on its
+    /// own connection beside other agents' decisions, of this replica and
+    /// of the others: it holds the write lock shared and the agent's row
+    /// exclusively, so decisions of one agent take turns, those of
+    /// different agents do not wait for each other, and every other write
+    /// (which holds the lock exclusively) still sees none in flight. Its
+    /// audit records wait in `audit_pending` until such a write chains
+    /// them (docs/audit.md).
+    pub async fn write_for_agent<T, E, F>(&self, agent_id: &str, job: F) -> Result<T, E>
+    where
+        F: for<'c> FnOnce(&'c mut WriteTx) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        match &self.decisions {
+            None => self.write_validated(job).await,
+            Some(pool) => {
+                let shared = writer::Shared {
+                    subscriptions: self.subscriptions.clone(),
+                    kill_switch: self.kill_switch.clone(),
+                };
+                writer::run_for_agent(pool, &shared, agent_id, job).await
+            }
+        }
+    }
+
+    /// Places the audit records that decisions left waiting into the hash
+    /// chain (PostgreSQL; SQLite chains every record as it is written).
+    /// Readers of the chain call it first, so they see every committed
+    /// record; replicas also run it every few hundred milliseconds.
+    pub async fn seal_audit(&self) -> Result<()> {
+        if self.decisions.is_none() {
+            return Ok(());
+        }
+        self.write(|tx| Box::pin(async move { tx.audit_head().await.map(drop) })).await
+    }
+
     async fn submit<T, E, F>(&self, job: F, validated: bool) -> Result<T, E>
     where
         F: for<'c> FnOnce(&'c mut WriteTx) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
@@ -340,6 +391,9 @@ impl Store {
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;
+        if let Some(decisions) = &self.decisions {
+            decisions.close().await;
+        }
     }
 }
 
@@ -432,6 +486,12 @@ pub struct WriteTx {
     audit_head: Option<(i64, String)>,
     /// Audit records appended but not yet inserted (see `flush_audit`).
     pending_audit: Vec<crate::audit::AuditRecord>,
+    /// Whether this transaction runs beside others (a PostgreSQL decision,
+    /// see `writer::run_for_agent`): its audit records then wait in
+    /// `audit_pending` for a writer holding the lock to chain them.
+    unchained: bool,
+    /// Audit records of an `unchained` transaction, not yet inserted.
+    pending_unchained: Vec<audit::Unchained>,
     /// Webhook events emitted but not yet inserted (see `flush_outbox`).
     pending_events: Vec<webhooks::PendingEvent>,
     subscriptions: std::sync::Arc<webhooks::Subscriptions>,
@@ -443,6 +503,7 @@ pub struct WriteTx {
 pub(super) struct Mark {
     audit_head: Option<(i64, String)>,
     pending_audit: usize,
+    pending_unchained: usize,
     pending_events: usize,
 }
 
@@ -457,6 +518,8 @@ impl WriteTx {
             dirty: false,
             audit_head: None,
             pending_audit: Vec::new(),
+            unchained: false,
+            pending_unchained: Vec::new(),
             pending_events: Vec::new(),
             subscriptions: shared.subscriptions.clone(),
             kill_switch: shared.kill_switch.clone(),
@@ -517,6 +580,7 @@ impl WriteTx {
         Mark {
             audit_head: self.audit_head.clone(),
             pending_audit: self.pending_audit.len(),
+            pending_unchained: self.pending_unchained.len(),
             pending_events: self.pending_events.len(),
         }
     }
@@ -526,6 +590,7 @@ impl WriteTx {
     fn rewind(&mut self, mark: Mark) {
         self.audit_head = mark.audit_head;
         self.pending_audit.truncate(mark.pending_audit);
+        self.pending_unchained.truncate(mark.pending_unchained);
         self.pending_events.truncate(mark.pending_events);
     }
 }

@@ -167,6 +167,39 @@ impl Writer {
     }
 }
 
+/// Runs one payment decision of `agent_id` in a transaction of its own on
+/// PostgreSQL (see `Store::write_for_agent`): the write lock held shared,
+/// the agent's row exclusively, the caches another replica may have made
+/// stale reloaded, the audit records left for the chain's next writer.
+pub(super) async fn run_for_agent<T, E, F>(
+    pool: &AnyPool,
+    shared: &Shared,
+    agent_id: &str,
+    job: F,
+) -> Result<T, E>
+where
+    F: for<'c> FnOnce(&'c mut WriteTx) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+    E: From<StoreError>,
+{
+    let not_committed = |e: StoreError| E::from(StoreError::NotCommitted(e.to_string()));
+    let begin = async {
+        let mut tx = pool.begin().await?;
+        tx.execute(format!("SELECT pg_advisory_xact_lock_shared({WRITE_LOCK})").as_str()).await?;
+        shared.subscriptions.reload(&mut tx).await?;
+        shared.kill_switch.reload(&mut tx).await?;
+        // Its own statement, so the job's reads (a statement later) see
+        // what the agent's previous decision committed.
+        super::query("SELECT 1 FROM agents WHERE id = ? FOR UPDATE").bind(agent_id).execute(&mut *tx).await?;
+        Ok::<_, StoreError>(tx)
+    };
+    let mut tx = WriteTx::new(Backend::Postgres, begin.await.map_err(not_committed)?, shared);
+    tx.unchained = true;
+    // An error drops the transaction, which rolls it back.
+    let value = job(&mut tx).await?;
+    tx.commit().await.map_err(not_committed)?;
+    Ok(value)
+}
+
 async fn run(writer: Writer, mut rx: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {

@@ -377,13 +377,18 @@ async fn audit_log_writable(app: &TestApp, writable: bool) {
         (false, false) => &["CREATE TRIGGER audit_read_only BEFORE INSERT ON audit_log \
                              BEGIN SELECT RAISE(ABORT, 'audit log is read-only'); END"],
         (true, false) => &["DROP TRIGGER audit_read_only"],
+        // Decisions commit their records to `audit_pending` first.
         (false, true) => &[
             "CREATE FUNCTION audit_read_only() RETURNS trigger LANGUAGE plpgsql AS \
              $$ BEGIN RAISE EXCEPTION 'audit log is read-only'; END $$",
             "CREATE TRIGGER audit_read_only BEFORE INSERT ON audit_log \
              FOR EACH ROW EXECUTE FUNCTION audit_read_only()",
+            "CREATE TRIGGER audit_read_only BEFORE INSERT ON audit_pending \
+             FOR EACH ROW EXECUTE FUNCTION audit_read_only()",
         ],
-        (true, true) => &["DROP TRIGGER audit_read_only ON audit_log"],
+        (true, true) => {
+            &["DROP TRIGGER audit_read_only ON audit_log", "DROP TRIGGER audit_read_only ON audit_pending"]
+        }
     };
     for sql in statements {
         sqlx::query(sql).execute(&raw).await.unwrap();
