@@ -6,6 +6,7 @@
 # its store's ceiling, with p50 and p99. Every purser run uses a fresh
 # SQLite file or PostgreSQL schema, rate limits off.
 #   scripts/bench-stores.sh [requests] [clients]
+# Each client pays for an agent of its own (as many agents as clients).
 # Needs pgbench and a PostgreSQL (PURSER_BENCH_DATABASE_URL, default the
 # local one).
 set -euo pipefail
@@ -31,12 +32,13 @@ sqlite_tps=$($purser bench-store --database-url sqlite://bench --concurrency 1 -
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { print a / b }'; }
 # `purser bench` prints "... N durable decisions/s; latency p50 A ms, p90 B ms, p99 C ms, ...".
-field() { grep -oE "$1" | grep -oE '[0-9.]+' | head -1; }
+# The number after a label ("p50 12.34 ms" -> 12.34).
+field() { grep -oE "$1 [0-9.]+" | awk '{ print $NF }' | head -1; }
 row() { # label ceiling output
     local rate p50 p99
-    rate=$(field '[0-9]+ durable decisions/s' <<<"$3")
-    p50=$(field 'p50 [0-9.]+' <<<"$3")
-    p99=$(field 'p99 [0-9.]+' <<<"$3")
+    rate=$(grep -oE '[0-9]+ durable decisions/s' <<<"$3" | awk '{ print $1 }')
+    p50=$(field p50 <<<"$3")
+    p99=$(field p99 <<<"$3")
     printf '%-34s %8s %8s %9.2f %8s %8s\n' "$1" "$clients" "$rate" "$(ratio "$rate" "$2")" "$p50" "$p99"
     echo "$rate" > "$work/last"
 }
@@ -45,11 +47,11 @@ printf '%-34s %8s %8s %9s %8s %8s\n' "run" "clients" "per s" "x ceiling" "p50 ms
 printf '%-34s %8s %8s %9.2f %8s %8s\n' "pgbench, one INSERT per tx" "$clients" "$pg_tps" 1 - -
 printf '%-34s %8s %8s %9.2f %8s %8s\n' "sqlite bench-store, 1 committer" 1 "$sqlite_tps" 1 - -
 row "purser, sqlite" "$sqlite_tps" \
-    "$($purser bench --requests "$requests" --concurrency "$clients")"
+    "$($purser bench --requests "$requests" --concurrency "$clients" --agents "$clients")"
 row "purser, postgresql, 1 replica" "$pg_tps" \
-    "$($purser bench --database-url "$pg" --replicas 1 --requests "$requests" --concurrency "$clients")"
+    "$($purser bench --database-url "$pg" --replicas 1 --requests "$requests" --concurrency "$clients" --agents "$clients")"
 one=$(cat "$work/last")
 row "purser, postgresql, 2 replicas" "$pg_tps" \
-    "$($purser bench --database-url "$pg" --replicas 2 --requests "$requests" --concurrency "$clients")"
+    "$($purser bench --database-url "$pg" --replicas 2 --requests "$requests" --concurrency "$clients" --agents "$clients")"
 two=$(cat "$work/last")
 printf '2 replicas / 1 replica: %.2f\n' "$(ratio "$two" "$one")"

@@ -86,6 +86,17 @@ enum Done {
     Halted(String),
 }
 
+impl Done {
+    /// The agent whose data recording this changes (a halted payment only
+    /// gives its claim back).
+    fn agent_id(&self) -> Option<String> {
+        match self {
+            Done::Outcome(payment, _) => Some(payment.agent_id.clone()),
+            Done::Halted(_) => None,
+        }
+    }
+}
+
 struct Worker {
     store: Store,
     providers: Providers,
@@ -253,7 +264,10 @@ async fn record_loop(
     while done.recv_many(&mut batch, BATCH).await > 0 {
         let (now, claim) = (clock.now(), token.clone());
         let finished = std::mem::take(&mut batch);
-        let recorded = store.write(move |tx| Box::pin(record(tx, finished, claim, now))).await;
+        // Only these payments' agents are touched: beside decisions.
+        let agents = finished.iter().filter_map(Done::agent_id).collect();
+        let recorded =
+            store.write_for_agents(agents, move |tx| Box::pin(record(tx, finished, claim, now))).await;
         if let Err(e) = recorded {
             // Nothing was recorded; the payments keep their claim until
             // the lease ends, and are then sent again under the same

@@ -349,14 +349,33 @@ impl Store {
     {
         match &self.decisions {
             None => self.write_validated(job).await,
+            Some(pool) => writer::run_for_agents(pool, &self.shared(), &[agent_id.to_owned()], job).await,
+        }
+    }
+
+    /// [`Store::write`] for a job that changes the data of `agents` only
+    /// (their payments and spend), such as recording provider outcomes: on
+    /// PostgreSQL it runs beside decisions like [`Store::write_for_agent`],
+    /// locking the agents' rows in id order, the one order every
+    /// transaction takes them in, so two such jobs never deadlock.
+    pub async fn write_for_agents<T, E, F>(&self, mut agents: Vec<String>, job: F) -> Result<T, E>
+    where
+        F: for<'c> FnOnce(&'c mut WriteTx) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        match &self.decisions {
+            None => self.write(job).await,
             Some(pool) => {
-                let shared = writer::Shared {
-                    subscriptions: self.subscriptions.clone(),
-                    kill_switch: self.kill_switch.clone(),
-                };
-                writer::run_for_agent(pool, &shared, agent_id, job).await
+                agents.sort();
+                agents.dedup();
+                writer::run_for_agents(pool, &self.shared(), &agents, job).await
             }
         }
+    }
+
+    fn shared(&self) -> writer::Shared {
+        writer::Shared { subscriptions: self.subscriptions.clone(), kill_switch: self.kill_switch.clone() }
     }
 
     /// Places the audit records that decisions left waiting into the hash

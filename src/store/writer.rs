@@ -137,19 +137,14 @@ const WRITE_LOCK: i64 = 0x7075_7273_6572;
 impl Writer {
     /// Opens a transaction holding the database's write lock.
     ///
-    /// PostgreSQL: all writes of all replicas are serialized on one
-    /// transaction-scoped advisory lock, which reproduces SQLite's single
-    /// writer across processes. Every guarantee then follows from the same
-    /// code on both stores: a decision's spend read and its reservation
-    /// cannot interleave with another replica's (limits hold), the
-    /// idempotency lookup sees every committed payment (one payment per
-    /// key), an approval is closed once, and the audit chain has one head.
-    /// Row locks per agent would let unrelated agents commit in parallel,
-    /// but the audit chain's head is shared by all, so they would meet
-    /// there anyway; group commit keeps the lock's cost at one round of
-    /// jobs per transaction (measured in docs/performance.md). The lock
-    /// is released by COMMIT or ROLLBACK, and by PostgreSQL when a
-    /// replica's connection dies.
+    /// PostgreSQL: this writer takes the replicas' one transaction-scoped
+    /// advisory lock exclusively, as SQLite's single writer is exclusive:
+    /// admin changes, approvals, fan-out, retention and the chaining of
+    /// waiting audit records never run beside anything. Payment decisions
+    /// and provider outcomes (`run_for_agents`) hold the same lock shared
+    /// plus their agents' rows, so they run beside each other and never
+    /// beside this writer. The lock is released by COMMIT or ROLLBACK, and
+    /// by PostgreSQL when a replica's connection dies.
     async fn begin(&self) -> Result<WriteTx, StoreError> {
         let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
@@ -167,14 +162,15 @@ impl Writer {
     }
 }
 
-/// Runs one payment decision of `agent_id` in a transaction of its own on
-/// PostgreSQL (see `Store::write_for_agent`): the write lock held shared,
-/// the agent's row exclusively, the caches another replica may have made
-/// stale reloaded, the audit records left for the chain's next writer.
-pub(super) async fn run_for_agent<T, E, F>(
+/// Runs a job that changes the data of `agents` (sorted, distinct) only,
+/// in a transaction of its own on PostgreSQL (see `Store::write_for_agent`):
+/// the write lock held shared, the agents' rows exclusively, the caches
+/// another replica may have made stale reloaded, the audit records left
+/// for the chain's next writer.
+pub(super) async fn run_for_agents<T, E, F>(
     pool: &AnyPool,
     shared: &Shared,
-    agent_id: &str,
+    agents: &[String],
     job: F,
 ) -> Result<T, E>
 where
@@ -188,8 +184,15 @@ where
         shared.subscriptions.reload(&mut tx).await?;
         shared.kill_switch.reload(&mut tx).await?;
         // Its own statement, so the job's reads (a statement later) see
-        // what the agent's previous decision committed.
-        super::query("SELECT 1 FROM agents WHERE id = ? FOR UPDATE").bind(agent_id).execute(&mut *tx).await?;
+        // what the agents' previous decisions committed; in id order.
+        if !agents.is_empty() {
+            let sql = format!(
+                "SELECT id FROM agents WHERE id IN ({}) ORDER BY id FOR UPDATE",
+                vec!["?"; agents.len()].join(", ")
+            );
+            let lock = agents.iter().fold(super::query(&sql), |q, id| q.bind(id));
+            lock.execute(&mut *tx).await?;
+        }
         Ok::<_, StoreError>(tx)
     };
     let mut tx = WriteTx::new(Backend::Postgres, begin.await.map_err(not_committed)?, shared);

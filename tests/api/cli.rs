@@ -99,7 +99,9 @@ async fn serve_dev_without_a_demo_policy_starts_and_says_it_skipped_the_agent() 
 /// `audit verify` on a mistyped path refuses, creates nothing, and says so
 /// once; `audit head` and `verify --expect-head` catch records removed from
 /// the end of the chain, which no link inside it can show.
-#[tokio::test]
+// Several threads: the test blocks one on the CLI while the gateway in
+// this process must keep driving its own database connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_verify_refuses_a_missing_store_and_catches_a_cut_end() {
     let dir = tempfile::tempdir().unwrap();
     let typo = dir.path().join("typo.db");
@@ -137,7 +139,9 @@ async fn audit_verify_refuses_a_missing_store_and_catches_a_cut_end() {
 /// `purser backup` copies a running gateway's SQLite store to a new file
 /// and checks the copy's audit chain; the copy verifies against the head
 /// taken before. It never overwrites a file.
-#[tokio::test]
+// Several threads: the test blocks one on the CLI while the gateway in
+// this process must keep driving its own database connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_makes_a_verified_copy_of_a_running_store() {
     let app = spawn_app().await;
     for i in 0..3 {
@@ -169,7 +173,9 @@ async fn backup_makes_a_verified_copy_of_a_running_store() {
 
 /// With PostgreSQL, `purser backup` runs `pg_dump` into a custom-format
 /// archive that `pg_restore` reads.
-#[tokio::test]
+// Several threads: the test blocks one on the CLI while the gateway in
+// this process must keep driving its own database connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_of_postgres_is_a_pg_dump_archive() {
     let Some(base) = postgres_url() else { return };
     let name = format!("purser_backup_{}", std::process::id());

@@ -501,7 +501,9 @@ async fn the_audit_head_is_sent_as_a_signed_checkpoint_when_the_log_grows() {
 /// new key and the old one for reading sign as before; `purser secrets
 /// rotate` re-seals every stored secret (the rotated-out one too); then the
 /// new key alone suffices. A wrong old key changes nothing.
-#[tokio::test]
+// Several threads: the test blocks one on the CLI while the gateway in
+// this process must keep driving its own database connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_encryption_key_rotates_without_losing_a_signing_secret() {
     const OLD: &str = "old-encryption-key-0123456789-abcdefghij";
     const NEW: &str = "new-encryption-key-0123456789-abcdefghij";
