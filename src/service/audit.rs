@@ -135,16 +135,21 @@ pub struct AuditCheckpoint {
     pub hash: String,
 }
 
-/// Emits `audit.checkpoint` with the chain's head, unless the log is empty
-/// or its head is still `unchanged_since` (the last checkpoint's `seq`);
-/// answers the head it sent. The head is read in the write transaction
-/// that emits it, so it is the head at that instant.
+/// Emits `audit.checkpoint` with the chain's head, unless no endpoint
+/// subscribes to it, the log is empty or its head is still
+/// `unchanged_since` (the last checkpoint's `seq`); answers the head it
+/// sent. The head is read in the write transaction that emits it, so it is
+/// the head at that instant. (Nothing sent is nothing to skip next time: a
+/// newly subscribed endpoint gets the current head.)
 pub async fn checkpoint(svc: &Services, unchanged_since: Option<i64>) -> Result<Option<Head>> {
     let clock = svc.clock.clone();
     let sent = svc
         .store
         .write(move |tx| {
             Box::pin(async move {
+                if !tx.subscribed("audit.checkpoint") {
+                    return Ok(None);
+                }
                 let Some((seq, hash)) = tx.audit_head().await? else { return Ok(None) };
                 if unchanged_since == Some(seq) {
                     return Ok(None);

@@ -250,11 +250,17 @@ impl WriteTx {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Whether an enabled endpoint subscribes to `kind` (as this
+    /// transaction's writer last read them).
+    pub fn subscribed(&self, kind: &str) -> bool {
+        self.subscriptions.wants(kind)
+    }
+
     /// Puts a webhook event in the outbox, in this transaction: it exists if
     /// and only if the change it describes commits. Written with the batch
     /// (see `flush_outbox`). Skipped when no endpoint subscribes to `kind`.
     pub fn emit<T: Serialize>(&mut self, kind: &str, data: &T, at: DateTime<Utc>) {
-        if !self.subscriptions.wants(kind) {
+        if !self.subscribed(kind) {
             return;
         }
         /// The body every delivery sends: `{ type, timestamp, data }`.
