@@ -16,7 +16,7 @@ use super::auth::Admin;
 use super::extract::{JsonBody, PathParams, QueryParams};
 use super::openapi::ErrorBody;
 use super::page::{Page, PageErrors, PageQuery, Paging};
-use super::validate::{self, check_len, MAX_NAME};
+use super::validate::{self, check_len, Cidr, MAX_NAME};
 use crate::api::AppState;
 use crate::error::Result;
 use crate::model::{AdminRole, Administrator};
@@ -32,12 +32,13 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
 struct CreateAdmin {
     /// 1-200 characters, not blank; audit records name the administrator
     /// with it.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     name: String,
     role: AdminRole,
     /// CIDRs (or single IP addresses) the token may be used from; empty or
     /// absent: anywhere.
     #[serde(default)]
+    #[schema(value_type = Vec<Cidr>)]
     allowed_cidrs: Vec<String>,
 }
 

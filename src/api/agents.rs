@@ -14,7 +14,7 @@ use super::auth::{Admin, AdminReader, Principal};
 use super::extract::{object_only, JsonBody, OptionalJsonBody, PathParams, QueryParams};
 use super::openapi::ErrorBody;
 use super::page::{Page, PageErrors, PageQuery, Paging};
-use super::validate::{self, check_len, MAX_NAME};
+use super::validate::{self, check_len, Cidr, MAX_NAME};
 use crate::api::AppState;
 use crate::clock::{format_ts, parse_ts};
 use crate::error::{Error, ErrorCode, Result};
@@ -49,7 +49,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
 #[schema(as = CreateAgentRequest, example = json!({ "name": "build-bot", "policy": "low-trust", "trust_level": "low" }))]
 struct CreateAgent {
     /// 1-200 characters, not blank.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     name: String,
     /// Name of a loaded policy; otherwise `422 unknown_policy`.
     policy: String,
@@ -336,6 +336,7 @@ struct CreateKey {
     /// `203.0.113.0/24`; empty = anywhere. Requests from elsewhere get `403
     /// ip_not_allowed`.
     #[serde(default)]
+    #[schema(value_type = Vec<Cidr>)]
     allowed_cidrs: Vec<String>,
     /// The key's own budget; left out, the gateway's defaults.
     #[serde(default, deserialize_with = "object_only")]

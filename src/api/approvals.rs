@@ -14,7 +14,7 @@ use super::auth::{Admin, Principal};
 use super::extract::{empty_as_none, JsonBody, OptionalJsonBody, PathParams, QueryParams};
 use super::openapi::ErrorBody;
 use super::page::{Page, PageErrors, PageQuery, Paging};
-use super::validate::{self, check_len, MAX_NAME};
+use super::validate::{self, check_len, Cidr, MAX_NAME};
 use crate::api::AppState;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{Approval, ApprovalStatus, Approver};
@@ -38,11 +38,12 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
 #[schema(as = CreateApproverRequest, example = json!({ "name": "Alice (finance)", "allowed_cidrs": ["203.0.113.0/24"] }))]
 struct CreateApprover {
     /// 1-200 characters, not blank.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     name: String,
     /// CIDRs (or single IP addresses) the token, and the console sessions
     /// it opens, may be used from; empty or absent: anywhere.
     #[serde(default)]
+    #[schema(value_type = Vec<Cidr>)]
     allowed_cidrs: Vec<String>,
 }
 
