@@ -32,7 +32,11 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
 struct CreateAdmin {
     /// 1-200 characters, not blank; audit records name the administrator
     /// with it.
-    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\u000c\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$"
+    )]
     name: String,
     role: AdminRole,
     /// CIDRs (or single IP addresses) the token may be used from; empty or

@@ -49,7 +49,11 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
 #[schema(as = CreateAgentRequest, example = json!({ "name": "build-bot", "policy": "low-trust", "trust_level": "low" }))]
 struct CreateAgent {
     /// 1-200 characters, not blank.
-    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\u000c\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$"
+    )]
     name: String,
     /// Name of a loaded policy; otherwise `422 unknown_policy`.
     policy: String,

@@ -38,7 +38,11 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
 #[schema(as = CreateApproverRequest, example = json!({ "name": "Alice (finance)", "allowed_cidrs": ["203.0.113.0/24"] }))]
 struct CreateApprover {
     /// 1-200 characters, not blank.
-    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\u000c\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$"
+    )]
     name: String,
     /// CIDRs (or single IP addresses) the token, and the console sessions
     /// it opens, may be used from; empty or absent: anywhere.

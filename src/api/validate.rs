@@ -30,9 +30,10 @@ const CIDR_PATTERN: &str = "^((25[0-5]|(2[0-4]|1[0-9]|[1-9]|)[0-9])(\\.(25[0-5]|
 /// Longest name of an agent, approver or administrator, in characters.
 pub const MAX_NAME: usize = 200;
 
-/// `text` is not blank and at most `max` characters. Blank is what the
-/// published pattern `\S` (JSON Schema's, that is ECMAScript's, white
-/// space) calls blank, so clients that check the schema agree with it.
+/// `text` is not blank and at most `max` characters. Blank means only
+/// ECMAScript's white space, the characters the published name pattern
+/// lists one by one (regex dialects disagree on `\s`), so clients that
+/// check the schema agree with it.
 pub fn check_len(field: &str, text: &str, max: usize) -> Result<()> {
     if text.chars().all(ecma_space) || text.chars().count() > max {
         return Err(Error::invalid(ErrorCode::InvalidRequest, format!("{field} must be 1-{max} characters"))
