@@ -34,7 +34,7 @@ impl KillSwitchCache {
 
 impl Store {
     pub fn kill_switch(&self) -> Option<KillSwitch> {
-        self.kill_switch.get()
+        self.shared.kill_switch.get()
     }
 
     /// The kill switch as it stands in the database now. On SQLite this
@@ -49,7 +49,7 @@ impl Store {
 
     pub async fn reload_kill_switch(&self) -> Result<()> {
         let mut conn = self.read.acquire().await?;
-        self.kill_switch.reload(&mut conn).await
+        self.shared.kill_switch.reload(&mut conn).await
     }
 }
 

@@ -229,8 +229,9 @@ pub struct Store {
     /// each other (see [`Store::write_for_agent`]).
     decisions: Option<AnyPool>,
     jobs: mpsc::Sender<writer::Job>,
-    subscriptions: std::sync::Arc<webhooks::Subscriptions>,
-    kill_switch: std::sync::Arc<kill_switch::KillSwitchCache>,
+    /// The caches every write transaction reads (webhook subscriptions,
+    /// the kill switch).
+    shared: writer::Shared,
 }
 
 impl Store {
@@ -264,12 +265,9 @@ impl Store {
                 )
             }
         };
-        let subscriptions = std::sync::Arc::new(webhooks::Subscriptions::default());
-        let kill_switch = std::sync::Arc::new(kill_switch::KillSwitchCache::default());
-        let shared =
-            writer::Shared { subscriptions: subscriptions.clone(), kill_switch: kill_switch.clone() };
-        let jobs = writer::start(backend, write.clone(), shared)?;
-        let store = Store { backend, read, write, decisions, jobs, subscriptions, kill_switch };
+        let shared = writer::Shared::default();
+        let jobs = writer::start(backend, write.clone(), shared.clone())?;
+        let store = Store { backend, read, write, decisions, jobs, shared };
         store.refresh_subscriptions().await?;
         store.reload_kill_switch().await?;
         Ok(store)
@@ -349,7 +347,7 @@ impl Store {
     {
         match &self.decisions {
             None => self.write_validated(job).await,
-            Some(pool) => writer::run_for_agents(pool, &self.shared(), &[agent_id.to_owned()], job).await,
+            Some(pool) => writer::run_for_agents(pool, &self.shared, &[agent_id.to_owned()], job).await,
         }
     }
 
@@ -369,13 +367,9 @@ impl Store {
             Some(pool) => {
                 agents.sort();
                 agents.dedup();
-                writer::run_for_agents(pool, &self.shared(), &agents, job).await
+                writer::run_for_agents(pool, &self.shared, &agents, job).await
             }
         }
-    }
-
-    fn shared(&self) -> writer::Shared {
-        writer::Shared { subscriptions: self.subscriptions.clone(), kill_switch: self.kill_switch.clone() }
     }
 
     /// Places the audit records that decisions left waiting into the hash
@@ -383,7 +377,7 @@ impl Store {
     /// Readers of the chain call it first, so they see every committed
     /// record; replicas also run it every few hundred milliseconds.
     pub async fn seal_audit(&self) -> Result<()> {
-        if self.decisions.is_none() {
+        if self.backend == Backend::Sqlite {
             return Ok(());
         }
         self.write(|tx| Box::pin(async move { tx.audit_head().await.map(drop) })).await

@@ -165,7 +165,7 @@ impl Store {
     /// Re-reads which event types enabled endpoints subscribe to.
     pub async fn refresh_subscriptions(&self) -> Result<()> {
         let mut conn = self.read.acquire().await?;
-        self.subscriptions.reload(&mut conn).await
+        self.shared.subscriptions.reload(&mut conn).await
     }
 
     /// Whether any event still waits to be fanned out to endpoints.

@@ -106,6 +106,7 @@ impl<T: Send, E: From<StoreError> + Send> Finished for Outcome<T, E> {
 }
 
 /// In-memory state every write transaction sees.
+#[derive(Clone, Default)]
 pub(super) struct Shared {
     pub(super) subscriptions: Arc<Subscriptions>,
     pub(super) kill_switch: Arc<KillSwitchCache>,
