@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{query, runs, to_json, Backend, Result, Store, WriteTx};
+use super::{query, to_json, Backend, Result, Store, WriteTx};
 use crate::audit::{AuditEvent, AuditRecord, GENESIS_HASH};
 use crate::clock::format_ts;
 use crate::ids;
@@ -184,48 +184,31 @@ impl WriteTx {
     /// Writes the records appended since the last flush.
     pub(super) async fn flush_audit(&mut self) -> Result<()> {
         let unchained = std::mem::take(&mut self.pending_unchained);
-        for chunk in runs(&unchained) {
-            let sql = format!(
-                "INSERT INTO audit_pending ({PENDING_COLUMNS}) VALUES {}",
-                vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
-            );
-            let mut query = query(&sql);
-            for r in chunk {
-                query = query
-                    .bind(&r.id)
-                    .bind(&r.at)
-                    .bind(&r.kind)
-                    .bind(&r.actor)
-                    .bind(&r.client)
-                    .bind(&r.agent_id)
-                    .bind(&r.subject)
-                    .bind(&r.data);
-            }
-            query.execute(self.write()).await?;
-        }
+        self.insert_rows("audit_pending", PENDING_COLUMNS, &unchained, |q, r| {
+            q.bind(&r.id)
+                .bind(&r.at)
+                .bind(&r.kind)
+                .bind(&r.actor)
+                .bind(&r.client)
+                .bind(&r.agent_id)
+                .bind(&r.subject)
+                .bind(&r.data)
+        })
+        .await?;
         let pending = std::mem::take(&mut self.pending_audit);
-        for chunk in runs(&pending) {
-            let sql = format!(
-                "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES {}",
-                vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
-            );
-            let mut query = query(&sql);
-            for r in chunk {
-                query = query
-                    .bind(r.seq)
-                    .bind(&r.id)
-                    .bind(&r.at)
-                    .bind(&r.kind)
-                    .bind(&r.actor)
-                    .bind(&r.client)
-                    .bind(&r.agent_id)
-                    .bind(&r.subject)
-                    .bind(&r.data)
-                    .bind(&r.prev_hash)
-                    .bind(&r.hash);
-            }
-            query.execute(self.write()).await?;
-        }
-        Ok(())
+        self.insert_rows("audit_log", AUDIT_COLUMNS, &pending, |q, r| {
+            q.bind(r.seq)
+                .bind(&r.id)
+                .bind(&r.at)
+                .bind(&r.kind)
+                .bind(&r.actor)
+                .bind(&r.client)
+                .bind(&r.agent_id)
+                .bind(&r.subject)
+                .bind(&r.data)
+                .bind(&r.prev_hash)
+                .bind(&r.hash)
+        })
+        .await
     }
 }

@@ -133,6 +133,8 @@ fn query<'q>(sql: &str) -> sqlx::query::Query<'q, Any, AnyArguments<'q>> {
     sqlx::query(numbered(sql))
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, AnyArguments<'q>>;
+
 /// `items` in runs of 256, 64, 16, 4 and 1 rows: multi-row statements stay
 /// few, and so do their distinct texts (which `numbered` keeps).
 fn runs<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
@@ -585,6 +587,27 @@ impl WriteTx {
     /// failed statement leaves the transaction in.
     async fn rollback_savepoint(&mut self) -> Result<()> {
         self.tx.execute(format!("ROLLBACK TO SAVEPOINT {JOB_SAVEPOINT}").as_str()).await?;
+        Ok(())
+    }
+
+    /// Inserts `rows` into `table` (`columns`, comma-separated), one
+    /// multi-row statement per run (see [`runs`]); `bind` binds one row's
+    /// values in column order.
+    async fn insert_rows<'r, T>(
+        &mut self,
+        table: &str,
+        columns: &str,
+        rows: &'r [T],
+        bind: impl Fn(AnyQuery<'r>, &'r T) -> AnyQuery<'r>,
+    ) -> Result<()> {
+        let row = format!("({})", vec!["?"; columns.split(',').count()].join(", "));
+        for run in runs(rows) {
+            let sql = format!(
+                "INSERT INTO {table} ({columns}) VALUES {}",
+                vec![row.as_str(); run.len()].join(", ")
+            );
+            run.iter().fold(query(&sql), &bind).execute(self.write()).await?;
+        }
         Ok(())
     }
 

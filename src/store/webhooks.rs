@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 use sqlx::Row;
 
-use super::{from_json, query, runs, to_json, Result, Slice, Store, WriteTx};
+use super::{from_json, query, to_json, Result, Slice, Store, WriteTx};
 use crate::clock::format_ts;
 use crate::ids;
 use crate::model::{DeliveryAttempt, WebhookEndpoint};
@@ -284,18 +284,10 @@ impl WriteTx {
 
     pub(super) async fn flush_outbox(&mut self) -> Result<()> {
         let pending = std::mem::take(&mut self.pending_events);
-        for chunk in runs(&pending) {
-            let sql = format!(
-                "INSERT INTO webhook_events (id, type, body, created_at) VALUES {}",
-                vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
-            );
-            let mut query = query(&sql);
-            for e in chunk {
-                query = query.bind(&e.id).bind(&e.kind).bind(&e.body).bind(&e.created_at);
-            }
-            query.execute(self.write()).await?;
-        }
-        Ok(())
+        self.insert_rows("webhook_events", "id, type, body, created_at", &pending, |q, e| {
+            q.bind(&e.id).bind(&e.kind).bind(&e.body).bind(&e.created_at)
+        })
+        .await
     }
 
     pub async fn insert_endpoint(&mut self, e: &WebhookEndpoint, sealed_secret: &str) -> Result<()> {
