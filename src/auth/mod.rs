@@ -34,6 +34,13 @@ pub fn ct_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
+/// The record a presented token's hash found, if its stored hash equals
+/// the presented one: the index lookup finds the row, the acceptance is
+/// this constant-time comparison.
+pub fn accept<T>(found: Option<(T, String)>, presented_hash: &str) -> Option<T> {
+    found.filter(|(_, stored)| ct_eq(stored, presented_hash)).map(|(record, _)| record)
+}
+
 /// Whether a credential limited to `cidrs` (empty: anywhere) may be used
 /// from `client`; an unknown address is outside every network.
 pub fn network_allows(cidrs: &[String], client: Option<IpAddr>) -> bool {

@@ -67,6 +67,5 @@ pub async fn revoke(svc: &Services, actor: &Actor, id: &str) -> Result<()> {
 /// the acceptance a constant-time comparison.
 pub async fn for_token(svc: &Services, token: &str) -> Result<Option<Administrator>> {
     let presented = auth::hash(token);
-    let found = svc.store.admin_by_token_hash(&presented).await?;
-    Ok(found.filter(|(_, stored)| auth::ct_eq(stored, &presented)).map(|(admin, _)| admin))
+    Ok(auth::accept(svc.store.admin_by_token_hash(&presented).await?, &presented))
 }

@@ -62,8 +62,7 @@ pub async fn approver_for_token(svc: &Services, token: &str) -> Result<Option<Ap
         return Ok(None);
     }
     let presented = auth::hash(token);
-    let found = svc.store.approver_by_token_hash(&presented).await?;
-    Ok(found.filter(|(_, stored)| auth::ct_eq(stored, &presented)).map(|(approver, _)| approver))
+    Ok(auth::accept(svc.store.approver_by_token_hash(&presented).await?, &presented))
 }
 
 pub async fn create_approver(

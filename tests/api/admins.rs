@@ -15,20 +15,6 @@ async fn create_admin(app: &TestApp, name: &str, role: &str, cidrs: &[&str]) -> 
     (id.to_owned(), token.to_owned())
 }
 
-async fn call(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = app.http.request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    into_parts(req.send().await.unwrap()).await
-}
-
 /// The newest audit record of `kind`, waiting for it a little (refusals are
 /// recorded after the response).
 async fn newest(app: &TestApp, kind: &str) -> Value {
@@ -50,7 +36,7 @@ async fn administrators_have_their_own_tokens_and_roles_and_are_audited_by_name(
 
     // An admin of the `admin` role manages; the audit names her.
     let body = json!({ "name": "buyer", "policy": "test" });
-    let (status, agent) = call(&app, &ana, Method::POST, "/v1/agents", Some(body)).await;
+    let (status, agent) = app.call(&ana, Method::POST, "/v1/agents", Some(body)).await;
     assert_eq!(status, StatusCode::CREATED);
     let created = newest(&app, "agent.created").await;
     assert_eq!(created["actor"], format!("admin:{ana_id}/Ana"));
@@ -74,7 +60,7 @@ async fn administrators_have_their_own_tokens_and_roles_and_are_audited_by_name(
         "/v1/approvals".to_owned(),
         "/v1/audit".to_owned(),
     ] {
-        let (status, body) = call(&app, &dee, Method::GET, &path, None).await;
+        let (status, body) = app.call(&dee, Method::GET, &path, None).await;
         assert_eq!(status, StatusCode::OK, "auditor GET {path}: {body}");
     }
     // ... and changes nothing, nor reads the rest of the admin API.
@@ -89,7 +75,7 @@ async fn administrators_have_their_own_tokens_and_roles_and_are_audited_by_name(
         (Method::POST, "/v1/kill-switch".to_owned(), Some(json!({ "reason": "x" }))),
     ];
     for (method, path, body) in attempts {
-        let (status, e) = call(&app, &dee, method.clone(), &path, body).await;
+        let (status, e) = app.call(&dee, method.clone(), &path, body).await;
         assert_eq!(
             (status, e["error"]["code"].as_str()),
             (StatusCode::FORBIDDEN, Some("insufficient_role")),
@@ -107,9 +93,9 @@ async fn administrators_have_their_own_tokens_and_roles_and_are_audited_by_name(
         list["data"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["Ana", "Dee"]);
     assert!(!list.to_string().contains("psr_admin_"), "{list}");
-    let (status, _) = call(&app, &ana, Method::DELETE, &format!("/v1/admins/{dee_id}"), None).await;
+    let (status, _) = app.call(&ana, Method::DELETE, &format!("/v1/admins/{dee_id}"), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = call(&app, &dee, Method::GET, "/v1/agents", None).await;
+    let (status, _) = app.call(&dee, Method::GET, "/v1/agents", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, e) = app.admin(Method::DELETE, &format!("/v1/admins/{dee_id}"), None).await;
     assert_eq!((status, e["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
@@ -126,9 +112,9 @@ async fn admin_and_approver_tokens_may_be_limited_to_networks() {
     let app = spawn_app().await;
     let (fenced_id, fenced) = create_admin(&app, "Far", "admin", &["10.9.0.0/16"]).await;
     let (_, local) = create_admin(&app, "Near", "admin", &["127.0.0.0/8"]).await;
-    let (status, e) = call(&app, &fenced, Method::GET, "/v1/agents", None).await;
+    let (status, e) = app.call(&fenced, Method::GET, "/v1/agents", None).await;
     assert_eq!((status, e["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("ip_not_allowed")));
-    let (status, _) = call(&app, &local, Method::GET, "/v1/agents", None).await;
+    let (status, _) = app.call(&local, Method::GET, "/v1/agents", None).await;
     assert_eq!(status, StatusCode::OK);
     let refused = newest(&app, "auth.refused").await;
     assert_eq!(
@@ -141,7 +127,7 @@ async fn admin_and_approver_tokens_may_be_limited_to_networks() {
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(approver["allowed_cidrs"], json!(["10.9.0.0/16"]));
     let token = approver["token"].as_str().unwrap();
-    let (status, e) = call(&app, token, Method::GET, "/v1/approvals", None).await;
+    let (status, e) = app.call(token, Method::GET, "/v1/approvals", None).await;
     assert_eq!((status, e["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("ip_not_allowed")));
     // The console refuses it too, and opens no session.
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
